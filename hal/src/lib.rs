@@ -15,7 +15,15 @@
 //! With the `mock` feature the crate also has std test doubles in [`mock`].
 #![no_std]
 #![forbid(unsafe_code)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 #[cfg(feature = "mock")]
 extern crate std;
@@ -76,4 +84,39 @@ pub trait Files {
     fn read(&mut self, path: &str, buf: &mut [u8]) -> Result<usize, FileError>;
     /// Create or replace a file.
     fn write(&mut self, path: &str, data: &[u8]) -> Result<(), FileError>;
+}
+
+/// Why a message exchange with the licensing authority failed (MSG-3 / XPORT-8 causes).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CommError {
+    /// No route, link down, connection refused.
+    Unreachable,
+    /// HTTP 404 from the server.
+    HostNotFound,
+    /// TLS handshake failed.
+    Tls,
+    /// No answer in time.
+    Timeout,
+    /// The answer was larger than the response buffer.
+    ResponseTooLarge,
+}
+
+impl CommError {
+    /// The error detail `%SMART_LIC-3-COMM_FAILED` prints (XPORT-8).
+    pub const fn detail(self) -> &'static str {
+        match self {
+            CommError::Unreachable => "Unable to connect to the server: unreachable",
+            CommError::HostNotFound => "404 host not found",
+            CommError::Tls => "TLS handshake failed",
+            CommError::Timeout => "timed out waiting for a response",
+            CommError::ResponseTooLarge => "response too large",
+        }
+    }
+}
+
+/// The outbound message channel to the licensing authority (CSSM, CSLU, SSM On-Prem), one
+/// request and one response at a time. On a real device this is HTTPS; in the simulator it
+/// is a function call; on the QEMU board it is the serial link.
+pub trait Transport {
+    fn exchange(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, CommError>;
 }

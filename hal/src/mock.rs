@@ -26,7 +26,10 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: Timestamp) -> Self {
-        ManualClock { now: Cell::new(start.0), synced: Cell::new(true) }
+        ManualClock {
+            now: Cell::new(start.0),
+            synced: Cell::new(true),
+        }
     }
     pub fn set(&self, t: Timestamp) {
         self.now.set(t.0);
@@ -92,8 +95,10 @@ impl DeviceKey for SoftwareKey {
         if self.fail {
             return Err(KeyError::Unavailable);
         }
-        let sig: p256::ecdsa::Signature =
-            self.key.sign_prehash(digest).map_err(|_| KeyError::Unavailable)?;
+        let sig: p256::ecdsa::Signature = self
+            .key
+            .sign_prehash(digest)
+            .map_err(|_| KeyError::Unavailable)?;
         let mut out = [0u8; 64];
         out.copy_from_slice(&sig.to_bytes());
         Ok(out)
@@ -106,7 +111,9 @@ pub enum MockFlashError {
     NotAligned,
     OutOfBounds,
     /// A word was written twice without an erase: forbidden on ECC flash (DESIGN.md §4).
-    WriteTwice { offset: u32 },
+    WriteTwice {
+        offset: u32,
+    },
     /// Power was cut during this operation; the flash is unusable until `restore_power`.
     PowerCut,
 }
@@ -161,7 +168,7 @@ impl<const W: usize, const E: usize> MockFlash<W, E> {
 
     /// Rebuild from a saved image (words that are not all `0xFF` count as written).
     pub fn from_image(image: &[u8]) -> Result<Self, MockFlashError> {
-        if image.len() % E != 0 || image.is_empty() {
+        if !image.len().is_multiple_of(E) || image.is_empty() {
             return Err(MockFlashError::NotAligned);
         }
         let mut flash = Self::new(image.len() / E);
@@ -216,12 +223,17 @@ impl<const W: usize, const E: usize> MockFlash<W, E> {
         }
     }
 
-    fn check(&self, offset: u32, len: usize, align: usize) -> Result<(usize, usize), MockFlashError> {
+    fn check(
+        &self,
+        offset: u32,
+        len: usize,
+        align: usize,
+    ) -> Result<(usize, usize), MockFlashError> {
         if !self.powered {
             return Err(MockFlashError::PowerCut);
         }
         let start = offset as usize;
-        if start % align != 0 || len % align != 0 {
+        if !start.is_multiple_of(align) || !len.is_multiple_of(align) {
             return Err(MockFlashError::NotAligned);
         }
         let end = start.checked_add(len).ok_or(MockFlashError::OutOfBounds)?;
@@ -277,7 +289,9 @@ impl<const W: usize, const E: usize> NorFlash for MockFlash<W, E> {
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         let (start, end) = self.check(offset, bytes.len(), W)?;
         if let Some(word) = (start / W..end / W).find(|w| self.written[*w]) {
-            return Err(MockFlashError::WriteTwice { offset: (word * W) as u32 });
+            return Err(MockFlashError::WriteTwice {
+                offset: (word * W) as u32,
+            });
         }
         self.stats.writes += 1;
         for (i, b) in (start..end).zip(bytes) {
@@ -416,7 +430,10 @@ mod tests {
     fn flash_refuses_second_write_to_a_word() {
         let mut f = MockFlash::<4, 64>::new(2);
         f.write(0, &[1, 2, 3, 4]).unwrap();
-        assert_eq!(f.write(0, &[0, 0, 0, 0]), Err(MockFlashError::WriteTwice { offset: 0 }));
+        assert_eq!(
+            f.write(0, &[0, 0, 0, 0]),
+            Err(MockFlashError::WriteTwice { offset: 0 })
+        );
         f.erase(0, 64).unwrap();
         f.write(0, &[0, 0, 0, 0]).unwrap();
         assert_eq!(f.erase_counts(), &[1, 0]);
@@ -435,13 +452,19 @@ mod tests {
     fn power_cut_tears_a_write_and_stops_everything() {
         let mut f = MockFlash::<4, 64>::new(1);
         f.cut_power_after(3);
-        assert_eq!(f.write(0, &[0, 0, 0, 0, 0, 0, 0, 0]), Err(MockFlashError::PowerCut));
+        assert_eq!(
+            f.write(0, &[0, 0, 0, 0, 0, 0, 0, 0]),
+            Err(MockFlashError::PowerCut)
+        );
         assert_eq!(&f.image()[..8], &[0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
         let mut buf = [0u8; 4];
         assert_eq!(f.read(0, &mut buf), Err(MockFlashError::PowerCut));
         f.restore_power();
         // The torn word may not be rewritten; the untouched one may.
-        assert!(matches!(f.write(0, &[0; 4]), Err(MockFlashError::WriteTwice { .. })));
+        assert!(matches!(
+            f.write(0, &[0; 4]),
+            Err(MockFlashError::WriteTwice { .. })
+        ));
         f.write(4, &[0; 4]).unwrap();
     }
 
@@ -459,7 +482,10 @@ mod tests {
         let mut f = MockFlash::<4, 16>::new(2);
         f.write(4, &[1, 2, 3, 4]).unwrap();
         let mut g = MockFlash::<4, 16>::from_image(f.image()).unwrap();
-        assert!(matches!(g.write(4, &[0; 4]), Err(MockFlashError::WriteTwice { .. })));
+        assert!(matches!(
+            g.write(4, &[0; 4]),
+            Err(MockFlashError::WriteTwice { .. })
+        ));
         g.write(0, &[9; 4]).unwrap();
     }
 
@@ -479,7 +505,13 @@ mod tests {
         let files = DirFiles::new("/tmp/x");
         assert!(files.host_path("bootflash:../etc/passwd").is_err());
         assert!(files.host_path("/etc/passwd").is_err());
-        assert_eq!(files.host_path("bootflash:a.txt").unwrap(), PathBuf::from("/tmp/x/bootflash/a.txt"));
-        assert_eq!(files.host_path("flash:/a.txt").unwrap(), PathBuf::from("/tmp/x/flash/a.txt"));
+        assert_eq!(
+            files.host_path("bootflash:a.txt").unwrap(),
+            PathBuf::from("/tmp/x/bootflash/a.txt")
+        );
+        assert_eq!(
+            files.host_path("flash:/a.txt").unwrap(),
+            PathBuf::from("/tmp/x/flash/a.txt")
+        );
     }
 }

@@ -5,7 +5,9 @@ use heapless::String;
 use serde::{Deserialize, Serialize};
 
 /// UTC seconds since the Unix epoch. The core is given time; it never reads a clock.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
@@ -59,7 +61,10 @@ pub struct Udi {
 
 impl Udi {
     pub fn new(pid: &str, sn: &str) -> Result<Udi, TooLong> {
-        Ok(Udi { pid: bounded(pid)?, sn: bounded(sn)? })
+        Ok(Udi {
+            pid: bounded(pid)?,
+            sn: bounded(sn)?,
+        })
     }
 }
 

@@ -1,0 +1,858 @@
+//! The licensing agent: a sans-IO state machine (DESIGN.md §2.1).
+//!
+//! Inputs: usage changes, clock ticks, configuration, imports, transport results. Outputs:
+//! messages to send (through [`Agent::poll_transmit`]), syslog messages (through an
+//! [`EventSink`]) and state to show. Every accepted input is committed to the [`Journal`]
+//! before the state changes and before the call returns `Ok` (DESIGN.md §2.3).
+
+use crate::config::ConfigChange;
+use crate::envelope::{self, EnvelopeError};
+use crate::journal::{Entry, Journal, JournalError};
+use crate::limits::{Limits, MEASUREMENT_INTERVAL_SECS};
+use crate::messages::Message;
+use crate::outbound::UsageView;
+use crate::policy::{CustomPolicy, EffectivePolicy, effective};
+use crate::rum::{Report, ReportState, Selection};
+use crate::schedule::{self, Schedule};
+use crate::state::{Record, State, needs_authorization};
+use crate::time::{Civil, civil, timestamp_of};
+use crate::wire::{AckPayload, AckPoll, Kind, PolicyPayload, PushReceipt, UsageOrigin};
+use core::fmt;
+use heapless::Vec;
+use tally_hal::{
+    CommError, DeviceKey, EventSink, FileError, Files, HaMember, LicenseDef, Platform, PublicKey,
+    SECS_PER_DAY, Timestamp, TooLong, Udi,
+};
+
+/// Which IOS-XE release's display format the device reproduces (MISC-15): 17.3.2a dropped the
+/// account block, 17.7.1 restored it and added the VRF entry and the Usage Report Summary.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Release {
+    V17_3,
+    V17_7,
+}
+
+/// Pinned authority keys: two slots, so a key can be rotated (DESIGN.md §3).
+pub const AUTHORITY_KEY_SLOTS: usize = 2;
+
+/// Who this device is: fixed at build or provisioning time, never journaled.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub udi: Udi,
+    pub members: Vec<HaMember, { Limits::HA_MEMBERS }>,
+    pub catalogue: Vec<LicenseDef, { Limits::LICENSES }>,
+    /// POL-7 footnote 1.
+    pub partner: bool,
+    pub release: Release,
+    pub authority_keys: Vec<PublicKey, AUTHORITY_KEY_SLOTS>,
+}
+
+impl Identity {
+    pub fn from_platform<P: Platform + ?Sized>(
+        platform: &P,
+        authority_keys: &[PublicKey],
+        release: Release,
+    ) -> Result<Identity, AgentError> {
+        let mut members = Vec::new();
+        members
+            .extend_from_slice(platform.ha_members())
+            .map_err(|_| AgentError::Capacity)?;
+        let mut catalogue = Vec::new();
+        catalogue
+            .extend_from_slice(platform.licenses())
+            .map_err(|_| AgentError::Capacity)?;
+        let mut keys = Vec::new();
+        keys.extend_from_slice(authority_keys)
+            .map_err(|_| AgentError::Capacity)?;
+        Ok(Identity {
+            udi: platform.udi().clone(),
+            members,
+            catalogue,
+            partner: platform.sold_through_partner(),
+            release,
+            authority_keys: keys,
+        })
+    }
+
+    pub fn license_index(&self, name: &str) -> Option<usize> {
+        self.catalogue
+            .iter()
+            .position(|d| d.name.as_str() == name || d.tag.as_str() == name)
+    }
+}
+
+/// Errors the agent reports. Each leaves the state unchanged.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AgentError {
+    Journal(JournalError),
+    /// Not a license in this platform's catalogue.
+    UnknownLicense,
+    /// A value outside its range or bound.
+    BadValue,
+    Capacity,
+    /// The operation needs communication, but `license smart transport off` is configured.
+    TransportOff,
+    /// A file or message was refused.
+    Envelope(EnvelopeError),
+    File(FileError),
+    /// The file is bound to another UDI.
+    WrongDevice,
+    /// Older than what is installed (DESIGN.md §3 freshness).
+    Stale,
+    /// The file's type cannot be imported (e.g. a usage report).
+    NotImportable,
+    /// The device key failed to sign.
+    Key,
+    /// No such report.
+    NoSuchReport,
+}
+
+impl From<JournalError> for AgentError {
+    fn from(e: JournalError) -> Self {
+        AgentError::Journal(e)
+    }
+}
+
+impl From<EnvelopeError> for AgentError {
+    fn from(e: EnvelopeError) -> Self {
+        match e {
+            EnvelopeError::Key => AgentError::Key,
+            e => AgentError::Envelope(e),
+        }
+    }
+}
+
+impl From<FileError> for AgentError {
+    fn from(e: FileError) -> Self {
+        AgentError::File(e)
+    }
+}
+
+impl From<TooLong> for AgentError {
+    fn from(_: TooLong) -> Self {
+        AgentError::BadValue
+    }
+}
+
+impl fmt::Display for AgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentError::Journal(e) => e.fmt(f),
+            AgentError::UnknownLicense => f.write_str("unknown license"),
+            AgentError::BadValue => f.write_str("value out of range"),
+            AgentError::Capacity => f.write_str("capacity exceeded"),
+            AgentError::TransportOff => f.write_str("transport is off"),
+            AgentError::Envelope(e) => e.fmt(f),
+            AgentError::File(e) => e.fmt(f),
+            AgentError::WrongDevice => {
+                f.write_str("UDI mismatch: the file is for another product instance")
+            }
+            AgentError::Stale => f.write_str("timestamp mismatch: older than the installed one"),
+            AgentError::NotImportable => f.write_str("file type cannot be imported"),
+            AgentError::Key => f.write_str("device key unavailable"),
+            AgentError::NoSuchReport => f.write_str("no such RUM report"),
+        }
+    }
+}
+
+/// Status of one license (STATE-1).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LicenseStatus {
+    InUse,
+    NotInUse,
+    NotAuthorized,
+}
+
+impl LicenseStatus {
+    pub const fn label(self) -> &'static str {
+        match self {
+            LicenseStatus::InUse => "IN USE",
+            LicenseStatus::NotInUse => "NOT IN USE",
+            LicenseStatus::NotAuthorized => "NOT AUTHORIZED",
+        }
+    }
+}
+
+/// What the caller must send.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TransmitKind {
+    /// RUM reports (scheduled push or `license smart sync`).
+    Push,
+    /// Poll for the ACK of the last push (ACK-5).
+    AckPoll,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub kind: TransmitKind,
+    /// Bytes of the request at the start of the caller's buffer.
+    pub len: usize,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Inflight {
+    Push,
+    Poll,
+}
+
+/// What an import did (MSG-20: the type of file installed).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Imported {
+    Ack {
+        reports: usize,
+        policy_installed: bool,
+    },
+    Policy,
+    /// The identical file was already applied: nothing changed.
+    AlreadyApplied(Kind),
+}
+
+/// `license smart sync { all | local }` (CLI-E9).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SyncScope {
+    Local,
+    All,
+}
+
+/// The licensing agent over journal `J`.
+#[derive(Debug)]
+pub struct Agent<J: Journal> {
+    ident: Identity,
+    state: State,
+    journal: J,
+    // Volatile: lost on reboot by design.
+    sync: Option<SyncScope>,
+    inflight: Option<Inflight>,
+    last_attempt: Option<Timestamp>,
+}
+
+fn is_unreported(r: &Report) -> bool {
+    r.has_data() && r.unacknowledged() && r.state != ReportState::Open
+}
+
+impl<J: Journal> Agent<J> {
+    /// Mount: replay the journal, then close reports left OPEN by the previous run with reason
+    /// `RELOAD` (RUM-7).
+    pub fn boot(ident: Identity, mut journal: J, now: Timestamp) -> Result<Self, AgentError> {
+        let mut state = State::new(ident.catalogue.len());
+        let catalogue = ident.catalogue.clone();
+        journal.replay(&mut |e| match e {
+            Entry::Snapshot(s) => state = s,
+            Entry::Record(r) => state.apply(&catalogue, &r),
+        })?;
+        state.fit_catalogue(ident.catalogue.len());
+        let mut agent = Agent {
+            ident,
+            state,
+            journal,
+            sync: None,
+            inflight: None,
+            last_attempt: None,
+        };
+        if agent
+            .state
+            .reports
+            .iter()
+            .any(|r| r.state == ReportState::Open)
+        {
+            let t = agent.now(now);
+            agent.commit(&[Record::CloseAll { t, reload: true }])?;
+        }
+        Ok(agent)
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.ident
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn journal(&self) -> &J {
+        &self.journal
+    }
+
+    /// Give the journal back (e.g. to "reboot" a simulated device).
+    pub fn into_journal(self) -> J {
+        self.journal
+    }
+
+    pub fn catalogue(&self) -> &[LicenseDef] {
+        &self.ident.catalogue
+    }
+
+    pub fn policy(&self) -> EffectivePolicy {
+        effective(self.state.policy.as_ref().map(|p| &p.policy))
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        schedule::schedule(&self.state, &self.ident.catalogue, self.ident.partner)
+    }
+
+    /// Time as the agent uses it: never before the high-water mark, so a clock wound back
+    /// cannot extend a deadline or reorder the journal (DESIGN.md §3).
+    pub fn now(&self, rtc: Timestamp) -> Timestamp {
+        rtc.max(self.state.hwm)
+    }
+
+    fn commit(&mut self, records: &[Record]) -> Result<(), AgentError> {
+        match self.journal.commit(records) {
+            Ok(()) => {}
+            Err(JournalError::Full) => {
+                self.journal.compact(&self.state)?;
+                self.journal.commit(records)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for r in records {
+            self.state.apply(&self.ident.catalogue, r);
+        }
+        Ok(())
+    }
+
+    pub fn license_status(&self, lic: usize) -> LicenseStatus {
+        let Some(def) = self.ident.catalogue.get(lic) else {
+            return LicenseStatus::NotInUse;
+        };
+        if needs_authorization(def) {
+            return LicenseStatus::NotAuthorized;
+        }
+        if self.state.consumed(&self.ident.catalogue, lic) > 0 {
+            LicenseStatus::InUse
+        } else {
+            LicenseStatus::NotInUse
+        }
+    }
+
+    /// The platform reports `count` of a license in use. Returns the license status; the caller
+    /// enables the feature only when it is not `NOT AUTHORIZED` (ENF-7, MISC-12).
+    pub fn set_usage(
+        &mut self,
+        now: Timestamp,
+        license: &str,
+        count: u32,
+    ) -> Result<LicenseStatus, AgentError> {
+        let lic = self
+            .ident
+            .license_index(license)
+            .ok_or(AgentError::UnknownLicense)?;
+        let lic8 = u8::try_from(lic).map_err(|_| AgentError::Capacity)?;
+        let unchanged = self
+            .state
+            .usage
+            .get(lic)
+            .is_some_and(|u| u.requested == count && u.listed);
+        if !unchanged {
+            let t = self.now(now);
+            self.commit(&[Record::Usage {
+                t,
+                lic: lic8,
+                count,
+            }])?;
+        }
+        Ok(self.license_status(lic))
+    }
+
+    /// Apply a configuration change (CLI-G).
+    pub fn configure(&mut self, now: Timestamp, change: ConfigChange) -> Result<(), AgentError> {
+        if let ConfigChange::UsageInterval(Some(d)) = change {
+            // 1-3650 per the CLI reference, 0 = never send (POL-19, GAP-6).
+            if d > 3650 {
+                return Err(AgentError::BadValue);
+            }
+        }
+        let t = self.now(now);
+        self.commit(&[Record::Config { t, change }])
+    }
+
+    fn next_measurement(&self) -> Option<Timestamp> {
+        if !self
+            .state
+            .reports
+            .iter()
+            .any(|r| r.state == ReportState::Open)
+        {
+            return None;
+        }
+        self.state
+            .last_measure
+            .map(|m| m.add_secs(MEASUREMENT_INTERVAL_SECS))
+    }
+
+    fn next_alert(&self, sched: &Schedule) -> Option<Timestamp> {
+        let deadline = sched.ack_deadline?;
+        let window = deadline.sub_secs(schedule::ALERT_WINDOW_SECS);
+        Some(match self.state.last_alert {
+            Some(a) => window.max(a.add_secs(SECS_PER_DAY)),
+            None => window,
+        })
+    }
+
+    /// Periodic work: 15-minute measurements and the reporting-required alert (MSG-11).
+    pub fn tick(&mut self, now: Timestamp, sink: &mut dyn EventSink) -> Result<(), AgentError> {
+        let t = self.now(now);
+        if self.next_measurement().is_some_and(|m| t >= m) {
+            self.commit(&[Record::Measure { t }])?;
+        }
+        let sched = self.schedule();
+        if let (Some(deadline), Some(at)) = (sched.ack_deadline, self.next_alert(&sched))
+            && t >= at
+        {
+            let days = schedule::days_until(t, deadline);
+            self.commit(&[Record::Alerted { t, days }])?;
+            emit(sink, Message::ReportingRequired(days));
+        }
+        Ok(())
+    }
+
+    fn retry_due(&self, t: Timestamp) -> bool {
+        match (self.state.comm_failing_since, self.last_attempt) {
+            (Some(since), Some(last)) => {
+                let gap = if t < since.add_secs(schedule::RETRY_WINDOW_SECS) {
+                    schedule::RETRY_FAST_SECS
+                } else {
+                    schedule::RETRY_SLOW_SECS
+                };
+                t >= last.add_secs(gap)
+            }
+            _ => true,
+        }
+    }
+
+    fn push_time(&self, sched: &Schedule) -> Option<Timestamp> {
+        let next = sched.next_push?;
+        // RUM-14: at most one automatic push per rolling 24 h.
+        let throttle = self
+            .state
+            .last_push
+            .map_or(Timestamp::ZERO, |p| p.add_secs(schedule::THROTTLE_SECS));
+        Some(next.max(throttle))
+    }
+
+    /// When the agent next needs [`Agent::tick`] or [`Agent::poll_transmit`]; `None` = only on input.
+    pub fn next_wakeup(&self) -> Option<Timestamp> {
+        let sched = self.schedule();
+        let mut at = self.next_measurement();
+        let mut take = |t: Option<Timestamp>| {
+            if let Some(t) = t {
+                at = Some(at.map_or(t, |a| a.min(t)));
+            }
+        };
+        take(self.next_alert(&sched));
+        if self.state.config.transport.pushes() {
+            if self.sync.is_some() {
+                take(Some(self.state.hwm));
+            }
+            let push = self.push_time(&sched);
+            match (self.state.comm_failing_since, self.last_attempt) {
+                (Some(since), Some(last)) => {
+                    let fast = last.add_secs(schedule::RETRY_FAST_SECS);
+                    let slow = last.add_secs(schedule::RETRY_SLOW_SECS);
+                    let window = since.add_secs(schedule::RETRY_WINDOW_SECS);
+                    take(push.map(|p| p.max(if fast < window { fast } else { slow })));
+                }
+                _ => take(push),
+            }
+            if self.state.poll_pending.is_some() {
+                take(self.state.next_poll);
+            }
+        }
+        at
+    }
+
+    /// `license smart sync`: send now, whatever the throttle (RUM-14, CLI-E9).
+    pub fn request_sync(&mut self, scope: SyncScope) -> Result<(), AgentError> {
+        if !self.state.config.transport.pushes() {
+            return Err(AgentError::TransportOff);
+        }
+        self.sync = Some(scope);
+        Ok(())
+    }
+
+    /// Build the next message for the authority into `buf`, if one is due. The caller sends
+    /// it and passes the answer (or the failure) to [`Agent::on_response`].
+    pub fn poll_transmit(
+        &mut self,
+        now: Timestamp,
+        key: &mut dyn DeviceKey,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit>, AgentError> {
+        if self.inflight.is_some() || !self.state.config.transport.pushes() {
+            return Ok(None);
+        }
+        let t = self.now(now);
+        let sched = self.schedule();
+        let sync = self.sync.take();
+        let due = self.push_time(&sched).is_some_and(|p| t >= p) && self.retry_due(t);
+        if sync.is_some() || due {
+            // A fresh attempt closes the OPEN reports; a retry resends what is already closed.
+            if sync.is_some() || self.state.comm_failing_since.is_none() {
+                self.commit(&[Record::CloseAll { t, reload: false }])?;
+            }
+            let origin = if sync.is_some() {
+                UsageOrigin::Sync
+            } else {
+                UsageOrigin::Push
+            };
+            let len = self.seal_usage(t, origin, &is_unreported, key, buf)?;
+            self.inflight = Some(Inflight::Push);
+            self.last_attempt = Some(t);
+            return Ok(Some(Transmit {
+                kind: TransmitKind::Push,
+                len,
+            }));
+        }
+        if let (Some(tx), Some(at)) = (self.state.poll_pending, self.state.next_poll)
+            && t >= at
+        {
+            let poll = AckPoll {
+                udi: self.ident.udi.clone(),
+                created_at: t,
+                transaction: tx,
+            };
+            let len = envelope::seal(Kind::AckPoll, &poll, key, buf)?;
+            self.inflight = Some(Inflight::Poll);
+            return Ok(Some(Transmit {
+                kind: TransmitKind::AckPoll,
+                len,
+            }));
+        }
+        Ok(None)
+    }
+
+    fn seal_usage(
+        &self,
+        t: Timestamp,
+        origin: UsageOrigin,
+        select: &dyn Fn(&Report) -> bool,
+        key: &mut dyn DeviceKey,
+        buf: &mut [u8],
+    ) -> Result<usize, AgentError> {
+        let view = UsageView {
+            udi: &self.ident.udi,
+            created_at: t,
+            origin,
+            send_version: !self.state.config.privacy.version,
+            state: &self.state,
+            catalogue: &self.ident.catalogue,
+            select,
+        };
+        Ok(envelope::seal(Kind::UsageReport, &view, key, buf)?)
+    }
+
+    /// The answer to the last [`Agent::poll_transmit`] message, or why it failed.
+    pub fn on_response(
+        &mut self,
+        now: Timestamp,
+        response: Result<&[u8], CommError>,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let Some(inflight) = self.inflight.take() else {
+            return Ok(());
+        };
+        let t = self.now(now);
+        let transport = self.state.config.transport;
+        match inflight {
+            Inflight::Push => {
+                let receipt = match response {
+                    Ok(bytes) => self
+                        .open_inbound::<PushReceipt>(bytes, Kind::PushReceipt)
+                        .and_then(|r| {
+                            if r.udi == self.ident.udi {
+                                Ok(r)
+                            } else {
+                                Err(AgentError::WrongDevice)
+                            }
+                        }),
+                    Err(e) => {
+                        emit(sink, Message::CommFailed(transport, e.detail()));
+                        if self.state.comm_failing_since.is_none() {
+                            self.commit(&[Record::CommFailed { t }])?;
+                        }
+                        return Ok(());
+                    }
+                };
+                match receipt {
+                    Ok(r) => {
+                        let mut recs: Vec<Record, 2> = Vec::new();
+                        if self.state.comm_failing_since.is_some() {
+                            let _ = recs.push(Record::CommRestored { t });
+                        }
+                        let poll_after = u64::from(r.poll_after_secs).max(1);
+                        let _ = recs.push(Record::Pushed {
+                            t,
+                            transaction: r.transaction,
+                            poll_at: t.add_secs(poll_after),
+                        });
+                        let restored = recs.len() == 2;
+                        self.commit(&recs)?;
+                        if restored {
+                            emit(sink, Message::CommRestored(transport));
+                        }
+                        Ok(())
+                    }
+                    Err(_) => {
+                        emit(sink, Message::CommFailed(transport, "invalid response"));
+                        if self.state.comm_failing_since.is_none() {
+                            self.commit(&[Record::CommFailed { t }])?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            Inflight::Poll => {
+                let bytes = match response {
+                    Ok(b) => b,
+                    Err(e) => {
+                        emit(sink, Message::CommFailed(transport, e.detail()));
+                        return self.commit(&[Record::PollDone { t }]);
+                    }
+                };
+                match envelope::open(bytes, Limits::INBOUND_PAYLOAD_BYTES).map(|e| e.kind()) {
+                    Ok(Kind::Ack) => {
+                        let ack = self.open_inbound::<AckPayload>(bytes, Kind::Ack);
+                        match ack.and_then(|a| self.apply_ack(t, a, sink)) {
+                            Ok(_) => Ok(()),
+                            Err(_) => {
+                                emit(sink, Message::CommFailed(transport, "invalid ACK"));
+                                self.commit(&[Record::PollDone { t }])
+                            }
+                        }
+                    }
+                    // Not ready: the ACK comes with the next push or sync (ADR 0002).
+                    Ok(Kind::PushReceipt) => self.commit(&[Record::PollDone { t }]),
+                    _ => {
+                        emit(sink, Message::CommFailed(transport, "invalid response"));
+                        self.commit(&[Record::PollDone { t }])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decode and verify an authority message of `kind` (DESIGN.md §2.6).
+    fn open_inbound<'a, T: serde::Deserialize<'a>>(
+        &self,
+        bytes: &'a [u8],
+        kind: Kind,
+    ) -> Result<T, AgentError> {
+        let env = envelope::open(bytes, Limits::INBOUND_PAYLOAD_BYTES)?;
+        if env.kind() != kind {
+            return Err(AgentError::Envelope(EnvelopeError::WrongKind(env.kind())));
+        }
+        env.verify(&self.ident.authority_keys)?;
+        let (value, rest) = postcard::take_from_bytes(env.payload.0)
+            .map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
+        if !rest.is_empty() {
+            return Err(AgentError::Envelope(EnvelopeError::Malformed));
+        }
+        Ok(value)
+    }
+
+    fn apply_ack(
+        &mut self,
+        t: Timestamp,
+        ack: AckPayload,
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        if ack.udi != self.ident.udi {
+            return Err(AgentError::WrongDevice);
+        }
+        let news = ack
+            .reports
+            .iter()
+            .filter(|a| {
+                self.state
+                    .report(a.id)
+                    .is_some_and(|r| r.state != ReportState::Ack)
+            })
+            .count();
+        let account_news = ack.account.as_ref().is_some_and(|a| {
+            self.state
+                .account
+                .as_ref()
+                .is_none_or(|c| c != a && a.as_of >= c.as_of)
+        });
+        let policy_news = ack
+            .policy
+            .as_ref()
+            .is_some_and(|p| self.policy_is_news(p, ack.issued_at));
+        if news == 0 && !account_news && !policy_news && ack.seq <= self.state.last_ack_seq {
+            // Re-importing the same ACK is a harmless no-op (DESIGN.md §3).
+            return Ok(Imported::AlreadyApplied(Kind::Ack));
+        }
+        if ack.seq < self.state.last_ack_seq && news == 0 {
+            return Err(AgentError::Stale);
+        }
+        self.commit(&[Record::Ack { t, ack }])?;
+        if policy_news {
+            emit(sink, Message::PolicyInstallSuccess);
+        }
+        Ok(Imported::Ack {
+            reports: news,
+            policy_installed: policy_news,
+        })
+    }
+
+    fn policy_is_news(&self, p: &CustomPolicy, issued_at: Timestamp) -> bool {
+        self.state
+            .policy
+            .as_ref()
+            .is_none_or(|cur| &cur.policy != p && issued_at >= cur.issued_at)
+    }
+
+    /// `license smart import <file>` (CLI-E6, FILE-2): verify the file completely, then
+    /// install it. A refused file changes nothing; policy failures raise MSG-1.
+    pub fn import(
+        &mut self,
+        now: Timestamp,
+        text: &[u8],
+        scratch: &mut [u8],
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        let label = text
+            .split(|b| *b == b'\n')
+            .next()
+            .and_then(|l| core::str::from_utf8(l).ok())
+            .map(|l| {
+                l.trim()
+                    .trim_start_matches("-----BEGIN ")
+                    .trim_end_matches("-----")
+            });
+        let is_policy = label == Some(Kind::Policy.armour_label());
+        let result = self.import_inner(now, text, scratch, sink);
+        if let Err(e) = &result
+            && is_policy
+        {
+            let mut why: heapless::String<96> = heapless::String::new();
+            let _ = fmt::write(&mut why, format_args!("{e}"));
+            emit(sink, Message::PolicyInstallFailed(&why));
+        }
+        result
+    }
+
+    fn import_inner(
+        &mut self,
+        now: Timestamp,
+        text: &[u8],
+        scratch: &mut [u8],
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        if text.len() > Limits::IMPORT_FILE_BYTES {
+            return Err(EnvelopeError::TooLarge.into());
+        }
+        let (label, n) = envelope::dearmour(text, scratch)?;
+        let kind = match label {
+            l if l == Kind::Ack.armour_label() => Kind::Ack,
+            l if l == Kind::Policy.armour_label() => Kind::Policy,
+            l if l == Kind::UsageReport.armour_label() => return Err(AgentError::NotImportable),
+            _ => return Err(EnvelopeError::Armour.into()),
+        };
+        let bytes = scratch.get(..n).ok_or(EnvelopeError::Malformed)?;
+        let t = self.now(now);
+        match kind {
+            Kind::Ack => {
+                let ack: AckPayload = self.open_inbound(bytes, Kind::Ack)?;
+                self.apply_ack(t, ack, sink)
+            }
+            _ => {
+                let p: PolicyPayload = self.open_inbound(bytes, Kind::Policy)?;
+                if p.udi != self.ident.udi {
+                    return Err(AgentError::WrongDevice);
+                }
+                if let Some(cur) = &self.state.policy {
+                    if cur.policy == p.policy && cur.issued_at == p.issued_at {
+                        return Ok(Imported::AlreadyApplied(Kind::Policy));
+                    }
+                    if p.issued_at < cur.issued_at {
+                        return Err(AgentError::Stale);
+                    }
+                }
+                self.commit(&[Record::PolicyInstalled {
+                    t,
+                    policy: p.policy,
+                    issued_at: p.issued_at,
+                }])?;
+                emit(sink, Message::PolicyInstallSuccess);
+                Ok(Imported::Policy)
+            }
+        }
+    }
+
+    /// Start of the current local day, for `save usage days <n>` (GAP-37: device time zone).
+    pub fn today_start(&self, now: Timestamp) -> Timestamp {
+        let tz = &self.state.config.timezone;
+        let c = civil(self.now(now), tz);
+        timestamp_of(
+            Civil {
+                hour: 0,
+                minute: 0,
+                second: 0,
+                ..c
+            },
+            tz,
+        )
+        .unwrap_or(Timestamp::ZERO)
+    }
+
+    /// `license smart save usage … file <path>` (RUM-18): close the OPEN reports, write the
+    /// selected reports as a signed, armoured file, then mark them reported. Returns the number
+    /// of reports written.
+    #[allow(clippy::too_many_arguments)]
+    pub fn save_usage(
+        &mut self,
+        now: Timestamp,
+        selection: Selection,
+        path: &str,
+        files: &mut dyn Files,
+        key: &mut dyn DeviceKey,
+        bin: &mut [u8],
+        text: &mut [u8],
+    ) -> Result<usize, AgentError> {
+        let t = self.now(now);
+        if let Selection::RumId(id) = selection
+            && !self
+                .state
+                .reports
+                .iter()
+                .any(|r| r.id == id && r.has_data())
+        {
+            return Err(AgentError::NoSuchReport);
+        }
+        self.commit(&[Record::CloseAll { t, reload: false }])?;
+        let select = |r: &Report| selection.matches(r);
+        let count = self.state.reports.iter().filter(|r| select(r)).count();
+        let n = self.seal_usage(t, UsageOrigin::File, &select, key, bin)?;
+        let envelope = bin.get(..n).ok_or(EnvelopeError::NoSpace)?;
+        let m = envelope::armour(Kind::UsageReport.armour_label(), envelope, text)?;
+        files.write(path, text.get(..m).ok_or(EnvelopeError::NoSpace)?)?;
+        self.commit(&[Record::Saved { t, selection }])?;
+        Ok(count)
+    }
+
+    /// `license smart clear eventlog` (CLI-E3).
+    pub fn clear_eventlog(&mut self, now: Timestamp) -> Result<(), AgentError> {
+        let t = self.now(now);
+        self.commit(&[Record::EventLogCleared { t }])
+    }
+
+    /// Remove the custom policy; the Cisco default applies (POL-16, MSG-5).
+    pub fn remove_policy(
+        &mut self,
+        now: Timestamp,
+        sink: &mut dyn EventSink,
+    ) -> Result<bool, AgentError> {
+        if self.state.policy.is_none() {
+            return Ok(false);
+        }
+        let t = self.now(now);
+        self.commit(&[Record::PolicyRemoved { t }])?;
+        emit(sink, Message::PolicyRemoved);
+        Ok(true)
+    }
+}
+
+fn emit(sink: &mut dyn EventSink, m: Message<'_>) {
+    sink.emit(m.severity(), &m.to_line());
+}

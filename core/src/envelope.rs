@@ -1,0 +1,378 @@
+//! The signed envelope and its text armour (DESIGN.md §3, GAP-1..3).
+//!
+//! Envelope = postcard `{version, kind, key id, payload, signature}`. The ECDSA P-256 signature
+//! (RFC 6979, so no RNG is needed) covers `SHA-256(DOMAIN || version || kind || payload)`: the
+//! domain tag keeps a Tally signature from ever verifying as something else. Files exchanged by
+//! hand wrap the envelope in `-----BEGIN TALLY … -----` / base64 / `-----END … -----`.
+
+use crate::wire::{FORMAT_VERSION, Kind};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use core::fmt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tally_hal::{DeviceKey, PublicKey};
+
+const DOMAIN: &[u8] = b"tally.envelope.v1\0";
+/// Bytes an envelope adds around its payload, at most.
+pub const ENVELOPE_OVERHEAD: usize = 1 + 1 + 8 + 5 + 1 + 64;
+
+/// Why an envelope or file was refused. Every variant leaves the device unchanged.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// Larger than the limit for its kind.
+    TooLarge,
+    /// Not a Tally file (no or malformed armour).
+    Armour,
+    /// The bytes do not decode.
+    Malformed,
+    /// A format version this device does not speak.
+    Version(u8),
+    UnknownKind(u8),
+    /// Not an inbound kind here (e.g. a usage report given to `import`).
+    WrongKind(Kind),
+    /// Signed by a key that is not pinned on this device.
+    UnknownKey,
+    BadSignature,
+    /// The output buffer is too small.
+    NoSpace,
+    /// The signing key failed.
+    Key,
+}
+
+impl fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvelopeError::TooLarge => f.write_str("file exceeds the size limit"),
+            EnvelopeError::Armour => f.write_str("not a Tally licensing file"),
+            EnvelopeError::Malformed => f.write_str("file is truncated or corrupt"),
+            EnvelopeError::Version(v) => write!(f, "unsupported format version {v}"),
+            EnvelopeError::UnknownKind(k) => write!(f, "unknown message type {k}"),
+            EnvelopeError::WrongKind(k) => write!(f, "a {} cannot be installed here", k.describe()),
+            EnvelopeError::UnknownKey => f.write_str("signed by an unknown key"),
+            EnvelopeError::BadSignature => f.write_str("signature mismatch"),
+            EnvelopeError::NoSpace => f.write_str("buffer too small"),
+            EnvelopeError::Key => f.write_str("device key unavailable"),
+        }
+    }
+}
+
+/// Bytes that serialize with postcard's byte-string encoding and borrow on decode.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Bytes<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_borrowed_bytes<E: serde::de::Error>(
+                self,
+                v: &'de [u8],
+            ) -> Result<Self::Value, E> {
+                Ok(Bytes(v))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+/// A decoded (not yet verified) envelope borrowing from the input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope<'a> {
+    pub version: u8,
+    pub kind: u8,
+    pub key_id: [u8; 8],
+    #[serde(borrow)]
+    pub payload: Bytes<'a>,
+    #[serde(borrow)]
+    pub signature: Bytes<'a>,
+}
+
+/// First 8 bytes of SHA-256 of the SEC1 key: names the key that signed.
+pub fn key_id(key: &PublicKey) -> [u8; 8] {
+    let d = Sha256::digest(key);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(d.get(..8).unwrap_or(&[0; 8]));
+    id
+}
+
+fn signed_digest(version: u8, kind: u8, payload: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(DOMAIN);
+    h.update([version, kind]);
+    h.update(payload);
+    h.finalize().into()
+}
+
+/// Serialize `payload` with postcard and seal it in a signed envelope written to `out`.
+/// Returns the envelope length. The payload is encoded in place, so one buffer suffices.
+pub fn seal<T: Serialize, K: DeviceKey + ?Sized>(
+    kind: Kind,
+    payload: &T,
+    key: &mut K,
+    out: &mut [u8],
+) -> Result<usize, EnvelopeError> {
+    // Encode the payload where it will end up if its length prefix is 5 bytes, then move it.
+    const AT: usize = 1 + 1 + 8 + 5;
+    let room = out.get_mut(AT..).ok_or(EnvelopeError::NoSpace)?;
+    let plen = postcard::to_slice(payload, room)
+        .map_err(|_| EnvelopeError::NoSpace)?
+        .len();
+    let sig = {
+        let p = out.get(AT..AT + plen).ok_or(EnvelopeError::NoSpace)?;
+        key.sign_digest(&signed_digest(FORMAT_VERSION, kind as u8, p))
+            .map_err(|_| EnvelopeError::Key)?
+    };
+    let kid = key_id(&key.public_key());
+    // Header: version, kind, key id, varint(payload length) (postcard's encoding of a length).
+    let mut header: heapless::Vec<u8, AT> = heapless::Vec::new();
+    header
+        .extend_from_slice(&[FORMAT_VERSION, kind as u8])
+        .map_err(|_| EnvelopeError::NoSpace)?;
+    header
+        .extend_from_slice(&kid)
+        .map_err(|_| EnvelopeError::NoSpace)?;
+    let mut v = plen;
+    loop {
+        let byte = (v & 0x7F) as u8;
+        v >>= 7;
+        header
+            .push(if v == 0 { byte } else { byte | 0x80 })
+            .map_err(|_| EnvelopeError::NoSpace)?;
+        if v == 0 {
+            break;
+        }
+    }
+    let hl = header.len();
+    out.copy_within(AT..AT + plen, hl);
+    out.get_mut(..hl)
+        .ok_or(EnvelopeError::NoSpace)?
+        .copy_from_slice(&header);
+    let tail = out
+        .get_mut(hl + plen..hl + plen + 65)
+        .ok_or(EnvelopeError::NoSpace)?;
+    let (len, body) = tail.split_at_mut(1);
+    len.copy_from_slice(&[64]);
+    body.copy_from_slice(&sig);
+    Ok(hl + plen + 65)
+}
+
+/// Decode an envelope without verifying it.
+pub fn open(bytes: &[u8], max_payload: usize) -> Result<Envelope<'_>, EnvelopeError> {
+    if bytes.len() > max_payload + ENVELOPE_OVERHEAD {
+        return Err(EnvelopeError::TooLarge);
+    }
+    let (env, rest): (Envelope<'_>, &[u8]) =
+        postcard::take_from_bytes(bytes).map_err(|_| EnvelopeError::Malformed)?;
+    if !rest.is_empty() || env.signature.0.len() != 64 {
+        return Err(EnvelopeError::Malformed);
+    }
+    if env.version != FORMAT_VERSION {
+        return Err(EnvelopeError::Version(env.version));
+    }
+    Kind::from_u8(env.kind).ok_or(EnvelopeError::UnknownKind(env.kind))?;
+    Ok(env)
+}
+
+impl Envelope<'_> {
+    pub fn kind(&self) -> Kind {
+        // `open` has checked the kind.
+        Kind::from_u8(self.kind).unwrap_or(Kind::UsageReport)
+    }
+
+    /// Verify against the first key in `keys` whose id matches.
+    pub fn verify(&self, keys: &[PublicKey]) -> Result<(), EnvelopeError> {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        let key = keys
+            .iter()
+            .find(|k| key_id(k) == self.key_id)
+            .ok_or(EnvelopeError::UnknownKey)?;
+        let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(key)
+            .map_err(|_| EnvelopeError::UnknownKey)?;
+        let sig = p256::ecdsa::Signature::from_slice(self.signature.0)
+            .map_err(|_| EnvelopeError::BadSignature)?;
+        let digest = signed_digest(self.version, self.kind, self.payload.0);
+        vk.verify_prehash(&digest, &sig)
+            .map_err(|_| EnvelopeError::BadSignature)
+    }
+
+    /// Decode the payload as `T`, refusing trailing bytes.
+    pub fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, EnvelopeError> {
+        let (v, rest) =
+            postcard::take_from_bytes(self.payload.0).map_err(|_| EnvelopeError::Malformed)?;
+        if rest.is_empty() {
+            Ok(v)
+        } else {
+            Err(EnvelopeError::Malformed)
+        }
+    }
+}
+
+const BEGIN: &str = "-----BEGIN ";
+const END: &str = "-----END ";
+const DASHES: &str = "-----";
+/// 48 bytes per line make 64 base64 characters.
+const LINE_BYTES: usize = 48;
+
+/// Text armour around `data`, written to `out`.
+pub fn armour(label: &str, data: &[u8], out: &mut [u8]) -> Result<usize, EnvelopeError> {
+    let mut w = Cursor { buf: out, len: 0 };
+    w.put(BEGIN.as_bytes())?;
+    w.put(label.as_bytes())?;
+    w.put(DASHES.as_bytes())?;
+    w.put(b"\n")?;
+    for chunk in data.chunks(LINE_BYTES) {
+        let room = w.buf.get_mut(w.len..).ok_or(EnvelopeError::NoSpace)?;
+        let n = STANDARD
+            .encode_slice(chunk, room)
+            .map_err(|_| EnvelopeError::NoSpace)?;
+        w.len += n;
+        w.put(b"\n")?;
+    }
+    w.put(END.as_bytes())?;
+    w.put(label.as_bytes())?;
+    w.put(DASHES.as_bytes())?;
+    w.put(b"\n")?;
+    Ok(w.len)
+}
+
+struct Cursor<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, b: &[u8]) -> Result<(), EnvelopeError> {
+        let dst = self
+            .buf
+            .get_mut(self.len..self.len + b.len())
+            .ok_or(EnvelopeError::NoSpace)?;
+        dst.copy_from_slice(b);
+        self.len += b.len();
+        Ok(())
+    }
+}
+
+/// Remove the text armour: returns the label and writes the decoded bytes to `out`.
+pub fn dearmour<'t>(text: &'t [u8], out: &mut [u8]) -> Result<(&'t str, usize), EnvelopeError> {
+    let text = core::str::from_utf8(text).map_err(|_| EnvelopeError::Armour)?;
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().ok_or(EnvelopeError::Armour)?;
+    let label = first
+        .strip_prefix(BEGIN)
+        .and_then(|l| l.strip_suffix(DASHES))
+        .filter(|l| !l.is_empty())
+        .ok_or(EnvelopeError::Armour)?;
+    let mut len = 0;
+    let mut ended = false;
+    for line in lines.by_ref() {
+        if let Some(end) = line.strip_prefix(END) {
+            if end.strip_suffix(DASHES) != Some(label) {
+                return Err(EnvelopeError::Armour);
+            }
+            ended = true;
+            break;
+        }
+        if line.len() % 4 != 0 || line.len() > 4 * LINE_BYTES {
+            return Err(EnvelopeError::Malformed);
+        }
+        let room = out.get_mut(len..).ok_or(EnvelopeError::TooLarge)?;
+        len += STANDARD.decode_slice(line, room).map_err(|e| match e {
+            base64::DecodeSliceError::OutputSliceTooSmall => EnvelopeError::TooLarge,
+            base64::DecodeSliceError::DecodeError(_) => EnvelopeError::Malformed,
+        })?;
+    }
+    if !ended || lines.next().is_some() {
+        return Err(EnvelopeError::Malformed);
+    }
+    Ok((label, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::PushReceipt;
+    use tally_hal::mock::SoftwareKey;
+    use tally_hal::{Timestamp, Udi};
+
+    fn receipt() -> PushReceipt {
+        PushReceipt {
+            udi: Udi::new("C9200L-48P-4X", "JAE123").unwrap(),
+            issued_at: Timestamp(1_600_000_000),
+            seq: 7,
+            transaction: 99,
+            poll_after_secs: 300,
+        }
+    }
+
+    #[test]
+    fn seal_open_verify_round_trip() {
+        let mut key = SoftwareKey::from_seed(b"authority");
+        let mut buf = [0u8; 512];
+        let n = seal(Kind::PushReceipt, &receipt(), &mut key, &mut buf).unwrap();
+        let env = open(&buf[..n], 1024).unwrap();
+        assert_eq!(env.kind(), Kind::PushReceipt);
+        env.verify(&[key.public_key()]).unwrap();
+        assert_eq!(env.decode::<PushReceipt>().unwrap(), receipt());
+        // Another key is unknown; a flipped payload bit breaks the signature.
+        let other = SoftwareKey::from_seed(b"other").public_key();
+        assert_eq!(env.verify(&[other]), Err(EnvelopeError::UnknownKey));
+        let mut bad = buf;
+        bad[20] ^= 1;
+        let env = open(&bad[..n], 1024).unwrap();
+        assert_eq!(
+            env.verify(&[key.public_key()]),
+            Err(EnvelopeError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let mut key = SoftwareKey::from_seed(b"authority");
+        let mut buf = [0u8; 512];
+        let n = seal(Kind::PushReceipt, &receipt(), &mut key, &mut buf).unwrap();
+        for cut in 0..n {
+            assert!(open(&buf[..cut], 1024).is_err(), "cut at {cut}");
+        }
+        assert_eq!(open(&buf[..n], 4), Err(EnvelopeError::TooLarge));
+    }
+
+    #[test]
+    fn armour_round_trip_and_strictness() {
+        let data: std::vec::Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let mut text = [0u8; 2048];
+        let n = armour("TALLY ACK", &data, &mut text).unwrap();
+        let s = core::str::from_utf8(&text[..n]).unwrap();
+        assert!(s.starts_with("-----BEGIN TALLY ACK-----\n"));
+        assert!(s.lines().all(|l| l.len() <= 64 || l.starts_with("-----")));
+        let mut out = [0u8; 1024];
+        let (label, len) = dearmour(&text[..n], &mut out).unwrap();
+        assert_eq!((label, &out[..len]), ("TALLY ACK", &data[..]));
+        // A mismatched END label, a missing END, and a too-small output are refused.
+        let swapped = s.replace("END TALLY ACK", "END TALLY POLICY");
+        assert_eq!(
+            dearmour(swapped.as_bytes(), &mut out),
+            Err(EnvelopeError::Armour)
+        );
+        let cut = &s[..s.find("-----END").unwrap()];
+        assert_eq!(
+            dearmour(cut.as_bytes(), &mut out),
+            Err(EnvelopeError::Malformed)
+        );
+        assert_eq!(
+            dearmour(&text[..n], &mut out[..10]),
+            Err(EnvelopeError::TooLarge)
+        );
+        assert_eq!(dearmour(b"hello", &mut out), Err(EnvelopeError::Armour));
+    }
+}

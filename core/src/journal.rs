@@ -1,0 +1,170 @@
+//! The journal interface that makes the agent durable (DESIGN.md §4), and a bounded RAM
+//! implementation used until the flash journal lands and by tests.
+//!
+//! Contract: `commit` makes a batch of records durable all-or-nothing before it returns `Ok`
+//! ("durable before acknowledged", DESIGN.md §2.3); `replay` visits the latest snapshot and then
+//! every committed record in order; `compact` replaces everything by one snapshot.
+
+use crate::state::{Record, State};
+use core::fmt;
+use heapless::Vec;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum JournalError {
+    /// No room for the batch: compact, then retry.
+    Full,
+    /// A snapshot or record is larger than the journal can ever hold.
+    TooLarge,
+    /// Stored bytes do not decode.
+    Corrupt,
+    /// The storage device failed.
+    Io,
+}
+
+impl fmt::Display for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JournalError::Full => "licensing storage full",
+            JournalError::TooLarge => "licensing record too large for storage",
+            JournalError::Corrupt => "licensing storage corrupt",
+            JournalError::Io => "licensing storage I/O error",
+        })
+    }
+}
+
+/// What `replay` hands back, oldest first.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // no heap to box into: the size is bounded and known
+pub enum Entry {
+    Snapshot(State),
+    Record(Record),
+}
+
+pub trait Journal {
+    fn commit(&mut self, records: &[Record]) -> Result<(), JournalError>;
+    fn compact(&mut self, state: &State) -> Result<(), JournalError>;
+    fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError>;
+}
+
+const TAG_SNAPSHOT: u8 = 0x53;
+const TAG_RECORD: u8 = 0x52;
+
+/// Journal in a fixed RAM buffer of `N` bytes: `[tag][u16 length][postcard]` frames.
+#[derive(Debug, Clone)]
+pub struct RamJournal<const N: usize> {
+    buf: Vec<u8, N>,
+    /// Number of compactions so far (for tests and benchmarks).
+    pub compactions: u32,
+}
+
+impl<const N: usize> Default for RamJournal<N> {
+    fn default() -> Self {
+        RamJournal {
+            buf: Vec::new(),
+            compactions: 0,
+        }
+    }
+}
+
+impl<const N: usize> RamJournal<N> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes in use.
+    pub fn used(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The raw contents (a host tool may save and reload them).
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Rebuild from saved contents; they are checked on `replay`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, JournalError> {
+        let mut buf = Vec::new();
+        buf.extend_from_slice(bytes)
+            .map_err(|_| JournalError::TooLarge)?;
+        Ok(RamJournal {
+            buf,
+            compactions: 0,
+        })
+    }
+
+    fn push_frame<T: serde::Serialize>(&mut self, tag: u8, value: &T) -> Result<(), JournalError> {
+        let start = self.buf.len();
+        let header = start + 3;
+        // Grow to capacity, encode in place, then shrink to what was used.
+        self.buf.resize(N, 0).map_err(|_| JournalError::Full)?;
+        let room = self.buf.get_mut(header..).ok_or(JournalError::Full)?;
+        let used = match postcard::to_slice(value, room) {
+            Ok(s) => s.len(),
+            Err(_) => {
+                self.buf.truncate(start);
+                return Err(JournalError::Full);
+            }
+        };
+        let len = u16::try_from(used).map_err(|_| JournalError::TooLarge)?;
+        let [hi, lo] = len.to_be_bytes();
+        if let Some(h) = self.buf.get_mut(start..header) {
+            h.copy_from_slice(&[tag, hi, lo]);
+        }
+        self.buf.truncate(header + used);
+        Ok(())
+    }
+}
+
+impl<const N: usize> Journal for RamJournal<N> {
+    fn commit(&mut self, records: &[Record]) -> Result<(), JournalError> {
+        let mark = self.buf.len();
+        for r in records {
+            if let Err(e) = self.push_frame(TAG_RECORD, r) {
+                self.buf.truncate(mark); // all or nothing
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self, state: &State) -> Result<(), JournalError> {
+        let old = core::mem::take(&mut self.buf);
+        match self.push_frame(TAG_SNAPSHOT, state) {
+            Ok(()) => {
+                self.compactions += 1;
+                Ok(())
+            }
+            Err(_) => {
+                self.buf = old;
+                Err(JournalError::TooLarge)
+            }
+        }
+    }
+
+    fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
+        let mut at = 0;
+        while at < self.buf.len() {
+            let [tag, hi, lo]: [u8; 3] = self
+                .buf
+                .get(at..at + 3)
+                .and_then(|h| h.try_into().ok())
+                .ok_or(JournalError::Corrupt)?;
+            let len = usize::from(u16::from_be_bytes([hi, lo]));
+            let body = self
+                .buf
+                .get(at + 3..at + 3 + len)
+                .ok_or(JournalError::Corrupt)?;
+            match tag {
+                TAG_SNAPSHOT => visit(Entry::Snapshot(
+                    postcard::from_bytes(body).map_err(|_| JournalError::Corrupt)?,
+                )),
+                TAG_RECORD => visit(Entry::Record(
+                    postcard::from_bytes(body).map_err(|_| JournalError::Corrupt)?,
+                )),
+                _ => return Err(JournalError::Corrupt),
+            }
+            at += 3 + len;
+        }
+        Ok(())
+    }
+}

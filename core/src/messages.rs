@@ -1,0 +1,212 @@
+//! System messages (digest §11.2), verbatim, and the licensing event log (EVT-1..4).
+
+use crate::config::Transport;
+use crate::limits::Limits;
+use crate::policy::POLICY_NAME_LEN;
+use crate::time::{LogTime, TimeZone};
+use core::fmt::{self, Write};
+use heapless::{Deque, String};
+use serde::{Deserialize, Serialize};
+use tally_hal::{Severity, Timestamp};
+
+/// Capacity of one formatted syslog line.
+pub const MESSAGE_LEN: usize = 192;
+
+/// A system message the agent emits, with its seed text (MSG-1..12). The seed's severities are
+/// kept as given, `-3-` on `COMM_RESTORED` and `POLICY_REMOVED` included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// MSG-1; the detail says why.
+    PolicyInstallFailed(&'a str),
+    /// MSG-3: every failed attempt; (peer, error detail).
+    CommFailed(Transport, &'a str),
+    /// MSG-4.
+    CommRestored(Transport),
+    /// MSG-5.
+    PolicyRemoved,
+    /// MSG-8.
+    PolicyInstallSuccess,
+    /// MSG-11: days until the ACK deadline.
+    ReportingRequired(u64),
+}
+
+impl Message<'_> {
+    pub fn severity(&self) -> Severity {
+        match self {
+            Message::PolicyInstallFailed(_)
+            | Message::CommFailed(..)
+            | Message::CommRestored(_)
+            | Message::PolicyRemoved => Severity::Error,
+            Message::PolicyInstallSuccess | Message::ReportingRequired(_) => {
+                Severity::Informational
+            }
+        }
+    }
+
+    /// The message as one bounded line.
+    pub fn to_line(&self) -> String<MESSAGE_LEN> {
+        let mut s = String::new();
+        // A line longer than the bound is cut, never a panic: the texts are far shorter.
+        let _ = write!(s, "{self}");
+        s
+    }
+}
+
+impl fmt::Display for Message<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::PolicyInstallFailed(why) => write!(
+                f,
+                "%SMART_LIC-3-POLICY_INSTALL_FAILED: The installation of a new licensing policy has failed: {why}."
+            ),
+            Message::CommFailed(t, why) => {
+                write!(f, "%SMART_LIC-3-COMM_FAILED: Communications failure with the {} : {why}", t.peer_name())
+            }
+            Message::CommRestored(t) => {
+                write!(f, "%SMART_LIC-3-COMM_RESTORED: Communications with the {} restored.", t.peer_name())
+            }
+            Message::PolicyRemoved => f.write_str("%SMART_LIC-3-POLICY_REMOVED: The licensing policy has been removed."),
+            Message::PolicyInstallSuccess => {
+                f.write_str("%SMART_LIC-6-POLICY_INSTALL_SUCCESS: A new licensing policy was successfully installed.")
+            }
+            Message::ReportingRequired(days) => write!(
+                f,
+                "%SMART_LIC-6-REPORTING_REQUIRED: A Usage report acknowledgement will be required in {days} days."
+            ),
+        }
+    }
+}
+
+/// What happened, for the event log (EVT-2). Recorded by the fold, so the log is exactly what
+/// the journal says happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    UsageChanged { lic: u8, count: u32 },
+    ReportsClosed { reload: bool },
+    UsagePushed { reports: u16, transaction: u64 },
+    UsageSaved { reports: u16 },
+    AckReceived { reports: u16 },
+    PolicyInstalled { name: String<POLICY_NAME_LEN> },
+    PolicyRemoved,
+    CommFailed,
+    CommRestored,
+    ReportingRequired { days: u64 },
+    TransportChanged(Transport),
+    ReportsPurged { count: u16 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    pub kind: EventKind,
+}
+
+/// Bounded, rotating event log (EVT-3).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLog {
+    pub entries: Deque<Event, { Limits::EVENTS }>,
+}
+
+impl EventLog {
+    pub fn push(&mut self, at: Timestamp, kind: EventKind) {
+        if self.entries.is_full() {
+            self.entries.pop_front();
+        }
+        let _ = self.entries.push_back(Event { at, kind });
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// One event log line (GAP-28 design, ADR 0005): `<date> <time> <tz> SAEVT_<NAME> <details>`.
+pub fn write_event<'n>(
+    w: &mut dyn Write,
+    e: &Event,
+    tz: &TimeZone,
+    license_name: &dyn Fn(u8) -> &'n str,
+) -> fmt::Result {
+    write!(w, "{} ", LogTime(e.at, tz))?;
+    match &e.kind {
+        EventKind::UsageChanged { lic, count } => {
+            write!(
+                w,
+                "SAEVT_TAG_USAGE_CHANGED feature=\"{}\" count={count}",
+                license_name(*lic)
+            )
+        }
+        EventKind::ReportsClosed { reload } => {
+            write!(
+                w,
+                "SAEVT_RUM_REPORTS_CLOSED reason={}",
+                if *reload { "RELOAD" } else { "NONE" }
+            )
+        }
+        EventKind::UsagePushed {
+            reports,
+            transaction,
+        } => {
+            write!(
+                w,
+                "SAEVT_REPORTING_SENT reports={reports} transaction={transaction}"
+            )
+        }
+        EventKind::UsageSaved { reports } => {
+            write!(w, "SAEVT_REPORTING_FILE_WRITE reports={reports}")
+        }
+        EventKind::AckReceived { reports } => write!(w, "SAEVT_ACK_RECEIVED reports={reports}"),
+        EventKind::PolicyInstalled { name } => write!(w, "SAEVT_POLICY_INSTALLED name=\"{name}\""),
+        EventKind::PolicyRemoved => w.write_str("SAEVT_POLICY_REMOVED"),
+        EventKind::CommFailed => w.write_str("SAEVT_COMM_FAILED"),
+        EventKind::CommRestored => w.write_str("SAEVT_COMM_RESTORED"),
+        EventKind::ReportingRequired { days } => write!(w, "SAEVT_REPORTING_REQUIRED days={days}"),
+        EventKind::TransportChanged(t) => write!(
+            w,
+            "SAEVT_CONFIG_TRANSPORT type={}",
+            match t {
+                Transport::Cslu => "cslu",
+                Transport::Smart => "smart",
+                Transport::Callhome => "callhome",
+                Transport::Off => "off",
+            }
+        ),
+        EventKind::ReportsPurged { count } => {
+            write!(w, "SAEVT_RUM_PURGED reports={count} reason=LIMIT_STORAGE")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_verbatim() {
+        assert_eq!(
+            Message::ReportingRequired(30).to_line().as_str(),
+            "%SMART_LIC-6-REPORTING_REQUIRED: A Usage report acknowledgement will be required in 30 days."
+        );
+        assert_eq!(
+            Message::CommRestored(Transport::Smart).to_line().as_str(),
+            "%SMART_LIC-3-COMM_RESTORED: Communications with the Cisco Smart Software Manager (CSSM) restored."
+        );
+        assert_eq!(
+            Message::CommFailed(Transport::Smart, "unreachable")
+                .to_line()
+                .as_str(),
+            "%SMART_LIC-3-COMM_FAILED: Communications failure with the Cisco Smart Software Manager (CSSM) : unreachable"
+        );
+        assert_eq!(Message::PolicyRemoved.severity(), Severity::Error);
+    }
+
+    #[test]
+    fn event_log_rotates() {
+        let mut log = EventLog::default();
+        for i in 0..(Limits::EVENTS as u64 + 5) {
+            log.push(Timestamp(i), EventKind::CommFailed);
+        }
+        assert_eq!(log.entries.len(), Limits::EVENTS);
+        assert_eq!(log.entries.front().unwrap().at, Timestamp(5));
+    }
+}

@@ -1,0 +1,195 @@
+//! Reporting obligations and the `Usage Reporting:` schedule (POL-19..24, RUM-14, RUM-15).
+//!
+//! The formulas are written down, with the seed samples they reproduce, in
+//! `docs/decisions/0002-reporting-deadlines.md`. In short, per license in use:
+//! - first report: `first use + First report requirement` until a report covers the first use
+//!   (for unenforced perpetual licenses only when sold through a partner, POL-7 footnote 1);
+//! - periodic: `anchor + min(Reporting frequency, 3 × push interval + 1 day)` while in use,
+//!   where `anchor = max(end of the newest reported report, custom policy install time)`;
+//! - on change: `first unreported change + Report on change`.
+//!
+//! `Next ACK deadline` is the earliest obligation when the policy requires ACKs. The push
+//! interval is 0 when nothing is owed, else `min(configured interval or 30, the smallest
+//! reporting frequency in use)`; `Next report push = last push + push interval`.
+
+use crate::policy::{Category, EffectivePolicy, effective};
+use crate::rum::ReportState;
+use crate::state::State;
+use tally_hal::{LicenseDef, SECS_PER_DAY, Timestamp};
+
+/// "By default the RUM report is sent every 30 days" (POL-19, CLI-G10).
+pub const DEFAULT_PUSH_INTERVAL_DAYS: u64 = 30;
+/// RUM-14: at most one automatic push per rolling 24 hours.
+pub const THROTTLE_SECS: u64 = SECS_PER_DAY;
+/// RUM-15: after a failed scheduled push, keep trying for 4 hours…
+pub const RETRY_WINDOW_SECS: u64 = 4 * 3600;
+/// …every 5 minutes (ADR 0002)…
+pub const RETRY_FAST_SECS: u64 = 5 * 60;
+/// …then every 15 minutes until communication is restored.
+pub const RETRY_SLOW_SECS: u64 = 15 * 60;
+/// MSG-11 is raised once a day from this long before the ACK deadline.
+pub const ALERT_WINDOW_SECS: u64 = 30 * SECS_PER_DAY;
+/// When the authority does not say, poll for the ACK this long after a push.
+pub const DEFAULT_POLL_AFTER_SECS: u64 = 15 * 60;
+
+/// The computed reporting schedule.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// `Reporting push interval:` in days; 0 prints `0 (no reporting)` (POL-21).
+    pub push_interval_days: u64,
+    /// `Next report push:` (POL-22).
+    pub next_push: Option<Timestamp>,
+    /// `Next ACK deadline:` (POL-23); `None` when the policy needs no ACK or nothing is owed.
+    pub ack_deadline: Option<Timestamp>,
+    /// Earliest obligation deadline, whether or not an ACK is required.
+    pub earliest_obligation: Option<Timestamp>,
+}
+
+fn min_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// What one license owes.
+#[derive(Copy, Clone, Debug, Default)]
+struct Owed {
+    first: Option<Timestamp>,
+    change: Option<Timestamp>,
+    /// Reporting frequency in days and the anchor, when periodic reporting applies.
+    periodic: Option<(u64, Timestamp)>,
+    /// Time the oldest of these obligations arose.
+    since: Option<Timestamp>,
+}
+
+fn owed(
+    state: &State,
+    policy: &EffectivePolicy,
+    catalogue: &[LicenseDef],
+    partner: bool,
+    lic: usize,
+) -> Owed {
+    let mut o = Owed::default();
+    let (Some(u), Some(def)) = (state.usage.get(lic), catalogue.get(lic)) else {
+        return o;
+    };
+    // POL-4: a license never consumed owes nothing.
+    let Some(first_use) = u.first_use else {
+        return o;
+    };
+    let cat = Category::of(def);
+    let pc = policy.category(cat);
+    let ack_required = policy.ack_required.0;
+    let reported_through = if ack_required {
+        u.acked_through
+    } else {
+        u.sent_through
+    };
+    let reported =
+        |s: ReportState| s == ReportState::Ack || (!ack_required && s == ReportState::Unack);
+
+    let first_days = u64::from(pc.first_report.days);
+    let first_applies = cat != Category::UnenforcedPerpetual || partner;
+    if first_days > 0 && first_applies && reported_through.is_none_or(|r| r < first_use) {
+        o.first = Some(first_use.add_days(first_days));
+        o.since = Some(first_use);
+    }
+
+    let change_days = u64::from(pc.on_change.days);
+    if change_days > 0 {
+        let first_change = state
+            .reports
+            .iter()
+            .filter(|r| usize::from(r.lic) == lic && !reported(r.state))
+            .filter_map(|r| r.first_change)
+            .min();
+        if let Some(tc) = first_change {
+            o.change = Some(tc.add_days(change_days));
+            o.since = min_opt(o.since, Some(tc));
+        }
+    }
+
+    let freq = u64::from(pc.frequency.days);
+    let in_use = state.consumed(catalogue, lic) > 0
+        || state
+            .reports
+            .iter()
+            .any(|r| usize::from(r.lic) == lic && !reported(r.state) && r.max_value > 0);
+    if freq > 0 && in_use {
+        let installed = state.policy.as_ref().map(|p| p.installed_at);
+        let anchor = reported_through
+            .unwrap_or(first_use)
+            .max(installed.unwrap_or(Timestamp::ZERO));
+        o.periodic = Some((freq, anchor));
+        o.since = min_opt(o.since, Some(anchor));
+    }
+    o
+}
+
+/// The schedule of `state` for `catalogue`.
+pub fn schedule(state: &State, catalogue: &[LicenseDef], partner: bool) -> Schedule {
+    let policy = effective(state.policy.as_ref().map(|p| &p.policy));
+    let n = state.usage.len().min(catalogue.len());
+    let mut any = false;
+    let mut min_freq: Option<u64> = None;
+    let mut since: Option<Timestamp> = None;
+    for lic in 0..n {
+        let o = owed(state, &policy, catalogue, partner, lic);
+        any |= o.first.is_some() || o.change.is_some() || o.periodic.is_some();
+        if let Some((f, _)) = o.periodic {
+            min_freq = Some(min_freq.map_or(f, |m| m.min(f)));
+        }
+        since = min_opt(since, o.since);
+    }
+
+    let configured = state.config.usage_interval.map(u64::from);
+    let interval = if !any || configured == Some(0) {
+        0
+    } else {
+        let base = configured.unwrap_or(DEFAULT_PUSH_INTERVAL_DAYS);
+        min_freq.map_or(base, |f| base.min(f))
+    };
+
+    let mut earliest = None;
+    for lic in 0..n {
+        let o = owed(state, &policy, catalogue, partner, lic);
+        earliest = min_opt(earliest, o.first);
+        earliest = min_opt(earliest, o.change);
+        if let Some((freq, anchor)) = o.periodic {
+            // Narrowed by the push interval (POL-20; samples in ADR 0002).
+            let window = if interval > 0 {
+                freq.min(3 * interval + 1)
+            } else {
+                freq
+            };
+            earliest = min_opt(earliest, Some(anchor.add_days(window)));
+        }
+    }
+
+    let next_push = if interval > 0 {
+        let base = match (state.last_push, state.last_file_write) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b).or(since),
+        };
+        base.map(|b| b.add_days(interval))
+    } else {
+        None
+    };
+
+    Schedule {
+        push_interval_days: interval,
+        next_push,
+        ack_deadline: if policy.ack_required.0 {
+            earliest
+        } else {
+            None
+        },
+        earliest_obligation: earliest,
+    }
+}
+
+/// Days left until `deadline`, rounded up; 0 once it has passed (MSG-11).
+pub fn days_until(now: Timestamp, deadline: Timestamp) -> u64 {
+    deadline.since(now).div_ceil(SECS_PER_DAY)
+}

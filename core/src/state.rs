@@ -1,0 +1,597 @@
+//! The agent's state and the journal records it is folded from (event sourcing).
+//!
+//! Every accepted input becomes one or more [`Record`]s; [`State::apply`] folds a record into
+//! the state and is the only place the state changes. `apply` is total and deterministic, so
+//! replaying the journal after a reboot gives back exactly the state that was acknowledged.
+
+use crate::config::{Config, ConfigChange};
+use crate::limits::Limits;
+use crate::messages::{EventKind, EventLog};
+use crate::policy::{CustomPolicy, InstalledPolicy};
+use crate::rum::{
+    ChangeReason, Flag, Report, ReportState, Selection, StorageReason, StorageState,
+    TransactionError,
+};
+use crate::wire::{Account, AckPayload, AckStatus};
+use heapless::Vec;
+use serde::{Deserialize, Serialize};
+use tally_hal::{Enforcement, LicenseDef, Timestamp};
+
+// A full report table must always hold a report that is not OPEN, so room can be made.
+const _: () = assert!(Limits::LICENSES < Limits::REPORTS);
+const _: () = assert!(Limits::LICENSES <= u8::MAX as usize);
+
+/// Usage bookkeeping of one catalogue license.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Count the platform asks for (`Count:`).
+    pub requested: u32,
+    /// First time the license was consumed (POL-4: never consumed, nothing owed).
+    pub first_use: Option<Timestamp>,
+    /// End of the newest acknowledged report.
+    pub acked_through: Option<Timestamp>,
+    /// End of the newest sent or saved report (meets obligations when no ACK is required).
+    pub sent_through: Option<Timestamp>,
+    /// The OPEN report of this license.
+    pub open: Option<u64>,
+    /// ID of the newest report of this license, for chaining (RUM-4).
+    pub last_id: u64,
+    /// Shown in usage displays: the license has been requested at least once.
+    pub listed: bool,
+}
+
+/// Persistent counters of the Usage Report Summary (RUM-20).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Reports ever generated.
+    pub total: u64,
+    /// Reports dropped for storage limits.
+    pub purged: u64,
+    /// Reports acknowledged on this device.
+    pub acked: u64,
+}
+
+/// One journal record: a validated input with the (monotonic) time it was accepted at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // no heap to box into: the size is bounded and known
+pub enum Record {
+    /// The platform changed the count of a license.
+    Usage {
+        t: Timestamp,
+        lic: u8,
+        count: u32,
+    },
+    /// A 15-minute measurement of every OPEN report (RUM-9).
+    Measure {
+        t: Timestamp,
+    },
+    /// Close every OPEN report (push, save, sync: reason NONE; boot: RELOAD) and open new
+    /// ones for licenses in use (RUM-1, RUM-7).
+    CloseAll {
+        t: Timestamp,
+        reload: bool,
+    },
+    /// CLOSED and UNACK reports were received by the authority (RUM-5: → UNACK).
+    Pushed {
+        t: Timestamp,
+        transaction: u64,
+        poll_at: Timestamp,
+    },
+    /// Reports were written to a usage file (RUM-18, FILE-4).
+    Saved {
+        t: Timestamp,
+        selection: Selection,
+    },
+    /// A verified ACK was applied (ACK-6).
+    Ack {
+        t: Timestamp,
+        ack: AckPayload,
+    },
+    /// The ACK poll of the last push completed without an ACK.
+    PollDone {
+        t: Timestamp,
+    },
+    /// A verified custom policy was installed (POL-14, POL-15).
+    PolicyInstalled {
+        t: Timestamp,
+        policy: CustomPolicy,
+        issued_at: Timestamp,
+    },
+    /// The custom policy was removed; the Cisco default applies (POL-16).
+    PolicyRemoved {
+        t: Timestamp,
+    },
+    Config {
+        t: Timestamp,
+        change: ConfigChange,
+    },
+    /// First failed attempt of a scheduled communication (RUM-15).
+    CommFailed {
+        t: Timestamp,
+    },
+    /// First successful communication after failures (MSG-4).
+    CommRestored {
+        t: Timestamp,
+    },
+    /// `%SMART_LIC-6-REPORTING_REQUIRED` was raised (MSG-11).
+    Alerted {
+        t: Timestamp,
+        days: u64,
+    },
+    /// `license smart clear eventlog` (CLI-E3).
+    EventLogCleared {
+        t: Timestamp,
+    },
+}
+
+impl Record {
+    pub fn time(&self) -> Timestamp {
+        match self {
+            Record::Usage { t, .. }
+            | Record::Measure { t }
+            | Record::CloseAll { t, .. }
+            | Record::Pushed { t, .. }
+            | Record::Saved { t, .. }
+            | Record::Ack { t, .. }
+            | Record::PollDone { t }
+            | Record::PolicyInstalled { t, .. }
+            | Record::PolicyRemoved { t }
+            | Record::Config { t, .. }
+            | Record::CommFailed { t }
+            | Record::CommRestored { t }
+            | Record::Alerted { t, .. }
+            | Record::EventLogCleared { t } => *t,
+        }
+    }
+}
+
+/// Everything the agent knows. Serializable so the journal can snapshot it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Indexed like the catalogue.
+    pub usage: Vec<Usage, { Limits::LICENSES }>,
+    /// In ID order.
+    pub reports: Vec<Report, { Limits::REPORTS }>,
+    pub counters: Counters,
+    /// Last report ID handed out.
+    pub last_id: u64,
+    pub policy: Option<InstalledPolicy>,
+    pub config: Config,
+    pub account: Option<Account>,
+    pub last_ack: Option<Timestamp>,
+    /// Highest ACK sequence number applied.
+    pub last_ack_seq: u64,
+    pub last_push: Option<Timestamp>,
+    pub last_file_write: Option<Timestamp>,
+    /// When the device polls (or polled) for the ACK of the last push (POL-24).
+    pub next_poll: Option<Timestamp>,
+    /// Transaction whose ACK poll is still due.
+    pub poll_pending: Option<u64>,
+    /// Start of the current communication failure (RUM-15).
+    pub comm_failing_since: Option<Timestamp>,
+    pub last_alert: Option<Timestamp>,
+    /// Time of the last 15-minute measurement.
+    pub last_measure: Option<Timestamp>,
+    /// Time high-water mark: no record is ever older (DESIGN.md §3).
+    pub hwm: Timestamp,
+    pub events: EventLog,
+}
+
+/// Whether a license needs an authorization code that this device does not hold (ENF-7).
+/// Authorization codes arrive with the trust and authorization work; until one is installed an
+/// enforced or export-controlled license consumes nothing and its feature stays off.
+pub fn needs_authorization(def: &LicenseDef) -> bool {
+    def.enforcement != Enforcement::Unenforced
+}
+
+impl State {
+    /// A fresh state for a catalogue of `licenses` entries.
+    pub fn new(licenses: usize) -> State {
+        let mut s = State::default();
+        s.fit_catalogue(licenses);
+        s
+    }
+
+    /// Make `usage` as long as the catalogue (a firmware update may add licenses).
+    pub fn fit_catalogue(&mut self, licenses: usize) {
+        while self.usage.len() < licenses.min(Limits::LICENSES) {
+            let _ = self.usage.push(Usage::default());
+        }
+    }
+
+    /// Count actually consumed: the request, unless the license is gated (ENF-7).
+    pub fn consumed(&self, catalogue: &[LicenseDef], lic: usize) -> u32 {
+        match (self.usage.get(lic), catalogue.get(lic)) {
+            (Some(u), Some(def)) if !needs_authorization(def) => u.requested,
+            _ => 0,
+        }
+    }
+
+    pub fn report(&self, id: u64) -> Option<&Report> {
+        self.reports.iter().find(|r| r.id == id)
+    }
+
+    fn report_mut(&mut self, id: u64) -> Option<&mut Report> {
+        self.reports.iter_mut().find(|r| r.id == id)
+    }
+
+    pub fn ack_required(&self) -> bool {
+        self.policy
+            .as_ref()
+            .and_then(|p| p.policy.ack_required)
+            .unwrap_or(true)
+    }
+
+    /// Fold one record into the state.
+    pub fn apply(&mut self, catalogue: &[LicenseDef], record: &Record) {
+        let t = record.time();
+        match record {
+            Record::Usage { lic, count, .. } => {
+                self.apply_usage(catalogue, t, usize::from(*lic), *count)
+            }
+            Record::Measure { .. } => {
+                for r in self
+                    .reports
+                    .iter_mut()
+                    .filter(|r| r.state == ReportState::Open)
+                {
+                    r.advance(t);
+                }
+                self.last_measure = Some(t);
+            }
+            Record::CloseAll { reload, .. } => self.close_all(catalogue, t, *reload),
+            Record::Pushed {
+                transaction,
+                poll_at,
+                ..
+            } => {
+                let ack_required = self.ack_required();
+                let mut n = 0u16;
+                for r in self
+                    .reports
+                    .iter_mut()
+                    .filter(|r| r.has_data() && r.unacknowledged())
+                {
+                    if matches!(
+                        r.state,
+                        ReportState::Closed | ReportState::Pending | ReportState::Unack
+                    ) {
+                        r.state = ReportState::Unack;
+                        r.transaction = *transaction;
+                        n = n.saturating_add(1);
+                        if !ack_required {
+                            mark_sent(&mut self.usage, r);
+                        }
+                    }
+                }
+                self.last_push = Some(t);
+                self.next_poll = Some(*poll_at);
+                self.poll_pending = Some(*transaction);
+                self.events.push(
+                    t,
+                    EventKind::UsagePushed {
+                        reports: n,
+                        transaction: *transaction,
+                    },
+                );
+            }
+            Record::Saved { selection, .. } => {
+                let ack_required = self.ack_required();
+                let mut n = 0u16;
+                for r in self.reports.iter_mut().filter(|r| selection.matches(r)) {
+                    n = n.saturating_add(1);
+                    if r.state == ReportState::Closed || r.state == ReportState::Pending {
+                        r.state = ReportState::Unack;
+                        // File exchanges are tracked by the time of the save (RUM-11).
+                        r.transaction = t.secs();
+                    }
+                    if !ack_required && r.state == ReportState::Unack {
+                        mark_sent(&mut self.usage, r);
+                    }
+                }
+                self.last_file_write = Some(t);
+                self.events.push(t, EventKind::UsageSaved { reports: n });
+            }
+            Record::Ack { ack, .. } => self.apply_ack(t, ack),
+            Record::PollDone { .. } => self.poll_pending = None,
+            Record::PolicyInstalled {
+                policy, issued_at, ..
+            } => self.install_policy(t, policy, *issued_at),
+            Record::PolicyRemoved { .. } => {
+                self.policy = None;
+                self.events.push(t, EventKind::PolicyRemoved);
+            }
+            Record::Config { change, .. } => {
+                self.config.apply(change);
+                if let ConfigChange::Transport(tr) = change {
+                    self.events.push(t, EventKind::TransportChanged(*tr));
+                }
+            }
+            Record::CommFailed { .. } => {
+                if self.comm_failing_since.is_none() {
+                    self.comm_failing_since = Some(t);
+                }
+                self.events.push(t, EventKind::CommFailed);
+            }
+            Record::CommRestored { .. } => {
+                self.comm_failing_since = None;
+                self.events.push(t, EventKind::CommRestored);
+            }
+            Record::Alerted { days, .. } => {
+                self.last_alert = Some(t);
+                self.events
+                    .push(t, EventKind::ReportingRequired { days: *days });
+            }
+            Record::EventLogCleared { .. } => self.events.clear(),
+        }
+        self.hwm = self.hwm.max(t);
+    }
+
+    fn apply_usage(&mut self, catalogue: &[LicenseDef], t: Timestamp, lic: usize, count: u32) {
+        let before = self.consumed(catalogue, lic);
+        let Some(u) = self.usage.get_mut(lic) else {
+            return;
+        };
+        u.requested = count;
+        u.listed = true;
+        let open = u.open;
+        let lic8 = lic as u8;
+        self.events
+            .push(t, EventKind::UsageChanged { lic: lic8, count });
+        let after = self.consumed(catalogue, lic);
+        if after == before {
+            return;
+        }
+        // POL-3: any change of consumption is a usage change, except the very first use,
+        // which the First report requirement governs (ADR 0002).
+        let first_use = self.usage.get(lic).is_some_and(|u| u.first_use.is_none()) && after > 0;
+        if first_use && let Some(u) = self.usage.get_mut(lic) {
+            u.first_use = Some(t);
+        }
+        let change = if first_use { None } else { Some(t) };
+        let full = match open.and_then(|id| self.report_mut(id)) {
+            Some(r) => {
+                if r.record(t, after) {
+                    if r.first_change.is_none() {
+                        r.first_change = change;
+                    }
+                    return;
+                }
+                // Sample capacity reached: close it and continue in a new report.
+                r.state = ReportState::Closed;
+                r.reason = ChangeReason::None;
+                true
+            }
+            None => false,
+        };
+        if full && let Some(u) = self.usage.get_mut(lic) {
+            u.open = None;
+        }
+        self.open_report(t, lic8, after, change);
+    }
+
+    fn close_all(&mut self, catalogue: &[LicenseDef], t: Timestamp, reload: bool) {
+        let mut closed = false;
+        for r in self
+            .reports
+            .iter_mut()
+            .filter(|r| r.state == ReportState::Open)
+        {
+            r.state = ReportState::Closed;
+            r.reason = if reload {
+                ChangeReason::Reload
+            } else {
+                ChangeReason::None
+            };
+            closed = true;
+        }
+        for u in self.usage.iter_mut() {
+            u.open = None;
+        }
+        if closed {
+            self.events.push(t, EventKind::ReportsClosed { reload });
+        }
+        for lic in 0..self.usage.len() {
+            let value = self.consumed(catalogue, lic);
+            if value > 0 {
+                self.open_report(t, lic as u8, value, None);
+            }
+        }
+    }
+
+    fn open_report(&mut self, t: Timestamp, lic: u8, value: u32, first_change: Option<Timestamp>) {
+        let Some(prev) = self.usage.get(usize::from(lic)).map(|u| u.last_id) else {
+            return;
+        };
+        if self.reports.is_full() {
+            self.make_room(t);
+        }
+        let id = self.last_id.saturating_add(1).max(t.secs());
+        self.last_id = id;
+        self.counters.total = self.counters.total.saturating_add(1);
+        if let Some(p) = self.report_mut(prev) {
+            p.next_id = id;
+        }
+        // Measurements are device-wide; the first OPEN report sets their phase.
+        if !self.reports.iter().any(|r| r.state == ReportState::Open) {
+            self.last_measure = Some(t);
+        }
+        let mut r = Report::new(id, prev, lic, t, value);
+        r.first_change = first_change;
+        if self.reports.push(r).is_ok()
+            && let Some(u) = self.usage.get_mut(usize::from(lic))
+        {
+            u.open = Some(id);
+            u.last_id = id;
+        }
+    }
+
+    /// Free one slot of the report table (DESIGN.md §2.5): forget the oldest acknowledged
+    /// report; else merge the oldest two consecutive unsent reports of one license (wider
+    /// window, same totals); else purge the oldest report that is not OPEN, and count it.
+    fn make_room(&mut self, t: Timestamp) {
+        if let Some(i) = self
+            .reports
+            .iter()
+            .position(|r| r.state == ReportState::Ack)
+        {
+            self.reports.remove(i);
+            return;
+        }
+        let pair = self.reports.iter().enumerate().find_map(|(i, a)| {
+            if a.state != ReportState::Closed || a.next_id == 0 {
+                return None;
+            }
+            self.reports
+                .iter()
+                .position(|b| b.id == a.next_id && b.state == ReportState::Closed && b.lic == a.lic)
+                .map(|j| (i, j))
+        });
+        if let Some((i, j)) = pair {
+            let newer = self.reports.remove(j);
+            let merged_id = {
+                let Some(a) = self.reports.get_mut(if j < i { i - 1 } else { i }) else {
+                    return;
+                };
+                a.merge(&newer);
+                a.id
+            };
+            if let Some(after) = self.report_mut(newer.next_id) {
+                after.prev_id = merged_id;
+            }
+            if let Some(u) = self.usage.get_mut(usize::from(newer.lic))
+                && u.last_id == newer.id
+            {
+                u.last_id = merged_id;
+            }
+            return;
+        }
+        if let Some(i) = self
+            .reports
+            .iter()
+            .position(|r| r.state != ReportState::Open)
+        {
+            let gone = self.reports.remove(i);
+            if let Some(u) = self.usage.get_mut(usize::from(gone.lic))
+                && u.last_id == gone.id
+            {
+                u.last_id = 0;
+            }
+            self.counters.purged = self.counters.purged.saturating_add(1);
+            self.events.push(t, EventKind::ReportsPurged { count: 1 });
+        }
+    }
+
+    fn apply_ack(&mut self, t: Timestamp, ack: &AckPayload) {
+        let mut n = 0u16;
+        for a in ack.reports.iter() {
+            let Some(r) = self.reports.iter_mut().find(|r| r.id == a.id) else {
+                continue;
+            };
+            if r.state == ReportState::Ack {
+                continue;
+            }
+            r.state = ReportState::Ack;
+            r.transaction = ack.transaction;
+            match a.status {
+                AckStatus::Accepted => r.reason = ChangeReason::Acked,
+                AckStatus::Removed => r.reason = ChangeReason::Removed,
+                AckStatus::Dropped | AckStatus::Rejected => {
+                    // RUM-6: State ACK with a reason other than ACKED is an error.
+                    r.reason = ChangeReason::None;
+                    r.flag = Flag::E;
+                    r.tx_error = Some(if a.status == AckStatus::Dropped {
+                        TransactionError::Dropped
+                    } else {
+                        TransactionError::Rejected
+                    });
+                }
+            }
+            // RUM-13: acknowledged data is deleted; its tracking entry stays (RUM-10).
+            r.storage = StorageState::Deleted;
+            r.storage_reason = StorageReason::Processed;
+            r.points.clear();
+            if matches!(a.status, AckStatus::Accepted | AckStatus::Removed)
+                && let Some(u) = self.usage.get_mut(usize::from(r.lic))
+            {
+                u.acked_through = Some(u.acked_through.map_or(r.end, |x| x.max(r.end)));
+                u.sent_through = Some(u.sent_through.map_or(r.end, |x| x.max(r.end)));
+            }
+            self.counters.acked = self.counters.acked.saturating_add(1);
+            n = n.saturating_add(1);
+        }
+        self.last_ack = Some(t);
+        self.last_ack_seq = self.last_ack_seq.max(ack.seq);
+        self.poll_pending = None;
+        // ACK-2: keep only the newest account information.
+        if let Some(acct) = &ack.account
+            && self
+                .account
+                .as_ref()
+                .is_none_or(|cur| acct.as_of >= cur.as_of)
+        {
+            self.account = Some(acct.clone());
+        }
+        self.events.push(t, EventKind::AckReceived { reports: n });
+        if let Some(p) = &ack.policy
+            && self
+                .policy
+                .as_ref()
+                .is_none_or(|cur| &cur.policy != p && ack.issued_at >= cur.issued_at)
+        {
+            self.install_policy(t, p, ack.issued_at);
+        }
+    }
+
+    fn install_policy(&mut self, t: Timestamp, policy: &CustomPolicy, issued_at: Timestamp) {
+        self.policy = Some(InstalledPolicy {
+            policy: policy.clone(),
+            installed_at: t,
+            issued_at,
+        });
+        self.events.push(
+            t,
+            EventKind::PolicyInstalled {
+                name: policy.name.clone(),
+            },
+        );
+    }
+}
+
+fn mark_sent(usage: &mut [Usage], r: &Report) {
+    if let Some(u) = usage.get_mut(usize::from(r.lic)) {
+        u.sent_through = Some(u.sent_through.map_or(r.end, |x| x.max(r.end)));
+    }
+}
+
+/// Derived counters of the Usage Report Summary (RUM-20).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub total: u64,
+    pub purged: u64,
+    pub acked: u64,
+    pub waiting: u64,
+    pub available: u64,
+    pub collecting: u64,
+    pub in_storage: u64,
+    pub missing: u64,
+    pub displayable: u64,
+}
+
+impl State {
+    pub fn summary(&self) -> Summary {
+        let count =
+            |f: &dyn Fn(&Report) -> bool| self.reports.iter().filter(|r| f(r)).count() as u64;
+        Summary {
+            total: self.counters.total,
+            purged: self.counters.purged,
+            acked: self.counters.acked,
+            waiting: count(&|r| r.state == ReportState::Unack),
+            available: count(&|r| matches!(r.state, ReportState::Open | ReportState::Closed)),
+            collecting: count(&|r| r.state == ReportState::Open),
+            in_storage: count(&|r| r.storage == StorageState::Exist),
+            missing: count(&|r| r.storage == StorageState::Missing),
+            displayable: self.reports.len() as u64,
+        }
+    }
+}
