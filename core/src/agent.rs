@@ -233,14 +233,8 @@ fn is_unreported(r: &Report) -> bool {
 impl<J: Journal> Agent<J> {
     /// Mount: replay the journal, then close reports left OPEN by the previous run with reason
     /// `RELOAD` (RUM-7).
-    pub fn boot(ident: Identity, mut journal: J, now: Timestamp) -> Result<Self, AgentError> {
-        let mut state = State::new(ident.catalogue.len());
-        let catalogue = ident.catalogue.clone();
-        journal.replay(&mut |e| match e {
-            Entry::Snapshot(s) => state = s,
-            Entry::Record(r) => state.apply(&catalogue, &r),
-        })?;
-        state.fit_catalogue(ident.catalogue.len());
+    pub fn boot(ident: Identity, journal: J, now: Timestamp) -> Result<Self, AgentError> {
+        let state = State::new(ident.catalogue.len());
         let mut agent = Agent {
             ident,
             state,
@@ -249,16 +243,34 @@ impl<J: Journal> Agent<J> {
             inflight: None,
             last_attempt: None,
         };
-        if agent
+        agent.reboot(now)?;
+        Ok(agent)
+    }
+
+    /// Reboot: forget everything volatile, rebuild the state from the journal alone, and close
+    /// what the previous run left OPEN with reason `RELOAD`.
+    pub fn reboot(&mut self, now: Timestamp) -> Result<(), AgentError> {
+        let mut state = State::new(self.ident.catalogue.len());
+        let catalogue = &self.ident.catalogue;
+        self.journal.replay(&mut |e| match e {
+            Entry::Snapshot(s) => state = s,
+            Entry::Record(r) => state.apply(catalogue, &r),
+        })?;
+        state.fit_catalogue(self.ident.catalogue.len());
+        self.state = state;
+        self.sync = None;
+        self.inflight = None;
+        self.last_attempt = None;
+        if self
             .state
             .reports
             .iter()
             .any(|r| r.state == ReportState::Open)
         {
-            let t = agent.now(now);
-            agent.commit(&[Record::CloseAll { t, reload: true }])?;
+            let t = self.now(now);
+            self.commit(&[Record::CloseAll { t, reload: true }])?;
         }
-        Ok(agent)
+        Ok(())
     }
 
     pub fn identity(&self) -> &Identity {
@@ -380,8 +392,16 @@ impl<J: Journal> Agent<J> {
             .map(|m| m.add_secs(MEASUREMENT_INTERVAL_SECS))
     }
 
+    /// MSG-11 is raised once a day from 30 days before the ACK deadline, unless the device will
+    /// meet the deadline on its own: it pushes, its link works, and its next push comes first.
     fn next_alert(&self, sched: &Schedule) -> Option<Timestamp> {
         let deadline = sched.ack_deadline?;
+        let on_its_own = self.state.config.transport.pushes()
+            && self.state.comm_failing_since.is_none()
+            && self.push_time(sched).is_some_and(|p| p < deadline);
+        if on_its_own {
+            return None;
+        }
         let window = deadline.sub_secs(schedule::ALERT_WINDOW_SECS);
         Some(match self.state.last_alert {
             Some(a) => window.max(a.add_secs(SECS_PER_DAY)),

@@ -92,6 +92,33 @@ impl<const N: usize> RamJournal<N> {
         })
     }
 
+    /// Length of the longest prefix of `bytes` made of whole, decodable frames: what survives
+    /// of a journal whose last write was torn (a host tool killed mid-write).
+    pub fn valid_prefix(bytes: &[u8]) -> usize {
+        let mut at = 0;
+        loop {
+            let Some([tag, hi, lo]) = bytes
+                .get(at..at + 3)
+                .and_then(|h| <[u8; 3]>::try_from(h).ok())
+            else {
+                return at;
+            };
+            let len = usize::from(u16::from_be_bytes([hi, lo]));
+            let Some(body) = bytes.get(at + 3..at + 3 + len) else {
+                return at;
+            };
+            let ok = match tag {
+                TAG_SNAPSHOT => postcard::from_bytes::<State>(body).is_ok(),
+                TAG_RECORD => postcard::from_bytes::<Record>(body).is_ok(),
+                _ => false,
+            };
+            if !ok {
+                return at;
+            }
+            at += 3 + len;
+        }
+    }
+
     fn push_frame<T: serde::Serialize>(&mut self, tag: u8, value: &T) -> Result<(), JournalError> {
         let start = self.buf.len();
         let header = start + 3;

@@ -36,6 +36,7 @@
 extern crate std;
 
 pub mod agent;
+pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod journal;
@@ -43,6 +44,7 @@ pub mod limits;
 pub mod messages;
 pub mod outbound;
 pub mod policy;
+pub mod render;
 pub mod rum;
 pub mod schedule;
 pub mod state;

@@ -289,8 +289,9 @@ pub enum Selection {
 }
 
 impl Selection {
+    /// OPEN reports are still collecting and never leave the device (RUM-1).
     pub fn matches(&self, r: &Report) -> bool {
-        if !r.has_data() {
+        if !r.has_data() || r.state == ReportState::Open {
             return false;
         }
         match *self {

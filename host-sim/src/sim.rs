@@ -1,0 +1,611 @@
+//! The simulator: one product instance, the licensing authority, a link between them and a
+//! clock that runs at any speed. Console lines go to the device unless they start with `sim`.
+
+use crate::authority::{Authority, DEFAULT_KEY_SEED};
+use crate::journal::SimJournal;
+use crate::profiles::{self, Profile};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use tally_core::agent::{Agent, AgentError, Identity, LicenseStatus, Release};
+use tally_core::cli::{Console, Effect, Env, write_syslog_line};
+use tally_core::config::Transport;
+use tally_core::limits::Limits;
+use tally_core::policy::{CategoryOverrides, CustomPolicy};
+use tally_core::time::{Civil, ShowTime, TimeZone, timestamp_of};
+use tally_hal::mock::{DirFiles, MemFiles, SoftwareKey};
+use tally_hal::{CommError, EventSink, Files, Platform, Severity, Timestamp, bounded};
+
+/// Where a simulation starts unless told otherwise: 2026-01-05 09:00:00 UTC.
+pub const DEFAULT_START: Timestamp = Timestamp(1_767_603_600);
+
+/// Options for a new simulator.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub state_dir: Option<PathBuf>,
+    pub release: Release,
+    pub start: Timestamp,
+    pub profile: Option<Profile>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            state_dir: None,
+            release: Release::V17_7,
+            start: DEFAULT_START,
+            profile: None,
+        }
+    }
+}
+
+/// Syslog messages collected during one agent call.
+#[derive(Debug, Default)]
+struct Collect(Vec<(Severity, String)>);
+
+impl EventSink for Collect {
+    fn emit(&mut self, severity: Severity, message: &str) {
+        self.0.push((severity, message.to_string()));
+    }
+}
+
+/// One simulated product instance.
+#[derive(Debug)]
+pub struct SimDevice {
+    pub agent: Agent<SimJournal>,
+    pub console: Console,
+    pub key: SoftwareKey,
+    pub platform: tally_hal::mock::MockPlatform,
+    pub files: Box<dyn FilesDebug>,
+}
+
+/// `Files` that can be printed in debug output.
+pub trait FilesDebug: Files + std::fmt::Debug {}
+impl<T: Files + std::fmt::Debug> FilesDebug for T {}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SimFile {
+    now: Timestamp,
+    link_up: bool,
+}
+
+/// Errors that stop the simulator from starting.
+#[derive(Debug)]
+pub enum SimError {
+    Io(std::io::Error),
+    Agent(AgentError),
+    Profile,
+    State(String),
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::Io(e) => write!(f, "{e}"),
+            SimError::Agent(e) => write!(f, "{e}"),
+            SimError::Profile => f.write_str("device profile does not fit the core's limits"),
+            SimError::State(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<std::io::Error> for SimError {
+    fn from(e: std::io::Error) -> Self {
+        SimError::Io(e)
+    }
+}
+
+impl From<AgentError> for SimError {
+    fn from(e: AgentError) -> Self {
+        SimError::Agent(e)
+    }
+}
+
+/// The simulator.
+#[derive(Debug)]
+pub struct Simulator {
+    pub now: Timestamp,
+    pub link_up: bool,
+    pub device: SimDevice,
+    pub authority: Authority,
+    state_dir: Option<PathBuf>,
+    bin: Vec<u8>,
+    text: Vec<u8>,
+    response: Vec<u8>,
+}
+
+fn device_key(serial: &str) -> SoftwareKey {
+    SoftwareKey::from_seed(format!("tally-sim device key {serial}").as_bytes())
+}
+
+impl Simulator {
+    pub fn new(opts: SimOptions) -> Result<Simulator, SimError> {
+        let profile = match opts.profile {
+            Some(p) => p,
+            None => profiles::stack_switch().map_err(|_| SimError::Profile)?,
+        };
+        let platform = profile.platform;
+        let serial = platform.udi().sn.to_string();
+        let (mut authority, now, link_up, journal, files): (
+            Authority,
+            Timestamp,
+            bool,
+            SimJournal,
+            Box<dyn FilesDebug>,
+        ) = match &opts.state_dir {
+            Some(dir) => {
+                let devdir = dir.join("devices");
+                std::fs::create_dir_all(&devdir)?;
+                let authority = match std::fs::read(dir.join("authority.json")) {
+                    Ok(b) => serde_json::from_slice(&b)
+                        .map_err(|e| SimError::State(format!("authority.json: {e}")))?,
+                    Err(_) => Authority::new(DEFAULT_KEY_SEED),
+                };
+                let (now, link_up) = match std::fs::read(dir.join("sim.json")) {
+                    Ok(b) => {
+                        let f: SimFile = serde_json::from_slice(&b)
+                            .map_err(|e| SimError::State(format!("sim.json: {e}")))?;
+                        (f.now, f.link_up)
+                    }
+                    Err(_) => (opts.start, true),
+                };
+                let journal = SimJournal::open(devdir.join(format!("{serial}.journal")))?;
+                (
+                    authority,
+                    now,
+                    link_up,
+                    journal,
+                    Box::new(DirFiles::new(devdir.join(&serial))),
+                )
+            }
+            None => (
+                Authority::new(DEFAULT_KEY_SEED),
+                opts.start,
+                true,
+                SimJournal::in_memory(),
+                Box::new(MemFiles::default()),
+            ),
+        };
+        let key = device_key(&serial);
+        authority.register(platform.udi(), tally_hal::DeviceKey::public_key(&key));
+        let identity = Identity::from_platform(&platform, &[authority.public_key()], opts.release)?;
+        let agent = Agent::boot(identity, journal, now)?;
+        let device = SimDevice {
+            agent,
+            console: Console::default(),
+            key,
+            platform,
+            files,
+        };
+        let sim = Simulator {
+            now,
+            link_up,
+            device,
+            authority,
+            state_dir: opts.state_dir,
+            bin: vec![0; Limits::USAGE_FILE_BYTES + 256],
+            text: vec![0; Limits::USAGE_FILE_BYTES * 2],
+            response: Vec::new(),
+        };
+        sim.save()?;
+        Ok(sim)
+    }
+
+    /// Persist the clock, link and authority (the device journal persists itself).
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(dir) = &self.state_dir else {
+            return Ok(());
+        };
+        let sim = serde_json::to_vec_pretty(&SimFile {
+            now: self.now,
+            link_up: self.link_up,
+        })?;
+        write_atomic(&dir.join("sim.json"), &sim)?;
+        let auth = serde_json::to_vec_pretty(&self.authority)?;
+        write_atomic(&dir.join("authority.json"), &auth)
+    }
+
+    pub fn timezone(&self) -> TimeZone {
+        self.device.agent.state().config.timezone.clone()
+    }
+
+    fn flush(&self, sink: Collect, out: &mut String) {
+        let tz = self.timezone();
+        for (_, m) in sink.0 {
+            let _ = write_syslog_line(out, self.now, &tz, &m);
+        }
+    }
+
+    /// Everything the device does at the current time: measurements, alerts, and talking to
+    /// the authority for as long as it has something to say.
+    fn step(&mut self, out: &mut String) {
+        let mut sink = Collect::default();
+        if let Err(e) = self.device.agent.tick(self.now, &mut sink) {
+            let _ = writeln!(out, "% Error: {e}");
+        }
+        self.flush(sink, out);
+        self.communicate(out);
+    }
+
+    fn communicate(&mut self, out: &mut String) {
+        // Bounded: each exchange either succeeds or is gated by the retry schedule.
+        for _ in 0..16 {
+            let mut sink = Collect::default();
+            let dev = &mut self.device;
+            let tx = match dev
+                .agent
+                .poll_transmit(self.now, &mut dev.key, &mut self.bin)
+            {
+                Ok(Some(tx)) => tx,
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = writeln!(out, "% Error: {e}");
+                    break;
+                }
+            };
+            let transport = dev.agent.state().config.transport;
+            let result: Result<Vec<u8>, CommError> = if !self.link_up || transport == Transport::Off
+            {
+                Err(CommError::Unreachable)
+            } else {
+                // The authority refusing a message looks like a server error to the device.
+                self.authority
+                    .handle(self.now, self.bin.get(..tx.len).unwrap_or(&[]))
+                    .map_err(|_| CommError::HostNotFound)
+            };
+            self.response = result.clone().unwrap_or_default();
+            let resp = result
+                .as_ref()
+                .map(|_| self.response.as_slice())
+                .map_err(|e| *e);
+            if let Err(e) = self.device.agent.on_response(self.now, resp, &mut sink) {
+                let _ = writeln!(out, "% Error: {e}");
+            }
+            self.flush(sink, out);
+        }
+    }
+
+    /// Advance the clock by `secs`, waking the device whenever it asked to be woken.
+    pub fn advance(&mut self, secs: u64, out: &mut String) {
+        let target = self.now.add_secs(secs);
+        self.run_until(target, out);
+    }
+
+    pub fn run_until(&mut self, target: Timestamp, out: &mut String) {
+        loop {
+            let wake = self
+                .device
+                .agent
+                .next_wakeup()
+                .map(|w| w.max(self.now.add_secs(1)));
+            match wake {
+                Some(w) if w <= target => {
+                    self.now = w;
+                    self.step(out);
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(target);
+        self.step(out);
+    }
+
+    /// Run one console line and return what the console prints.
+    pub fn line(&mut self, line: &str) -> String {
+        let mut out = String::new();
+        let trimmed = line.trim();
+        if trimmed.starts_with('!') {
+            return out; // an IOS comment
+        }
+        let mut words = trimmed.split_whitespace();
+        if words.next() == Some("sim") {
+            if let Err(e) = self.sim_command(trimmed, &mut out) {
+                let _ = writeln!(out, "% sim: {e}");
+            }
+        } else {
+            self.device_line(line, &mut out);
+        }
+        if let Err(e) = self.save() {
+            let _ = writeln!(out, "% sim: cannot save state: {e}");
+        }
+        out
+    }
+
+    fn device_line(&mut self, line: &str, out: &mut String) {
+        let mut sink = Collect::default();
+        let dev = &mut self.device;
+        let mut env = Env {
+            agent: &mut dev.agent,
+            key: &mut dev.key,
+            files: &mut *dev.files,
+            sink: &mut sink,
+            now: self.now,
+            bin: &mut self.bin,
+            text: &mut self.text,
+        };
+        let effect = dev
+            .console
+            .execute(line, &mut env, out)
+            .unwrap_or(Effect::None);
+        self.flush(sink, out);
+        // Whatever the command changed (sync, transport, interval), let the device act on it now.
+        let _ = effect;
+        self.step(out);
+    }
+
+    pub fn prompt(&self) -> String {
+        self.device.console.prompt().to_string()
+    }
+
+    /// Reboot the device cleanly (its journal is replayed; OPEN reports close with RELOAD).
+    pub fn reload(&mut self) -> Result<(), SimError> {
+        self.device.agent.reboot(self.now)?;
+        self.device.console = Console::default();
+        Ok(())
+    }
+
+    fn read_file(&mut self, path: &str) -> Result<Vec<u8>, String> {
+        let mut buf = vec![0u8; Limits::USAGE_FILE_BYTES * 2];
+        let n = self
+            .device
+            .files
+            .read(path, &mut buf)
+            .map_err(|e| format!("{path}: {e}"))?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn sim_command(&mut self, line: &str, out: &mut String) -> Result<(), String> {
+        let words = split_quoted(line)?;
+        let w: Vec<&str> = words.iter().map(String::as_str).collect();
+        match w.as_slice() {
+            ["sim", "clock", "advance", d] => {
+                let secs = parse_duration(d)?;
+                self.advance(secs, out);
+            }
+            ["sim", "clock", "set", date, time] => {
+                let t = parse_utc(date, time)?;
+                if t < self.now {
+                    // The RTC may be wound back; the agent's time high-water mark protects it.
+                    self.now = t;
+                    self.step(out);
+                } else {
+                    self.run_until(t, out);
+                }
+            }
+            ["sim", "clock"] | ["sim", "clock", "show"] => {
+                let tz = self.timezone();
+                let _ = writeln!(out, "{}", ShowTime(self.now, &tz));
+            }
+            ["sim", "usage", name, count] => {
+                let count: u32 = count.parse().map_err(|_| format!("bad count '{count}'"))?;
+                let status = self
+                    .device
+                    .agent
+                    .set_usage(self.now, name, count)
+                    .map_err(|e| e.to_string())?;
+                let def = self
+                    .device
+                    .agent
+                    .identity()
+                    .license_index(name)
+                    .and_then(|i| self.device.agent.catalogue().get(i));
+                if let Some(def) = def {
+                    if def.enforcement != tally_hal::Enforcement::Unenforced {
+                        let on = status != LicenseStatus::NotAuthorized && count > 0;
+                        let n = def.name.to_string();
+                        self.device.platform.set_feature_enabled(&n, on);
+                    }
+                }
+                self.step(out);
+            }
+            ["sim", "link", "up"] => {
+                self.link_up = true;
+                self.step(out);
+            }
+            ["sim", "link", "down"] => self.link_up = false,
+            ["sim", "reload"] => {
+                self.reload().map_err(|e| e.to_string())?;
+                self.step(out);
+            }
+            ["sim", "authority", "upload", usage, ack] => {
+                let text = self.read_file(usage)?;
+                let ack_text = self
+                    .authority
+                    .upload(self.now, &text)
+                    .map_err(|e| e.to_string())?;
+                self.device
+                    .files
+                    .write(ack, ack_text.as_bytes())
+                    .map_err(|e| format!("{ack}: {e}"))?;
+            }
+            ["sim", "authority", "policy", file] => {
+                let udi = self.device.agent.identity().udi.clone();
+                let text = self
+                    .authority
+                    .policy_file(self.now, &udi)
+                    .map_err(|e| e.to_string())?;
+                self.device
+                    .files
+                    .write(file, text.as_bytes())
+                    .map_err(|e| format!("{file}: {e}"))?;
+            }
+            ["sim", "authority", "account", sa, va] => {
+                bounded::<{ tally_core::wire::ACCOUNT_NAME_LEN }>(sa)
+                    .map_err(|_| "account name too long")?;
+                bounded::<{ tally_core::wire::ACCOUNT_NAME_LEN }>(va)
+                    .map_err(|_| "account name too long")?;
+                self.authority.smart_account = sa.to_string();
+                self.authority.virtual_account = va.to_string();
+            }
+            ["sim", "authority", "ack-delay", d] => {
+                self.authority.ack_delay_secs = parse_duration(d)?
+            }
+            ["sim", "authority", "poll-after", d] => {
+                self.authority.poll_after_secs =
+                    u32::try_from(parse_duration(d)?).map_err(|_| "too long")?
+            }
+            ["sim", "authority", "custom-policy", "none"] => {
+                self.authority.set_custom_policy(self.now, None)
+            }
+            ["sim", "authority", "custom-policy", name, rest @ ..] => {
+                let p = parse_custom_policy(name, rest)?;
+                self.authority.set_custom_policy(self.now, Some(p));
+            }
+            ["sim", "authority", "show"] => {
+                let udi = self.device.agent.identity().udi.clone();
+                let _ = writeln!(out, "Smart Account: {}", self.authority.smart_account);
+                let _ = writeln!(out, "Virtual Account: {}", self.authority.virtual_account);
+                let _ = writeln!(
+                    out,
+                    "Custom policy: {}",
+                    self.authority
+                        .custom_policy
+                        .as_ref()
+                        .map_or("<none>".to_string(), |p| p.name.to_string())
+                );
+                let received = self.authority.received(&udi);
+                let _ = writeln!(out, "RUM reports received from {udi}: {}", received.len());
+                let tz = self.timezone();
+                for r in received {
+                    let _ = writeln!(
+                        out,
+                        "  {} {} {} - {} max {}",
+                        r.id,
+                        r.feature,
+                        ShowTime(r.start, &tz),
+                        ShowTime(r.end, &tz),
+                        r.max_value
+                    );
+                }
+            }
+            _ => return Err(format!("unknown command '{line}' (try 'sim help')")),
+        }
+        Ok(())
+    }
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Split on whitespace, keeping "double quoted" words together.
+pub fn split_quoted(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if quoted {
+        return Err("unterminated quote".to_string());
+    }
+    if any {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+/// `90s`, `15m`, `4h`, `365d`.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("bad duration '{s}'"))?;
+    let mult = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("bad duration unit in '{s}' (use s, m, h or d)")),
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v <= 200 * 365 * 86_400)
+        .ok_or_else(|| format!("duration '{s}' too long"))
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC.
+pub fn parse_utc(date: &str, time: &str) -> Result<Timestamp, String> {
+    let bad = || format!("bad time '{date} {time}' (use YYYY-MM-DD HH:MM:SS, UTC)");
+    let d: Vec<&str> = date.split('-').collect();
+    let t: Vec<&str> = time.split(':').collect();
+    let num = |s: Option<&&str>| s.and_then(|v| v.parse::<u32>().ok()).ok_or_else(bad);
+    if d.len() != 3 || t.len() != 3 {
+        return Err(bad());
+    }
+    let c = Civil {
+        year: i64::from(num(d.first())?),
+        month: num(d.get(1))?,
+        day: num(d.get(2))?,
+        hour: num(t.first())?,
+        minute: num(t.get(1))?,
+        second: num(t.get(2))?,
+    };
+    timestamp_of(c, &TimeZone::utc()).ok_or_else(bad)
+}
+
+/// `<name> [ack yes|no] [perpetual F/R/C] [subscription F/R/C] [enforced F/R/C] [export F/R/C]`,
+/// each value a number of days or `-` for the Cisco default.
+pub fn parse_custom_policy(name: &str, rest: &[&str]) -> Result<CustomPolicy, String> {
+    let mut p = CustomPolicy {
+        name: bounded(name).map_err(|_| "policy name too long")?,
+        ack_required: None,
+        categories: [CategoryOverrides::default(); 4],
+    };
+    let mut it = rest.iter();
+    while let Some(key) = it.next() {
+        let val = it
+            .next()
+            .ok_or_else(|| format!("missing value after '{key}'"))?;
+        let slot = match *key {
+            "ack" => {
+                p.ack_required = Some(match *val {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Err(format!("ack must be yes or no, not '{val}'")),
+                });
+                continue;
+            }
+            "perpetual" => 0,
+            "subscription" => 1,
+            "enforced" => 2,
+            "export" => 3,
+            _ => return Err(format!("unknown policy category '{key}'")),
+        };
+        let parts: Vec<&str> = val.split('/').collect();
+        let [f, r, c] = parts.as_slice() else {
+            return Err(format!("'{val}' is not F/R/C"));
+        };
+        let day = |s: &str| -> Result<Option<u16>, String> {
+            if s == "-" {
+                Ok(None)
+            } else {
+                s.parse().map(Some).map_err(|_| format!("bad days '{s}'"))
+            }
+        };
+        if let Some(cat) = p.categories.get_mut(slot) {
+            *cat = CategoryOverrides {
+                first_report: day(f)?,
+                frequency: day(r)?,
+                on_change: day(c)?,
+            };
+        }
+    }
+    Ok(p)
+}
