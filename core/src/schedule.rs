@@ -12,7 +12,7 @@
 //! interval is 0 when nothing is owed, else `min(configured interval or 30, the smallest
 //! reporting frequency in use)`; `Next report push = last push + push interval`.
 
-use crate::policy::{Category, EffectivePolicy, effective};
+use crate::policy::{Category, EffectivePolicy, Source, effective};
 use crate::rum::ReportState;
 use crate::state::State;
 use tally_hal::{LicenseDef, SECS_PER_DAY, Timestamp};
@@ -90,7 +90,10 @@ fn owed(
         |s: ReportState| s == ReportState::Ack || (!ack_required && s == ReportState::Unack);
 
     let first_days = u64::from(pc.first_report.days);
-    let first_applies = cat != Category::UnenforcedPerpetual || partner;
+    // The footnote limits the Cisco default's 365 days; a customer policy's value always applies.
+    let first_applies = cat != Category::UnenforcedPerpetual
+        || partner
+        || pc.first_report.source == Source::Customer;
     if first_days > 0 && first_applies && reported_through.is_none_or(|r| r < first_use) {
         o.first = Some(first_use.add_days(first_days));
         o.since = Some(first_use);

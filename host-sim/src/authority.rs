@@ -342,6 +342,23 @@ impl Authority {
         armour(Kind::Ack, &ack)
     }
 
+    /// Download, as an ACK file, the acknowledgement of everything `udi` pushed that has not been
+    /// acknowledged yet (the CSSM portal's ACK download, FILE-1 step 2).
+    pub fn ack_file(&mut self, now: Timestamp, udi: &Udi) -> Result<String, AuthorityError> {
+        let dev = self
+            .devices
+            .get_mut(&udi.to_string())
+            .ok_or_else(|| AuthorityError::UnknownDevice(udi.to_string()))?;
+        let pending: Vec<PendingAck> = dev.pending.drain(..).collect();
+        let transaction = pending.last().map_or(0, |p| p.transaction);
+        let ids: Vec<u64> = pending
+            .iter()
+            .flat_map(|p| p.reports.iter().copied())
+            .collect();
+        let bytes = self.ack(now, udi, transaction, &ids)?;
+        armour(Kind::Ack, &bytes)
+    }
+
     /// A signed policy file for `udi` (POL-14 "download from CSSM"): the account's custom
     /// policy, or the seed's `SLE Policy` when the account has none.
     pub fn policy_file(&mut self, now: Timestamp, udi: &Udi) -> Result<String, AuthorityError> {

@@ -390,12 +390,13 @@ impl Simulator {
                     .identity()
                     .license_index(name)
                     .and_then(|i| self.device.agent.catalogue().get(i));
-                if let Some(def) = def {
-                    if def.enforcement != tally_hal::Enforcement::Unenforced {
-                        let on = status != LicenseStatus::NotAuthorized && count > 0;
-                        let n = def.name.to_string();
-                        self.device.platform.set_feature_enabled(&n, on);
-                    }
+                // Only enforced features are switched; unenforced ones never stop (MISC-12).
+                if let Some(def) =
+                    def.filter(|d| d.enforcement != tally_hal::Enforcement::Unenforced)
+                {
+                    let on = status != LicenseStatus::NotAuthorized && count > 0;
+                    let n = def.name.to_string();
+                    self.device.platform.set_feature_enabled(&n, on);
                 }
                 self.step(out);
             }
@@ -404,6 +405,12 @@ impl Simulator {
                 self.step(out);
             }
             ["sim", "link", "down"] => self.link_up = false,
+            ["sim", "power-off", d] => {
+                // Switched off: time passes without the device, then it boots (RUM-7 RELOAD).
+                self.now = self.now.add_secs(parse_duration(d)?);
+                self.reload().map_err(|e| e.to_string())?;
+                self.step(out);
+            }
             ["sim", "reload"] => {
                 self.reload().map_err(|e| e.to_string())?;
                 self.step(out);
@@ -424,6 +431,17 @@ impl Simulator {
                 let text = self
                     .authority
                     .policy_file(self.now, &udi)
+                    .map_err(|e| e.to_string())?;
+                self.device
+                    .files
+                    .write(file, text.as_bytes())
+                    .map_err(|e| format!("{file}: {e}"))?;
+            }
+            ["sim", "authority", "ack-file", file] => {
+                let udi = self.device.agent.identity().udi.clone();
+                let text = self
+                    .authority
+                    .ack_file(self.now, &udi)
                     .map_err(|e| e.to_string())?;
                 self.device
                     .files

@@ -1,1 +1,85 @@
+//! Shared helpers for the cross-crate tests: device profiles of the seed samples and a small
+//! driver around the simulator.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
+use tally_core::agent::Release;
+use tally_hal::mock::MockPlatform;
+use tally_hal::{Enforcement, HaMember, HaRole, LicenseDef, Term, Timestamp, Udi};
+use tally_host_sim::profiles::Profile;
+use tally_host_sim::sim::parse_utc;
+use tally_host_sim::{SimOptions, Simulator};
+
+/// A license as the SLP samples show it: description = feature name.
+pub fn lic(name: &str, tag: &str, term: Term) -> LicenseDef {
+    let regid = format!("regid.2017-08.com.cisco.{tag},1.0_00000000-0000-0000-0000-000000000000");
+    LicenseDef::new(name, tag, &regid, name, Enforcement::Unenforced, term).unwrap()
+}
+
+pub fn udi(pid: &str, sn: &str) -> Udi {
+    Udi::new(pid, sn).unwrap()
+}
+
+/// A profile with an active UDI, optional standby, licenses, and the partner flag.
+pub fn profile(
+    active: Udi,
+    standby: Option<Udi>,
+    licenses: Vec<LicenseDef>,
+    partner: bool,
+) -> Profile {
+    let members = match standby {
+        Some(s) => vec![
+            HaMember {
+                role: HaRole::Active,
+                udi: active.clone(),
+            },
+            HaMember {
+                role: HaRole::Standby,
+                udi: s,
+            },
+        ],
+        None => Vec::new(),
+    };
+    Profile {
+        platform: MockPlatform {
+            udi: active,
+            members,
+            licenses,
+            partner,
+            features: Default::default(),
+        },
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` UTC.
+pub fn utc(s: &str) -> Timestamp {
+    let (d, t) = s.split_once(' ').unwrap();
+    parse_utc(d, t).unwrap()
+}
+
+pub fn sim(profile: Profile, release: Release, start: &str) -> Simulator {
+    Simulator::new(SimOptions {
+        state_dir: None,
+        release,
+        start: utc(start),
+        profile: Some(profile),
+    })
+    .unwrap()
+}
+
+/// Run console lines; panic on any `%` error line; return the output of the last one.
+pub fn run(sim: &mut Simulator, lines: &[&str]) -> String {
+    let mut last = String::new();
+    for l in lines {
+        last = sim.line(l);
+        assert!(
+            !last.lines().any(|x| x.starts_with("% ")),
+            "command {l:?} failed:\n{last}"
+        );
+    }
+    last
+}
