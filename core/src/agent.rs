@@ -450,6 +450,17 @@ impl<J: Journal> Agent<J> {
         Some(next.max(throttle))
     }
 
+    /// `Next report push:` (POL-22): the scheduled time, held back by the daily throttle on
+    /// transports that push (RUM-14).
+    pub fn next_push(&self) -> Option<Timestamp> {
+        let sched = self.schedule();
+        if self.state.config.transport.pushes() {
+            self.push_time(&sched)
+        } else {
+            sched.next_push
+        }
+    }
+
     /// When the agent next needs [`Agent::tick`] or [`Agent::poll_transmit`]; `None` = only on input.
     pub fn next_wakeup(&self) -> Option<Timestamp> {
         let sched = self.schedule();

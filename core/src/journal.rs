@@ -7,7 +7,6 @@
 
 use crate::state::{Record, State};
 use core::fmt;
-use heapless::Vec;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum JournalError {
@@ -52,7 +51,8 @@ const TAG_RECORD: u8 = 0x52;
 /// Journal in a fixed RAM buffer of `N` bytes: `[tag][u16 length][postcard]` frames.
 #[derive(Debug, Clone)]
 pub struct RamJournal<const N: usize> {
-    buf: Vec<u8, N>,
+    buf: [u8; N],
+    len: usize,
     /// Number of compactions so far (for tests and benchmarks).
     pub compactions: u32,
 }
@@ -60,7 +60,8 @@ pub struct RamJournal<const N: usize> {
 impl<const N: usize> Default for RamJournal<N> {
     fn default() -> Self {
         RamJournal {
-            buf: Vec::new(),
+            buf: [0; N],
+            len: 0,
             compactions: 0,
         }
     }
@@ -73,23 +74,23 @@ impl<const N: usize> RamJournal<N> {
 
     /// Bytes in use.
     pub fn used(&self) -> usize {
-        self.buf.len()
+        self.len
     }
 
     /// The raw contents (a host tool may save and reload them).
     pub fn bytes(&self) -> &[u8] {
-        &self.buf
+        self.buf.get(..self.len).unwrap_or(&[])
     }
 
     /// Rebuild from saved contents; they are checked on `replay`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, JournalError> {
-        let mut buf = Vec::new();
-        buf.extend_from_slice(bytes)
-            .map_err(|_| JournalError::TooLarge)?;
-        Ok(RamJournal {
-            buf,
-            compactions: 0,
-        })
+        let mut j = Self::default();
+        j.buf
+            .get_mut(..bytes.len())
+            .ok_or(JournalError::TooLarge)?
+            .copy_from_slice(bytes);
+        j.len = bytes.len();
+        Ok(j)
     }
 
     /// Length of the longest prefix of `bytes` made of whole, decodable frames: what survives
@@ -120,34 +121,29 @@ impl<const N: usize> RamJournal<N> {
     }
 
     fn push_frame<T: serde::Serialize>(&mut self, tag: u8, value: &T) -> Result<(), JournalError> {
-        let start = self.buf.len();
-        let header = start + 3;
-        // Grow to capacity, encode in place, then shrink to what was used.
-        self.buf.resize(N, 0).map_err(|_| JournalError::Full)?;
-        let room = self.buf.get_mut(header..).ok_or(JournalError::Full)?;
-        let used = match postcard::to_slice(value, room) {
-            Ok(s) => s.len(),
-            Err(_) => {
-                self.buf.truncate(start);
-                return Err(JournalError::Full);
-            }
-        };
-        let len = u16::try_from(used).map_err(|_| JournalError::TooLarge)?;
-        let [hi, lo] = len.to_be_bytes();
-        if let Some(h) = self.buf.get_mut(start..header) {
-            h.copy_from_slice(&[tag, hi, lo]);
-        }
-        self.buf.truncate(header + used);
+        let start = self.len;
+        let room = self.buf.get_mut(start + 3..).ok_or(JournalError::Full)?;
+        let used = postcard::to_slice(value, room)
+            .map_err(|_| JournalError::Full)?
+            .len();
+        let [hi, lo] = u16::try_from(used)
+            .map_err(|_| JournalError::TooLarge)?
+            .to_be_bytes();
+        self.buf
+            .get_mut(start..start + 3)
+            .ok_or(JournalError::Full)?
+            .copy_from_slice(&[tag, hi, lo]);
+        self.len = start + 3 + used;
         Ok(())
     }
 }
 
 impl<const N: usize> Journal for RamJournal<N> {
     fn commit(&mut self, records: &[Record]) -> Result<(), JournalError> {
-        let mark = self.buf.len();
+        let mark = self.len;
         for r in records {
             if let Err(e) = self.push_frame(TAG_RECORD, r) {
-                self.buf.truncate(mark); // all or nothing
+                self.len = mark; // all or nothing
                 return Err(e);
             }
         }
@@ -155,30 +151,31 @@ impl<const N: usize> Journal for RamJournal<N> {
     }
 
     fn compact(&mut self, state: &State) -> Result<(), JournalError> {
-        let old = core::mem::take(&mut self.buf);
-        match self.push_frame(TAG_SNAPSHOT, state) {
-            Ok(()) => {
-                self.compactions += 1;
-                Ok(())
-            }
-            Err(_) => {
-                self.buf = old;
-                Err(JournalError::TooLarge)
-            }
+        // Measure first, so a snapshot that can never fit leaves the journal as it was.
+        let size = postcard::serialize_with_flavor::<State, postcard::ser_flavors::Size, usize>(
+            state,
+            postcard::ser_flavors::Size::default(),
+        )
+        .map_err(|_| JournalError::TooLarge)?;
+        if size + 3 > N {
+            return Err(JournalError::TooLarge);
         }
+        self.len = 0;
+        self.push_frame(TAG_SNAPSHOT, state)?;
+        self.compactions += 1;
+        Ok(())
     }
 
     fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
+        let bytes = self.bytes();
         let mut at = 0;
-        while at < self.buf.len() {
-            let [tag, hi, lo]: [u8; 3] = self
-                .buf
+        while at < bytes.len() {
+            let [tag, hi, lo]: [u8; 3] = bytes
                 .get(at..at + 3)
                 .and_then(|h| h.try_into().ok())
                 .ok_or(JournalError::Corrupt)?;
             let len = usize::from(u16::from_be_bytes([hi, lo]));
-            let body = self
-                .buf
+            let body = bytes
                 .get(at + 3..at + 3 + len)
                 .ok_or(JournalError::Corrupt)?;
             match tag {

@@ -172,7 +172,7 @@ fn usage_reporting<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
         )?;
     }
     writeln!(w, "  Next ACK push check: {}", ShowOpt(s.next_poll, tz))?;
-    writeln!(w, "  Next report push: {}", ShowOpt(sched.next_push, tz))?;
+    writeln!(w, "  Next report push: {}", ShowOpt(a.next_push(), tz))?;
     writeln!(w, "  Last report push: {}", ShowOpt(s.last_push, tz))?;
     writeln!(
         w,

@@ -10,7 +10,8 @@
 //!
 //! `Next ACK deadline` is the earliest obligation when the policy requires ACKs. The push
 //! interval is 0 when nothing is owed, else `min(configured interval or 30, the smallest
-//! reporting frequency in use)`; `Next report push = last push + push interval`.
+//! reporting frequency in use)`; `Next report push = last push + push interval`, or the time of
+//! an unsent usage change if earlier (automatic pushes stay throttled to one per 24 h).
 
 use crate::policy::{Category, EffectivePolicy, Source, effective};
 use crate::rum::ReportState;
@@ -61,6 +62,8 @@ struct Owed {
     periodic: Option<(u64, Timestamp)>,
     /// Time the oldest of these obligations arose.
     since: Option<Timestamp>,
+    /// Earliest usage change not yet sent (POL-27: a change makes a report due).
+    unsent_change: Option<Timestamp>,
 }
 
 fn owed(
@@ -111,6 +114,15 @@ fn owed(
             o.change = Some(tc.add_days(change_days));
             o.since = min_opt(o.since, Some(tc));
         }
+        o.unsent_change = state
+            .reports
+            .iter()
+            .filter(|r| {
+                usize::from(r.lic) == lic
+                    && matches!(r.state, ReportState::Open | ReportState::Closed)
+            })
+            .filter_map(|r| r.first_change)
+            .min();
     }
 
     let freq = u64::from(pc.frequency.days);
@@ -137,6 +149,7 @@ pub fn schedule(state: &State, catalogue: &[LicenseDef], partner: bool) -> Sched
     let mut any = false;
     let mut min_freq: Option<u64> = None;
     let mut since: Option<Timestamp> = None;
+    let mut unsent_change: Option<Timestamp> = None;
     for lic in 0..n {
         let o = owed(state, &policy, catalogue, partner, lic);
         any |= o.first.is_some() || o.change.is_some() || o.periodic.is_some();
@@ -144,6 +157,7 @@ pub fn schedule(state: &State, catalogue: &[LicenseDef], partner: bool) -> Sched
             min_freq = Some(min_freq.map_or(f, |m| m.min(f)));
         }
         since = min_opt(since, o.since);
+        unsent_change = min_opt(unsent_change, o.unsent_change);
     }
 
     let configured = state.config.usage_interval.map(u64::from);
@@ -175,7 +189,8 @@ pub fn schedule(state: &State, catalogue: &[LicenseDef], partner: bool) -> Sched
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b).or(since),
         };
-        base.map(|b| b.add_days(interval))
+        // A usage change is reported at once, within the daily throttle (POL-27, RUM-14).
+        min_opt(base.map(|b| b.add_days(interval)), unsent_change)
     } else {
         None
     };

@@ -83,3 +83,49 @@ pub fn run(sim: &mut Simulator, lines: &[&str]) -> String {
     }
     last
 }
+
+/// Parse a show-output time `Nov 02 09:09:47 2020 UTC` (UTC only).
+pub fn show_time(s: &str) -> Timestamp {
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let f: Vec<&str> = s.split_whitespace().collect();
+    assert_eq!(f.len(), 5, "not a show time: {s:?}");
+    assert_eq!(f[4], "UTC", "only UTC times are parsed: {s:?}");
+    let m = months.iter().position(|x| *x == f[0]).unwrap() + 1;
+    utc(&format!("{}-{:02}-{} {}", f[3], m, f[1], f[2]))
+}
+
+/// The value of a `label:` line in show output (first match), trimmed.
+pub fn field(out: &str, label: &str) -> String {
+    let prefix = format!("{label}:");
+    out.lines()
+        .map(str::trim_start)
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{out}"))
+        .trim()
+        .to_string()
+}
+
+/// A field holding a time or `<none>`.
+pub fn time_field(out: &str, label: &str) -> Option<Timestamp> {
+    let v = field(out, label);
+    if v == "<none>" {
+        None
+    } else {
+        Some(show_time(&v))
+    }
+}
+
+/// Syslog lines printed in console output: (time, mnemonic, full message).
+pub fn syslog(out: &str) -> Vec<(Timestamp, String, String)> {
+    out.lines()
+        .filter_map(|l| {
+            let (t, m) = l.split_once(": %")?;
+            let mnemonic = m.split(':').next()?.to_string();
+            Some((show_time(t), mnemonic, format!("%{m}")))
+        })
+        .collect()
+}
+
+pub const DAY: u64 = 86_400;
