@@ -250,14 +250,7 @@ impl<J: Journal> Agent<J> {
     /// Reboot: forget everything volatile, rebuild the state from the journal alone, and close
     /// what the previous run left OPEN with reason `RELOAD`.
     pub fn reboot(&mut self, now: Timestamp) -> Result<(), AgentError> {
-        let mut state = State::new(self.ident.catalogue.len());
-        let catalogue = &self.ident.catalogue;
-        self.journal.replay(&mut |e| match e {
-            Entry::Snapshot(s) => state = s,
-            Entry::Record(r) => state.apply(catalogue, &r),
-        })?;
-        state.fit_catalogue(self.ident.catalogue.len());
-        self.state = state;
+        self.state = self.replayed_state()?;
         self.sync = None;
         self.inflight = None;
         self.last_attempt = None;
@@ -271,6 +264,19 @@ impl<J: Journal> Agent<J> {
             self.commit(&[Record::CloseAll { t, reload: true }])?;
         }
         Ok(())
+    }
+
+    /// Rebuild the state from the journal alone, without touching the agent: equal to
+    /// [`Agent::state`] whenever the journal is intact (state is the fold of the records).
+    pub fn replayed_state(&mut self) -> Result<State, AgentError> {
+        let mut state = State::new(self.ident.catalogue.len());
+        let catalogue = &self.ident.catalogue;
+        self.journal.replay(&mut |e| match e {
+            Entry::Snapshot(s) => state = s,
+            Entry::Record(r) => state.apply(catalogue, &r),
+        })?;
+        state.fit_catalogue(self.ident.catalogue.len());
+        Ok(state)
     }
 
     pub fn identity(&self) -> &Identity {

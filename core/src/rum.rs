@@ -233,7 +233,7 @@ impl Report {
     /// the usage integral and maximum are kept exactly; change points keep as many of the
     /// newest as fit (the integral already accounts for the dropped ones).
     pub fn merge(&mut self, newer: &Report) {
-        self.advance(newer.start);
+        // A gap between the two (the device was off) is not usage.
         let base = u32::try_from(newer.start.since(self.start)).unwrap_or(u32::MAX);
         let mut combined: Vec<Point, { 2 * Limits::REPORT_POINTS + 1 }> = Vec::new();
         for p in self.points.iter().copied() {

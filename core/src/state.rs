@@ -49,6 +49,8 @@ pub struct Counters {
     pub purged: u64,
     /// Reports acknowledged on this device.
     pub acked: u64,
+    /// Reports folded into their predecessor under storage pressure (DESIGN.md §2.5).
+    pub merged: u64,
 }
 
 /// One journal record: a validated input with the (monotonic) time it was accepted at.
@@ -367,7 +369,7 @@ impl State {
         if full && let Some(u) = self.usage.get_mut(lic) {
             u.open = None;
         }
-        self.open_report(t, lic8, after, change);
+        self.open_report(t, lic8, after, change, true);
     }
 
     fn close_all(&mut self, catalogue: &[LicenseDef], t: Timestamp, reload: bool) {
@@ -385,21 +387,35 @@ impl State {
             };
             closed = true;
         }
-        for u in self.usage.iter_mut() {
-            u.open = None;
-        }
         if closed {
             self.events.push(t, EventKind::ReportsClosed { reload });
         }
         for lic in 0..self.usage.len() {
+            let was_open = self.usage.get_mut(lic).and_then(|u| u.open.take());
             let value = self.consumed(catalogue, lic);
-            if value > 0 {
-                self.open_report(t, lic as u8, value, None);
+            if value == 0 {
+                continue;
             }
+            // The next report continues where the closed one's data ends, so no usage falls
+            // between two reports; after a reload the device was off until `t`.
+            let start = match was_open.and_then(|id| self.report(id)) {
+                Some(prev) if !reload => prev.end,
+                _ => t,
+            };
+            self.open_report(start, lic as u8, value, None, reload);
         }
     }
 
-    fn open_report(&mut self, t: Timestamp, lic: u8, value: u32, first_change: Option<Timestamp>) {
+    /// Open a report starting at `t`; `rephase` restarts the 15-minute measurement phase at `t`
+    /// when no other report is open.
+    fn open_report(
+        &mut self,
+        t: Timestamp,
+        lic: u8,
+        value: u32,
+        first_change: Option<Timestamp>,
+        rephase: bool,
+    ) {
         let Some(prev) = self.usage.get(usize::from(lic)).map(|u| u.last_id) else {
             return;
         };
@@ -413,7 +429,7 @@ impl State {
             p.next_id = id;
         }
         // Measurements are device-wide; the first OPEN report sets their phase.
-        if !self.reports.iter().any(|r| r.state == ReportState::Open) {
+        if rephase && !self.reports.iter().any(|r| r.state == ReportState::Open) {
             self.last_measure = Some(t);
         }
         let mut r = Report::new(id, prev, lic, t, value);
@@ -464,6 +480,7 @@ impl State {
             {
                 u.last_id = merged_id;
             }
+            self.counters.merged = self.counters.merged.saturating_add(1);
             return;
         }
         if let Some(i) = self
