@@ -12,8 +12,10 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
+#![allow(clippy::needless_range_loop)] // licenses are addressed by index, as in the agent
 
 use proptest::prelude::*;
+
 use std::collections::BTreeMap;
 use tally_core::rum::{Report, ReportState};
 use tally_hal::Timestamp;
