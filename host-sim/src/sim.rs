@@ -627,3 +627,39 @@ pub fn parse_custom_policy(name: &str, rest: &[&str]) -> Result<CustomPolicy, St
     }
     Ok(p)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn parses_durations_times_quotes_and_policies() {
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("15m"), Ok(900));
+        assert_eq!(parse_duration("4h"), Ok(14_400));
+        assert_eq!(parse_duration("365d"), Ok(365 * 86_400));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("99999999999999d").is_err());
+        assert_eq!(
+            parse_utc("2021-11-27", "23:27:24"),
+            Ok(Timestamp(1_638_055_644))
+        );
+        assert!(parse_utc("2021-02-29", "00:00:00").is_err());
+        assert_eq!(split_quoted(r#"a "b c" d"#).unwrap(), ["a", "b c", "d"]);
+        assert!(split_quoted(r#"a "b"#).is_err());
+        let p = parse_custom_policy("P", &["ack", "no", "enforced", "-/90/90"]).unwrap();
+        assert_eq!(p.ack_required, Some(false));
+        assert_eq!(
+            p.categories[2],
+            CategoryOverrides {
+                first_report: None,
+                frequency: Some(90),
+                on_change: Some(90)
+            }
+        );
+        assert!(parse_custom_policy("P", &["perpetual", "1/2"]).is_err());
+        assert!(parse_custom_policy("P", &["bogus", "1/2/3"]).is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! The `tally-sim` binary as users run it: the demo, the console on standard input, and
+//! `--state DIR` continuing in a second process.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn tally_sim(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tally-sim"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn demo_runs_the_whole_story() {
+    let (code, out, err) = tally_sim(&["demo"], "");
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "Device# show license udi\nUDI: PID:C9200L-48P-4X,SN:JAE24091ABC\n",
+        "hseck9                 (DNA_HSEC)                     1 NOT AUTHORIZED\n",
+        "%SMART_LIC-6-POLICY_INSTALL_SUCCESS: A new licensing policy was successfully installed.",
+        "%SMART_LIC-3-COMM_FAILED: Communications failure with the Cisco Smart Software Manager (CSSM) : ",
+        "%SMART_LIC-3-COMM_RESTORED: Communications with the Cisco Smart Software Manager (CSSM) restored.",
+        "Import Data Successful: ACK, ",
+        "% Error: import: file type cannot be imported\n",
+        "Smart Licensing Usage Report Detail:\n=====\n",
+        "**** Event Log ****\n",
+    ] {
+        assert!(out.contains(needle), "demo output lacks {needle:?}");
+    }
+    // Deterministic: the same run prints the same bytes.
+    assert_eq!(tally_sim(&["demo"], "").1, out);
+}
+
+#[test]
+fn console_reads_commands_and_echoes_them_after_the_prompt() {
+    let (code, out, _) = tally_sim(&["console"], "show license udi\nshow licnse\n");
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "Device# show license udi\nUDI: PID:C9200L-48P-4X,SN:JAE24091ABC\nHA UDI List:\n  Active:PID:C9200L-48P-4X,SN:JAE24091ABC\n  Standby:PID:C9200L-48P-4X,SN:JAE24091ABD\nDevice# show licnse\n             ^\n% Invalid input detected at '^' marker.\n"
+    );
+}
+
+#[test]
+fn a_second_console_continues_where_the_first_stopped() {
+    let dir = std::env::temp_dir().join(format!("tally-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    let first = "license smart transport off\nsim usage network-essentials 2\nsim clock advance 3d\nlicense smart save usage unreported file bootflash:u.txt\n";
+    let (code, _, err) = tally_sim(&["console", "--state", d], first);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.join("devices/JAE24091ABC.journal").exists());
+    assert!(dir.join("devices/JAE24091ABC/bootflash/u.txt").exists());
+    let second = "sim clock\nsim authority upload bootflash:u.txt bootflash:a.txt\nlicense smart import bootflash:a.txt\nshow license summary\n";
+    let (code, out, err) = tally_sim(&["console", "--state", d], second);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Device# sim clock\nJan 08 09:00:00 2026 UTC\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Import Data Successful: ACK, 1 RUM report(s) acknowledged"),
+        "{out}"
+    );
+    assert!(
+        out.contains("network-essentials     (C9200L-NW-E-48)               2 IN USE"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_arguments_are_refused() {
+    let (code, _, err) = tally_sim(&["console", "--release", "16.9"], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("--release takes 17.3 or 17.7"));
+    let (code, _, _) = tally_sim(&["frobnicate"], "");
+    assert_eq!(code, 2);
+    let (code, out, _) = tally_sim(&["help"], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("tally-sim demo"));
+}
