@@ -214,6 +214,48 @@ pub enum SyncScope {
     All,
 }
 
+/// Communication statistics of one message category since boot (XPORT-9, EVT-4).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommStats {
+    pub total: u32,
+    pub success: u32,
+    pub fail: u32,
+    /// Consecutive failures, of any kind and of communication.
+    pub ongoing_overall: u32,
+    pub ongoing_comm: u32,
+    pub last_response: Option<&'static str>,
+    pub failure_reason: Option<&'static str>,
+    pub last_success: Option<Timestamp>,
+    pub last_failure: Option<Timestamp>,
+}
+
+impl CommStats {
+    fn succeeded(&mut self, t: Timestamp, response: &'static str) {
+        self.success = self.success.saturating_add(1);
+        self.ongoing_overall = 0;
+        self.ongoing_comm = 0;
+        self.last_response = Some(response);
+        self.last_success = Some(t);
+    }
+
+    fn failed(&mut self, t: Timestamp, reason: &'static str, communication: bool) {
+        self.fail = self.fail.saturating_add(1);
+        self.ongoing_overall = self.ongoing_overall.saturating_add(1);
+        if communication {
+            self.ongoing_comm = self.ongoing_comm.saturating_add(1);
+        }
+        self.failure_reason = Some(reason);
+        self.last_failure = Some(t);
+    }
+}
+
+/// Statistics kept in RAM since boot: attempts are not worth a flash write each.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Statistics {
+    pub usage_reporting: CommStats,
+    pub result_polling: CommStats,
+}
+
 /// The licensing agent over journal `J`.
 #[derive(Debug)]
 pub struct Agent<J: Journal> {
@@ -224,6 +266,7 @@ pub struct Agent<J: Journal> {
     sync: Option<SyncScope>,
     inflight: Option<Inflight>,
     last_attempt: Option<Timestamp>,
+    stats: Statistics,
 }
 
 fn is_unreported(r: &Report) -> bool {
@@ -242,6 +285,7 @@ impl<J: Journal> Agent<J> {
             sync: None,
             inflight: None,
             last_attempt: None,
+            stats: Statistics::default(),
         };
         agent.reboot(now)?;
         Ok(agent)
@@ -535,6 +579,7 @@ impl<J: Journal> Agent<J> {
             let len = self.seal_usage(t, origin, &is_unreported, key, buf)?;
             self.inflight = Some(Inflight::Push);
             self.last_attempt = Some(t);
+            self.stats.usage_reporting.total = self.stats.usage_reporting.total.saturating_add(1);
             return Ok(Some(Transmit {
                 kind: TransmitKind::Push,
                 len,
@@ -550,6 +595,7 @@ impl<J: Journal> Agent<J> {
             };
             let len = envelope::seal(Kind::AckPoll, &poll, key, buf)?;
             self.inflight = Some(Inflight::Poll);
+            self.stats.result_polling.total = self.stats.result_polling.total.saturating_add(1);
             return Ok(Some(Transmit {
                 kind: TransmitKind::AckPoll,
                 len,
@@ -589,83 +635,102 @@ impl<J: Journal> Agent<J> {
             return Ok(());
         };
         let t = self.now(now);
-        let transport = self.state.config.transport;
         match inflight {
-            Inflight::Push => {
-                let receipt = match response {
-                    Ok(bytes) => self
-                        .open_inbound::<PushReceipt>(bytes, Kind::PushReceipt)
-                        .and_then(|r| {
-                            if r.udi == self.ident.udi {
-                                Ok(r)
-                            } else {
-                                Err(AgentError::WrongDevice)
-                            }
-                        }),
-                    Err(e) => {
-                        emit(sink, Message::CommFailed(transport, e.detail()));
-                        if self.state.comm_failing_since.is_none() {
-                            self.commit(&[Record::CommFailed { t }])?;
-                        }
-                        return Ok(());
-                    }
-                };
-                match receipt {
-                    Ok(r) => {
-                        let mut recs: Vec<Record, 2> = Vec::new();
-                        if self.state.comm_failing_since.is_some() {
-                            let _ = recs.push(Record::CommRestored { t });
-                        }
-                        let poll_after = u64::from(r.poll_after_secs).max(1);
-                        let _ = recs.push(Record::Pushed {
-                            t,
-                            transaction: r.transaction,
-                            poll_at: t.add_secs(poll_after),
-                        });
-                        let restored = recs.len() == 2;
-                        self.commit(&recs)?;
-                        if restored {
-                            emit(sink, Message::CommRestored(transport));
-                        }
-                        Ok(())
-                    }
-                    Err(_) => {
-                        emit(sink, Message::CommFailed(transport, "invalid response"));
-                        if self.state.comm_failing_since.is_none() {
-                            self.commit(&[Record::CommFailed { t }])?;
-                        }
-                        Ok(())
-                    }
-                }
-            }
-            Inflight::Poll => {
-                let bytes = match response {
-                    Ok(b) => b,
-                    Err(e) => {
-                        emit(sink, Message::CommFailed(transport, e.detail()));
-                        return self.commit(&[Record::PollDone { t }]);
-                    }
-                };
+            Inflight::Push => self.on_push_response(t, response, sink),
+            Inflight::Poll => self.on_poll_response(t, response, sink),
+        }
+    }
+
+    fn push_failed(
+        &mut self,
+        t: Timestamp,
+        reason: &'static str,
+        comm: bool,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        emit(
+            sink,
+            Message::CommFailed(self.state.config.transport, reason),
+        );
+        self.stats.usage_reporting.failed(t, reason, comm);
+        if self.state.comm_failing_since.is_none() {
+            self.commit(&[Record::CommFailed { t }])?;
+        }
+        Ok(())
+    }
+
+    fn on_push_response(
+        &mut self,
+        t: Timestamp,
+        response: Result<&[u8], CommError>,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let bytes = match response {
+            Ok(b) => b,
+            Err(e) => return self.push_failed(t, e.detail(), true, sink),
+        };
+        let receipt = self.open_inbound::<PushReceipt>(bytes, Kind::PushReceipt);
+        let r = match receipt {
+            Ok(r) if r.udi == self.ident.udi => r,
+            _ => return self.push_failed(t, "invalid response", false, sink),
+        };
+        let mut recs: Vec<Record, 2> = Vec::new();
+        let restored = self.state.comm_failing_since.is_some();
+        if restored {
+            let _ = recs.push(Record::CommRestored { t });
+        }
+        let poll_after = u64::from(r.poll_after_secs).max(1);
+        let _ = recs.push(Record::Pushed {
+            t,
+            transaction: r.transaction,
+            poll_at: t.add_secs(poll_after),
+        });
+        self.commit(&recs)?;
+        self.stats.usage_reporting.succeeded(t, "OK");
+        if restored {
+            emit(sink, Message::CommRestored(self.state.config.transport));
+        }
+        Ok(())
+    }
+
+    fn on_poll_response(
+        &mut self,
+        t: Timestamp,
+        response: Result<&[u8], CommError>,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let transport = self.state.config.transport;
+        let failure: (&'static str, bool) = match response {
+            Err(e) => (e.detail(), true),
+            Ok(bytes) => {
                 match envelope::open(bytes, Limits::INBOUND_PAYLOAD_BYTES).map(|e| e.kind()) {
                     Ok(Kind::Ack) => {
                         let ack = self.open_inbound::<AckPayload>(bytes, Kind::Ack);
                         match ack.and_then(|a| self.apply_ack(t, a, sink)) {
-                            Ok(_) => Ok(()),
-                            Err(_) => {
-                                emit(sink, Message::CommFailed(transport, "invalid ACK"));
-                                self.commit(&[Record::PollDone { t }])
+                            Ok(_) => {
+                                self.stats.result_polling.succeeded(t, "ACK");
+                                return Ok(());
                             }
+                            Err(_) => ("invalid ACK", false),
                         }
                     }
                     // Not ready: the ACK comes with the next push or sync (ADR 0002).
-                    Ok(Kind::PushReceipt) => self.commit(&[Record::PollDone { t }]),
-                    _ => {
-                        emit(sink, Message::CommFailed(transport, "invalid response"));
-                        self.commit(&[Record::PollDone { t }])
+                    Ok(Kind::PushReceipt) => {
+                        self.stats.result_polling.succeeded(t, "NOT READY");
+                        return self.commit(&[Record::PollDone { t }]);
                     }
+                    _ => ("invalid response", false),
                 }
             }
-        }
+        };
+        emit(sink, Message::CommFailed(transport, failure.0));
+        self.stats.result_polling.failed(t, failure.0, failure.1);
+        self.commit(&[Record::PollDone { t }])
+    }
+
+    /// Communication statistics since boot (`show license history message`).
+    pub fn statistics(&self) -> &Statistics {
+        &self.stats
     }
 
     /// Decode and verify an authority message of `kind` (DESIGN.md §2.6).

@@ -181,6 +181,7 @@ enum Command<'l> {
     ShowAll,
     ShowRum(RumFilter<'l>, bool),
     ShowEventlog(Option<u32>),
+    ShowHistory,
     Sync(SyncScope),
     SaveUsage(SelectionArg, &'l str),
     Import(&'l str),
@@ -265,12 +266,16 @@ fn parse(line: &str, mode: Mode) -> Result<Command<'_>, ParseError> {
         "show" => {
             t.keyword(&["license"])?;
             match t.keyword(&[
-                "status", "summary", "usage", "udi", "all", "rum", "eventlog",
+                "status", "summary", "usage", "udi", "all", "rum", "eventlog", "history",
             ])? {
                 "status" => Command::ShowStatus,
                 "summary" => Command::ShowSummary,
                 "usage" => Command::ShowUsage,
                 "udi" => Command::ShowUdi,
+                "history" => {
+                    t.keyword(&["message"])?;
+                    Command::ShowHistory
+                }
                 "all" => Command::ShowAll,
                 "rum" => {
                     let filter = match t.keyword(&["feature", "id"])? {
@@ -429,6 +434,7 @@ impl Console {
             Command::ShowAll => render::show_all(out, a)?,
             Command::ShowRum(f, detail) => render::show_rum(out, a, f, detail)?,
             Command::ShowEventlog(days) => render::show_eventlog(out, a, days, now)?,
+            Command::ShowHistory => render::show_history(out, a)?,
             Command::Sync(scope) => match a.request_sync(scope) {
                 Ok(()) => return Ok(Effect::Communicate),
                 Err(e) => fail(out, "sync", e)?,

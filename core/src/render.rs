@@ -483,3 +483,48 @@ pub fn show_eventlog<J: Journal>(
     }
     Ok(())
 }
+
+/// `show license history message` (EVT-4, XPORT-9): communication statistics per message type,
+/// in the tech-support `Communication Statistics` format. Counted since boot.
+pub fn show_history<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
+    // Without a trust code the device may only talk indirectly (TRUST-11); trust codes arrive
+    // with the trust work.
+    write!(
+        w,
+        "Communication Statistics:\n{RULE}\nCommunication Level Allowed: INDIRECT\nOverall State: Insufficient trust for direct communication\n"
+    )?;
+    let tz = tz(a);
+    let none = crate::agent::CommStats::default();
+    let s = a.statistics();
+    let rows: [(&str, &crate::agent::CommStats); 9] = [
+        ("Trust Establishment", &none),
+        ("Trust Acknowledgement", &none),
+        ("Usage Reporting", &s.usage_reporting),
+        ("Result Polling", &s.result_polling),
+        ("Authorization Request", &none),
+        ("Authorization Confirmation", &none),
+        ("Authorization Return", &none),
+        ("Trust Sync", &none),
+        ("Hello Message", &none),
+    ];
+    for (name, c) in rows {
+        writeln!(
+            w,
+            "{name}:\n  Attempts: Total={}, Success={}, Fail={} Ongoing Failure: Overall={} Communication={}",
+            c.total, c.success, c.fail, c.ongoing_overall, c.ongoing_comm
+        )?;
+        writeln!(
+            w,
+            "  Last Response: {}",
+            c.last_response.unwrap_or("<none>")
+        )?;
+        writeln!(
+            w,
+            "  Failure Reason: {}",
+            c.failure_reason.unwrap_or("<none>")
+        )?;
+        writeln!(w, "  Last Success Time: {}", ShowOpt(c.last_success, tz))?;
+        writeln!(w, "  Last Failure Time: {}", ShowOpt(c.last_failure, tz))?;
+    }
+    Ok(())
+}

@@ -82,7 +82,7 @@ fn fixtures_are_verbatim_from_the_digest() {
         );
         n += 1;
     }
-    assert_eq!(n, 12);
+    assert_eq!(n, 13);
 }
 
 #[test]
@@ -490,4 +490,20 @@ fn rum_feature_simplified_and_detail() {
         &["show license rum feature air-dna-advantage detail"],
     );
     assert_same("rum_feature_detail", &want, &got);
+}
+
+#[test]
+fn history_message_before_any_communication() {
+    // EVT-4, XPORT-9: the tech-support `Communication Statistics` block [003:5309-5366].
+    let (a, b) = cl_ha("9KGIXIDOXFE", "9UBKZU955E4");
+    let mut s = sim(
+        profile(a, b, vec![], false),
+        Release::V17_7,
+        "2021-11-01 00:00:00",
+    );
+    assert_same(
+        "history_zero",
+        &fixture("history_zero"),
+        &run(&mut s, &["show license history message"]),
+    );
 }

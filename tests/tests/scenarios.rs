@@ -346,7 +346,6 @@ fn usage_interval_narrows_and_zero_stops_pushing() {
     assert_eq!(field(&status(&mut s), "Reporting push interval"), "30 days");
     days(&mut s, 1);
     assert_ne!(field(&status(&mut s), "Next ACK deadline"), "<none>");
-
 }
 
 #[test]
@@ -442,6 +441,16 @@ fn a_week_without_link_retries_then_restores() {
     let out = run(&mut s, &["sim link up", "sim clock advance 30m"]);
     let restored = mnemonics(&out, "COMM_RESTORED");
     assert_eq!(restored.len(), 1, "{out}");
+    // EVT-4: the message history counts every attempt (two pushes and one retried push).
+    let history = run(&mut s, &["show license history message"]);
+    let usage = history.split("Usage Reporting:\n").nth(1).unwrap();
+    let expect = format!(
+        "  Attempts: Total={}, Success=2, Fail={} Ongoing Failure: Overall=0 Communication=0\n  Last Response: OK\n  Failure Reason: Unable to connect to the server: unreachable\n",
+        failed.len() + 2,
+        failed.len()
+    );
+    assert!(usage.starts_with(&expect), "{usage}");
+
     assert!(mnemonics(&out, "COMM_FAILED").is_empty());
     let st = status(&mut s);
     assert_eq!(time_field(&st, "Last report push"), Some(restored[0].0));
