@@ -734,9 +734,9 @@ impl<J: Journal> Agent<J> {
     }
 
     /// Decode and verify an authority message of `kind` (DESIGN.md §2.6).
-    fn open_inbound<'a, T: serde::Deserialize<'a>>(
+    fn open_inbound<T: serde::de::DeserializeOwned>(
         &self,
-        bytes: &'a [u8],
+        bytes: &[u8],
         kind: Kind,
     ) -> Result<T, AgentError> {
         let env = envelope::open(bytes, Limits::INBOUND_PAYLOAD_BYTES)?;
@@ -744,12 +744,7 @@ impl<J: Journal> Agent<J> {
             return Err(AgentError::Envelope(EnvelopeError::WrongKind(env.kind())));
         }
         env.verify(&self.ident.authority_keys)?;
-        let (value, rest) = postcard::take_from_bytes(env.payload.0)
-            .map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
-        if !rest.is_empty() {
-            return Err(AgentError::Envelope(EnvelopeError::Malformed));
-        }
-        Ok(value)
+        Ok(env.decode()?)
     }
 
     fn apply_ack(
