@@ -808,16 +808,12 @@ impl<J: Journal> Agent<J> {
         scratch: &mut [u8],
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        let label = text
-            .split(|b| *b == b'\n')
-            .next()
-            .and_then(|l| core::str::from_utf8(l).ok())
-            .map(|l| {
-                l.trim()
-                    .trim_start_matches("-----BEGIN ")
-                    .trim_end_matches("-----")
-            });
-        let is_policy = label == Some(Kind::Policy.armour_label());
+        // A file that says it is a policy gets the policy failure message, however broken.
+        let is_policy = text.starts_with(b"-----BEGIN ")
+            && text
+                .get(11..)
+                .is_some_and(|t| t.starts_with(Kind::Policy.armour_label().as_bytes()));
+
         let result = self.import_inner(now, text, scratch, sink);
         if let Err(e) = &result
             && is_policy
