@@ -11,7 +11,7 @@
 use tally_core::envelope;
 use tally_core::limits::Limits;
 use tally_core::state::State;
-use tally_hal::{DeviceKey, Files, Udi};
+use tally_hal::{DeviceKey, Udi};
 use tally_host_sim::authority::Authority;
 use tally_host_sim::{SimOptions, Simulator};
 use tally_tests::run;
