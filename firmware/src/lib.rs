@@ -1,0 +1,235 @@
+//! What the Cortex-M images share: the board's device key, a RAM file system, the identity of
+//! the demo switch, and [`exercise`], which drives every part of the core once so that the
+//! linked image contains all of it.
+//!
+//! The real board support (flash journal, UART protocol, provisioning) comes with the firmware
+//! work; this crate already proves that `tally-core` builds and links for `thumbv7em-none-eabihf`
+//! and `thumbv6m-none-eabi` with no std and no global allocator.
+#![no_std]
+
+use core::fmt;
+use heapless::Vec;
+use tally_core::agent::{Agent, AgentError, Identity, Release, SyncScope};
+use tally_core::cli::{Console, Env};
+use tally_core::journal::RamJournal;
+use tally_hal::{
+    DeviceKey, Enforcement, EventSink, FileError, Files, HaMember, HaRole, KeyError, LicenseDef,
+    PublicKey, Severity, Signature, Term, Timestamp, TooLong, Udi,
+};
+
+/// Journal bytes of the demo images (the flash journal replaces it).
+pub const JOURNAL_BYTES: usize = 16 * 1024;
+/// Scratch for envelopes and armoured files.
+pub const FILE_BYTES: usize = 12 * 1024;
+
+/// A P-256 key in RAM, derived from seed bytes (a development key until provisioning lands).
+pub struct FirmwareKey(p256::ecdsa::SigningKey);
+
+impl fmt::Debug for FirmwareKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FirmwareKey")
+    }
+}
+
+impl FirmwareKey {
+    pub fn from_seed(seed: &[u8]) -> Result<FirmwareKey, KeyError> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(seed).into();
+        p256::ecdsa::SigningKey::from_slice(&digest)
+            .map(FirmwareKey)
+            .map_err(|_| KeyError::Unavailable)
+    }
+}
+
+impl DeviceKey for FirmwareKey {
+    fn public_key(&self) -> PublicKey {
+        let point = self.0.verifying_key().to_sec1_point(false);
+        let mut out = [0u8; 65];
+        if let Some(dst) = out.get_mut(..point.as_bytes().len()) {
+            dst.copy_from_slice(point.as_bytes());
+        }
+        out
+    }
+
+    fn sign_digest(&mut self, digest: &[u8; 32]) -> Result<Signature, KeyError> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let sig: p256::ecdsa::Signature = self
+            .0
+            .sign_prehash(digest)
+            .map_err(|_| KeyError::Unavailable)?;
+        let mut out = [0u8; 64];
+        out.copy_from_slice(&sig.to_bytes());
+        Ok(out)
+    }
+}
+
+/// Counts syslog messages; the images have nowhere to print them.
+#[derive(Debug, Default)]
+pub struct CountingSink(pub u32);
+
+impl EventSink for CountingSink {
+    fn emit(&mut self, _severity: Severity, _message: &str) {
+        self.0 = self.0.saturating_add(1);
+    }
+}
+
+/// Two files in RAM, enough for `save usage` then `import`.
+#[derive(Debug, Default)]
+pub struct RamFiles {
+    files: Vec<(heapless::String<32>, Vec<u8, FILE_BYTES>), 2>,
+}
+
+impl Files for RamFiles {
+    fn read(&mut self, path: &str, buf: &mut [u8]) -> Result<usize, FileError> {
+        let (_, data) = self
+            .files
+            .iter()
+            .find(|(p, _)| p.as_str() == path)
+            .ok_or(FileError::NotFound)?;
+        buf.get_mut(..data.len())
+            .ok_or(FileError::TooLarge)?
+            .copy_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn write(&mut self, path: &str, data: &[u8]) -> Result<(), FileError> {
+        let mut bytes = Vec::new();
+        bytes
+            .extend_from_slice(data)
+            .map_err(|_| FileError::TooLarge)?;
+        if let Some(slot) = self.files.iter_mut().find(|(p, _)| p.as_str() == path) {
+            slot.1 = bytes;
+            return Ok(());
+        }
+        let name = tally_hal::bounded(path).map_err(|_| FileError::BadPath)?;
+        self.files
+            .push((name, bytes))
+            .map_err(|_| FileError::TooLarge)
+    }
+}
+
+/// The demo switch: the simulator's default device (a C9200L stack with an unenforced
+/// perpetual, an unenforced subscription and an export-controlled license).
+pub fn identity(authority: PublicKey) -> Result<Identity, TooLong> {
+    let udi = Udi::new("C9200L-48P-4X", "JAE24091ABC")?;
+    let mut catalogue = Vec::new();
+    for (name, tag, desc, enforcement, term) in [
+        (
+            "network-essentials",
+            "C9200L-NW-E-48",
+            "C9200L Network Essentials, 48-port license",
+            Enforcement::Unenforced,
+            Term::Perpetual,
+        ),
+        (
+            "dna-essentials",
+            "C9200L-DNA-E-48",
+            "C9200L DNA Essentials, 48-port Term license",
+            Enforcement::Unenforced,
+            Term::Subscription,
+        ),
+        (
+            "hseck9",
+            "DNA_HSEC",
+            "U.S. Export Restriction Compliance license",
+            Enforcement::ExportControlled,
+            Term::Perpetual,
+        ),
+    ] {
+        let regid = "regid.2018-06.com.cisco.C9200L,1.0_00000000-0000-0000-0000-000000000000";
+        let def = LicenseDef::new(name, tag, regid, desc, enforcement, term)?;
+        catalogue.push(def).map_err(|_| TooLong)?;
+    }
+    let mut members = Vec::new();
+    members
+        .push(HaMember {
+            role: HaRole::Active,
+            udi: udi.clone(),
+        })
+        .map_err(|_| TooLong)?;
+    let mut authority_keys = Vec::new();
+    authority_keys.push(authority).map_err(|_| TooLong)?;
+    Ok(Identity {
+        udi,
+        members,
+        catalogue,
+        partner: true,
+        release: Release::V17_7,
+        authority_keys,
+    })
+}
+
+/// A `core::fmt::Write` into a fixed buffer that drops what does not fit.
+#[derive(Debug)]
+pub struct Buf<const N: usize> {
+    pub bytes: Vec<u8, N>,
+}
+
+impl<const N: usize> Default for Buf<N> {
+    fn default() -> Self {
+        Buf { bytes: Vec::new() }
+    }
+}
+
+impl<const N: usize> fmt::Write for Buf<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            if self.bytes.push(b).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Drive every part of the core once (boot, usage, measurement, push build and signature,
+/// console, save, import, rendering) and return a checksum of the outputs, so that nothing is
+/// optimised away and the image contains the whole agent.
+pub fn exercise(start: Timestamp) -> Result<usize, AgentError> {
+    let mut key =
+        FirmwareKey::from_seed(b"tally firmware development key").map_err(|_| AgentError::Key)?;
+    let authority = FirmwareKey::from_seed(b"tally firmware development authority")
+        .map_err(|_| AgentError::Key)?;
+    let ident = identity(authority.public_key()).map_err(|_| AgentError::Capacity)?;
+    let mut agent = Agent::boot(ident, RamJournal::<JOURNAL_BYTES>::new(), start)?;
+    let mut sink = CountingSink::default();
+    let mut sum = 0usize;
+    agent.set_usage(start, "network-essentials", 2)?;
+    agent.set_usage(start, "hseck9", 1)?;
+    agent.tick(start.add_secs(900), &mut sink)?;
+    agent.request_sync(SyncScope::Local)?;
+    let mut bin = [0u8; FILE_BYTES];
+    if let Some(tx) = agent.poll_transmit(start.add_secs(901), &mut key, &mut bin)? {
+        sum += tx.len;
+        agent.on_response(
+            start.add_secs(902),
+            Err(tally_hal::CommError::Unreachable),
+            &mut sink,
+        )?;
+    }
+    let mut text = [0u8; FILE_BYTES];
+    let mut files = RamFiles::default();
+    let mut console = Console::default();
+    for line in [
+        "show license all",
+        "show license rum id all detail",
+        "license smart save usage unreported file bootflash:u.txt",
+        "license smart import bootflash:u.txt",
+        "show license eventlog",
+        "show license history message",
+    ] {
+        let mut env = Env {
+            agent: &mut agent,
+            key: &mut key,
+            files: &mut files,
+            sink: &mut sink,
+            now: start.add_secs(1000),
+            bin: &mut bin,
+            text: &mut text,
+        };
+        let mut out: Buf<4096> = Buf::default();
+        let _ = console.execute(line, &mut env, &mut out);
+        sum += out.bytes.len();
+    }
+    Ok(sum + sink.0 as usize)
+}
