@@ -265,6 +265,8 @@ pub struct Agent<J: Journal> {
     // Volatile: lost on reboot by design.
     sync: Option<SyncScope>,
     inflight: Option<Inflight>,
+    /// Reports in the push on the wire: shown as PENDING (RUM-5), never journaled.
+    pending: Vec<u64, { Limits::REPORTS }>,
     last_attempt: Option<Timestamp>,
     stats: Statistics,
 }
@@ -284,6 +286,7 @@ impl<J: Journal> Agent<J> {
             journal,
             sync: None,
             inflight: None,
+            pending: Vec::new(),
             last_attempt: None,
             stats: Statistics::default(),
         };
@@ -297,6 +300,7 @@ impl<J: Journal> Agent<J> {
         self.state = self.replayed_state()?;
         self.sync = None;
         self.inflight = None;
+        self.pending.clear();
         self.last_attempt = None;
         if self
             .state
@@ -371,6 +375,15 @@ impl<J: Journal> Agent<J> {
             self.state.apply(&self.ident.catalogue, r);
         }
         Ok(())
+    }
+
+    /// A report's state as shown: PENDING while it is in a push on the wire (RUM-5).
+    pub fn report_state(&self, r: &Report) -> ReportState {
+        if r.state == ReportState::Closed && self.pending.contains(&r.id) {
+            ReportState::Pending
+        } else {
+            r.state
+        }
     }
 
     pub fn license_status(&self, lic: usize) -> LicenseStatus {
@@ -578,6 +591,10 @@ impl<J: Journal> Agent<J> {
             };
             let len = self.seal_usage(t, origin, &is_unreported, key, buf)?;
             self.inflight = Some(Inflight::Push);
+            self.pending.clear();
+            for r in self.state.reports.iter().filter(|r| is_unreported(r)) {
+                let _ = self.pending.push(r.id);
+            }
             self.last_attempt = Some(t);
             self.stats.usage_reporting.total = self.stats.usage_reporting.total.saturating_add(1);
             return Ok(Some(Transmit {
@@ -631,6 +648,7 @@ impl<J: Journal> Agent<J> {
         response: Result<&[u8], CommError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
+        self.pending.clear();
         let Some(inflight) = self.inflight.take() else {
             return Ok(());
         };
@@ -948,4 +966,96 @@ impl<J: Journal> Agent<J> {
 
 fn emit(sink: &mut dyn EventSink, m: Message<'_>) {
     sink.emit(m.severity(), &m.to_line());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::RamJournal;
+    use crate::render;
+    use tally_hal::mock::{RecordingSink, SoftwareKey};
+    use tally_hal::{Enforcement, Term};
+
+    fn agent() -> Agent<RamJournal<8192>> {
+        let def = LicenseDef::new(
+            "lic",
+            "LIC",
+            "regid.x",
+            "lic",
+            Enforcement::Unenforced,
+            Term::Perpetual,
+        )
+        .unwrap();
+        let mut catalogue = Vec::new();
+        catalogue.push(def).unwrap();
+        let ident = Identity {
+            udi: Udi::new("PID", "SN").unwrap(),
+            members: Vec::new(),
+            catalogue,
+            partner: false,
+            release: Release::V17_7,
+            authority_keys: Vec::new(),
+        };
+        Agent::boot(ident, RamJournal::new(), Timestamp(1_000_000)).unwrap()
+    }
+
+    #[test]
+    fn reports_on_the_wire_show_as_pending() {
+        // RUM-5: OPEN -> CLOSED -> (PENDING) -> UNACK; PENDING lives only while the push is out.
+        let mut a = agent();
+        let mut key = SoftwareKey::from_seed(b"k");
+        let mut sink = RecordingSink::default();
+        a.set_usage(Timestamp(1_000_000), "lic", 1).unwrap();
+        a.request_sync(SyncScope::Local).unwrap();
+        let mut buf = [0u8; 4096];
+        let tx = a
+            .poll_transmit(Timestamp(1_000_100), &mut key, &mut buf)
+            .unwrap()
+            .unwrap();
+        assert_eq!(tx.kind, TransmitKind::Push);
+        let closed = a
+            .state()
+            .reports
+            .iter()
+            .find(|r| r.state == ReportState::Closed)
+            .unwrap()
+            .clone();
+        assert_eq!(a.report_state(&closed), ReportState::Pending);
+        let mut out = std::string::String::new();
+        render::show_rum(&mut out, &a, render::RumFilter::All, false).unwrap();
+        assert!(out.contains(" PENDING  N      lic\n"), "{out}");
+        // The persisted state never says PENDING: it is the fold of the journal.
+        assert!(
+            a.state()
+                .reports
+                .iter()
+                .all(|r| r.state != ReportState::Pending)
+        );
+        a.on_response(Timestamp(1_000_101), Err(CommError::Unreachable), &mut sink)
+            .unwrap();
+        assert_eq!(a.report_state(&closed), ReportState::Closed);
+        assert_eq!(sink.messages.len(), 1);
+    }
+
+    #[test]
+    fn durable_before_acknowledged() {
+        // DESIGN.md §2.3: a refused commit leaves the state untouched and returns the error.
+        let mut a = agent();
+        let before = a.state().clone();
+        assert_eq!(
+            a.set_usage(Timestamp(1_000_000), "nope", 1),
+            Err(AgentError::UnknownLicense)
+        );
+        assert_eq!(
+            a.configure(
+                Timestamp(1_000_000),
+                ConfigChange::UsageInterval(Some(4000))
+            ),
+            Err(AgentError::BadValue)
+        );
+        assert_eq!(a.state(), &before);
+        assert_eq!(a.journal().used(), 0);
+        a.set_usage(Timestamp(1_000_000), "lic", 2).unwrap();
+        assert_eq!(a.replayed_state().unwrap(), *a.state());
+    }
 }

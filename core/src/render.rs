@@ -402,7 +402,7 @@ pub fn show_rum<J: Journal>(
             writeln!(
                 w,
                 "{id:<20}{:<9}{:<7}{}",
-                r.state.label(),
+                a.report_state(r).label(),
                 r.flag.label(),
                 d.name
             )?;
@@ -431,7 +431,7 @@ pub fn show_rum<J: Journal>(
         writeln!(
             w,
             "State: {},          State Change Reason: {}",
-            r.state.label(),
+            a.report_state(r).label(),
             reason(r.reason)
         )?;
         writeln!(

@@ -300,7 +300,7 @@ impl Simulator {
         let mut words = trimmed.split_whitespace();
         if words.next() == Some("sim") {
             if let Err(e) = self.sim_command(trimmed, &mut out) {
-                let _ = writeln!(out, "% sim: {e}");
+                let _ = writeln!(out, "% Invalid input detected: {e}");
             }
         } else {
             self.device_line(line, &mut out);
@@ -497,7 +497,7 @@ impl Simulator {
                     );
                 }
             }
-            _ => return Err(format!("unknown command '{line}' (try 'sim help')")),
+            _ => return Err(format!("unknown simulator command (see README.md): {line}")),
         }
         Ok(())
     }

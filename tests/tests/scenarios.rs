@@ -677,11 +677,15 @@ fn bad_console_input_changes_nothing() {
     );
     assert!(
         s.line("sim usage no-such-license 1")
-            .starts_with("% sim: unknown license")
+            .starts_with("% Invalid input detected: unknown license")
     );
     assert!(
         s.line("sim clock advance 5x")
-            .starts_with("% sim: bad duration unit")
+            .starts_with("% Invalid input detected: bad duration unit")
+    );
+    assert!(
+        s.line("sim frobnicate")
+            .starts_with("% Invalid input detected: unknown simulator command")
     );
     assert_eq!(s.device.agent.journal().used(), used);
     assert_eq!(s.device.agent.state(), &state);
