@@ -10,7 +10,7 @@ use crate::journal::Journal;
 use crate::messages::write_event;
 use crate::outbound::AGENT_VERSION;
 use crate::policy::{Category, Source};
-use crate::rum::{ChangeReason, Report};
+use crate::rum::Report;
 use crate::time::{ShowOpt, ShowTime, TimeZone};
 use core::fmt::{Result, Write};
 use tally_hal::{Enforcement, HaRole, LicenseDef, Term, Timestamp};
@@ -432,7 +432,7 @@ pub fn show_rum<J: Journal>(
             w,
             "State: {},          State Change Reason: {}",
             a.report_state(r).label(),
-            reason(r.reason)
+            r.reason.label()
         )?;
         writeln!(
             w,
@@ -448,10 +448,6 @@ pub fn show_rum<J: Journal>(
         }
     }
     Ok(())
-}
-
-fn reason(r: ChangeReason) -> &'static str {
-    r.label()
 }
 
 /// `show license eventlog [days]` (SHOW-EVENTLOG; format designed, GAP-28).

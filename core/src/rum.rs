@@ -324,6 +324,36 @@ mod tests {
     }
 
     #[test]
+    fn save_selections() {
+        // RUM-18: `days n` = reports overlapping the n whole days before today.
+        let day = tally_hal::SECS_PER_DAY;
+        let today = Timestamp(100 * day);
+        let mut r = Report::new(1, 0, 0, Timestamp(97 * day + 10), 1);
+        r.state = ReportState::Closed;
+        r.advance(Timestamp(98 * day + 10));
+        let days = |n| Selection::Days {
+            days: n,
+            today_start: today,
+        };
+        assert!(!days(0).matches(&r));
+        assert!(!days(1).matches(&r), "ended two days before today");
+        assert!(days(2).matches(&r));
+        assert!(
+            Selection::All.matches(&r)
+                && Selection::Unreported.matches(&r)
+                && Selection::RumId(1).matches(&r)
+        );
+        r.state = ReportState::Open;
+        assert!(
+            !Selection::All.matches(&r),
+            "OPEN reports never leave the device"
+        );
+        r.state = ReportState::Ack;
+        r.storage = StorageState::Deleted;
+        assert!(!Selection::All.matches(&r), "acknowledged data is gone");
+    }
+
+    #[test]
     fn full_report_refuses_point() {
         let mut r = Report::new(1, 0, 0, Timestamp(0), 0);
         for i in 0..Limits::REPORT_POINTS as u32 {
