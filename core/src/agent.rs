@@ -322,6 +322,7 @@ impl<J: Journal> Agent<J> {
         self.journal.replay(&mut |e| match e {
             Entry::Snapshot(s) => state = s,
             Entry::Record(r) => state.apply(catalogue, &r),
+            Entry::Gap => state.mark_missing(),
         })?;
         state.fit_catalogue(self.ident.catalogue.len());
         Ok(state)

@@ -37,6 +37,8 @@ impl fmt::Display for JournalError {
 pub enum Entry {
     Snapshot(State),
     Record(Record),
+    /// Something committed here was modified or lost (detected by the hash chain, ADR 0009).
+    Gap,
 }
 
 pub trait Journal {

@@ -7,12 +7,15 @@
 use crate::agent::{Agent, LicenseStatus, Release};
 use crate::config::Transport;
 use crate::journal::Journal;
+use crate::limits::Limits;
 use crate::messages::write_event;
 use crate::outbound::AGENT_VERSION;
 use crate::policy::{Category, Source};
-use crate::rum::Report;
+use crate::rum::{ChangeReason, Flag, ReportState, StorageState};
+use crate::state::TOMBSTONES;
 use crate::time::{ShowOpt, ShowTime, TimeZone};
 use core::fmt::{Result, Write};
+use heapless::Vec;
 use tally_hal::{Enforcement, HaRole, LicenseDef, Term, Timestamp};
 
 const RULE: &str = "=====";
@@ -368,20 +371,77 @@ pub enum RumFilter<'a> {
 /// Reports shown on screen at most (RUM-19).
 pub const RUM_DISPLAY_MAX: usize = 200;
 
-fn rum_selected<'a, J: Journal>(
+/// One line of `show license rum`: a report, or what is left of a purged one.
+struct Row<'a> {
+    id: u64,
+    prev: u64,
+    next: u64,
+    state: ReportState,
+    reason: ChangeReason,
+    flag: Flag,
+    storage: StorageState,
+    start: Timestamp,
+    end: Timestamp,
+    transaction: u64,
+    message: Option<&'static str>,
+    def: &'a LicenseDef,
+}
+
+fn rum_rows<'a, J: Journal>(
     a: &'a Agent<J>,
-    f: RumFilter<'a>,
-) -> impl Iterator<Item = (&'a Report, &'a LicenseDef)> {
-    a.state()
-        .reports
-        .iter()
-        .filter_map(move |r| a.catalogue().get(usize::from(r.lic)).map(|d| (r, d)))
-        .filter(move |(r, d)| match f {
-            RumFilter::Id(id) => r.id == id,
-            RumFilter::Feature(name) => d.name.as_str() == name,
-            RumFilter::All => true,
-        })
-        .take(RUM_DISPLAY_MAX)
+    f: RumFilter<'_>,
+) -> Vec<Row<'a>, { Limits::REPORTS + TOMBSTONES }> {
+    let selected = |id: u64, d: &LicenseDef| match f {
+        RumFilter::Id(want) => id == want,
+        RumFilter::Feature(name) => d.name.as_str() == name,
+        RumFilter::All => true,
+    };
+    let mut rows: Vec<Row<'a>, { Limits::REPORTS + TOMBSTONES }> = Vec::new();
+    for r in a.state().reports.iter() {
+        let Some(def) = a.catalogue().get(usize::from(r.lic)) else {
+            continue;
+        };
+        if selected(r.id, def) {
+            let _ = rows.push(Row {
+                id: r.id,
+                prev: r.prev_id,
+                next: r.next_id,
+                state: a.report_state(r),
+                reason: r.reason,
+                flag: r.flag,
+                storage: r.storage,
+                start: r.start,
+                end: r.end,
+                transaction: r.transaction,
+                message: r.tx_error.map(|e| e.label()),
+                def,
+            });
+        }
+    }
+    // Purged reports (RUM-6 flag P, RUM-10 PURGED / LIMIT_STORAGE).
+    for t in a.state().tombstones.iter() {
+        let Some(def) = a.catalogue().get(usize::from(t.lic)) else {
+            continue;
+        };
+        if selected(t.id, def) {
+            let _ = rows.push(Row {
+                id: t.id,
+                prev: 0,
+                next: 0,
+                state: t.state,
+                reason: ChangeReason::None,
+                flag: Flag::P,
+                storage: StorageState::Purged,
+                start: t.start,
+                end: t.end,
+                transaction: 0,
+                message: None,
+                def,
+            });
+        }
+    }
+    rows.sort_unstable_by_key(|r| r.id);
+    rows
 }
 
 /// `show license rum { feature … | id … } [detail]` (SHOW-RUM, RUM-2..11).
@@ -391,27 +451,29 @@ pub fn show_rum<J: Journal>(
     f: RumFilter<'_>,
     detail: bool,
 ) -> Result {
+    let rows = rum_rows(a, f);
+    let shown = rows.iter().take(RUM_DISPLAY_MAX);
     if !detail {
         write!(
             w,
             "\nSmart Licensing Usage Report:\n{RULE}\nReport Id,           State,    Flag,  Feature Name\n"
         )?;
-        for (r, d) in rum_selected(a, f) {
+        for r in shown {
             let mut id: heapless::String<20> = heapless::String::new();
             let _ = write!(id, "{}", r.id);
             writeln!(
                 w,
                 "{id:<20}{:<9}{:<7}{}",
-                a.report_state(r).label(),
+                r.state.label(),
                 r.flag.label(),
-                d.name
+                r.def.name
             )?;
         }
         return Ok(());
     }
     write!(w, "\nSmart Licensing Usage Report Detail:\n{RULE}\n")?;
     let tz = tz(a);
-    for (n, (r, d)) in rum_selected(a, f).enumerate() {
+    for (n, r) in shown.enumerate() {
         if n > 0 {
             w.write_str("\n")?;
         }
@@ -419,19 +481,19 @@ pub fn show_rum<J: Journal>(
             w,
             "Report Id: {}\nMetric Name: ENTITLEMENT\nFeature Name: {}\nMetric Value: {}\nUDI: {}\n",
             r.id,
-            d.name,
-            d.entitlement,
+            r.def.name,
+            r.def.entitlement,
             a.identity().udi
         )?;
         writeln!(
             w,
             "Previous Report Id: {},    Next Report Id: {}",
-            r.prev_id, r.next_id
+            r.prev, r.next
         )?;
         writeln!(
             w,
             "State: {},          State Change Reason: {}",
-            a.report_state(r).label(),
+            r.state.label(),
             r.reason.label()
         )?;
         writeln!(
@@ -442,10 +504,7 @@ pub fn show_rum<J: Journal>(
         )?;
         writeln!(w, "Storage State: {}", r.storage.label())?;
         writeln!(w, "Transaction ID: {}", r.transaction)?;
-        match r.tx_error {
-            Some(e) => writeln!(w, "Transaction Message: {}", e.label())?,
-            None => w.write_str("Transaction Message: <none>\n")?,
-        }
+        writeln!(w, "Transaction Message: {}", r.message.unwrap_or("<none>"))?;
     }
     Ok(())
 }

@@ -14,7 +14,7 @@
 //! an unsent usage change if earlier (automatic pushes stay throttled to one per 24 h).
 
 use crate::policy::{Category, EffectivePolicy, Source, effective};
-use crate::rum::ReportState;
+use crate::rum::{ChangeReason, ReportState};
 use crate::state::State;
 use tally_hal::{LicenseDef, SECS_PER_DAY, Timestamp};
 
@@ -158,6 +158,14 @@ pub fn schedule(state: &State, catalogue: &[LicenseDef], partner: bool) -> Sched
         }
         since = min_opt(since, o.since);
         unsent_change = min_opt(unsent_change, o.unsent_change);
+    }
+    // HA-6: a reload is a report trigger; the reports it closed are due at boot.
+    let reloaded = state
+        .reports
+        .iter()
+        .any(|r| r.state == ReportState::Closed && r.reason == ChangeReason::Reload);
+    if reloaded {
+        unsent_change = min_opt(unsent_change, state.last_boot);
     }
 
     let configured = state.config.usage_interval.map(u64::from);

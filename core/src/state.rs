@@ -6,14 +6,14 @@
 
 use crate::config::{Config, ConfigChange};
 use crate::limits::Limits;
-use crate::messages::{EventKind, EventLog};
+use crate::messages::{Event, EventKind, EventLog};
 use crate::policy::{CustomPolicy, InstalledPolicy};
 use crate::rum::{
     ChangeReason, Flag, Report, ReportState, Selection, StorageReason, StorageState,
     TransactionError,
 };
 use crate::wire::{Account, AckPayload, AckStatus};
-use heapless::Vec;
+use heapless::{Deque, Vec};
 use serde::{Deserialize, Serialize};
 use tally_hal::{Enforcement, LicenseDef, Timestamp};
 
@@ -176,7 +176,151 @@ pub struct State {
     pub last_measure: Option<Timestamp>,
     /// Time high-water mark: no record is ever older (DESIGN.md §3).
     pub hwm: Timestamp,
+    /// Last boot: a reload is a report trigger (HA-6).
+    pub last_boot: Option<Timestamp>,
     pub events: EventLog,
+    /// The newest purged reports (flag `P`, storage `PURGED`, reason `LIMIT_STORAGE`).
+    pub tombstones: Deque<Tombstone, TOMBSTONES>,
+}
+
+/// Tombstones kept for display; every purge is counted in `Purged` (RUM-13, DESIGN.md §2.5).
+pub const TOMBSTONES: usize = 4;
+
+/// What is left of a purged report: enough to list it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub id: u64,
+    pub lic: u8,
+    pub state: ReportState,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub purged_at: Timestamp,
+}
+
+/// The scalar part of the state, one snapshot item (ADR 0009).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub counters: Counters,
+    pub last_id: u64,
+    pub policy: Option<InstalledPolicy>,
+    pub config: Config,
+    pub account: Option<Account>,
+    pub last_ack: Option<Timestamp>,
+    pub last_ack_seq: u64,
+    pub last_push: Option<Timestamp>,
+    pub last_file_write: Option<Timestamp>,
+    pub next_poll: Option<Timestamp>,
+    pub poll_pending: Option<u64>,
+    pub comm_failing_since: Option<Timestamp>,
+    pub last_alert: Option<Timestamp>,
+    pub last_measure: Option<Timestamp>,
+    pub hwm: Timestamp,
+    pub last_boot: Option<Timestamp>,
+}
+
+/// One piece of a snapshot. Each is small (the largest is a report, a few hundred bytes), so a
+/// snapshot streams to flash without a state-sized buffer and fits sectors of 1 KiB.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // no heap to box into; one part at a time is on the stack
+pub enum SnapPart {
+    Meta(Meta),
+    Usage { lic: u8, usage: Usage },
+    Report(Report),
+    Event(Event),
+    Tombstone(Tombstone),
+}
+
+impl State {
+    /// The state as snapshot parts, `Meta` first.
+    pub fn parts(&self) -> impl Iterator<Item = SnapPart> + '_ {
+        let meta = Meta {
+            counters: self.counters.clone(),
+            last_id: self.last_id,
+            policy: self.policy.clone(),
+            config: self.config.clone(),
+            account: self.account.clone(),
+            last_ack: self.last_ack,
+            last_ack_seq: self.last_ack_seq,
+            last_push: self.last_push,
+            last_file_write: self.last_file_write,
+            next_poll: self.next_poll,
+            poll_pending: self.poll_pending,
+            comm_failing_since: self.comm_failing_since,
+            last_alert: self.last_alert,
+            last_measure: self.last_measure,
+            hwm: self.hwm,
+            last_boot: self.last_boot,
+        };
+        core::iter::once(SnapPart::Meta(meta))
+            .chain(self.usage.iter().enumerate().map(|(i, u)| SnapPart::Usage {
+                lic: i as u8,
+                usage: u.clone(),
+            }))
+            .chain(self.reports.iter().map(|r| SnapPart::Report(r.clone())))
+            .chain(
+                self.events
+                    .entries
+                    .iter()
+                    .map(|e| SnapPart::Event(e.clone())),
+            )
+            .chain(
+                self.tombstones
+                    .iter()
+                    .map(|t| SnapPart::Tombstone(t.clone())),
+            )
+    }
+
+    /// Add one snapshot part to a state being rebuilt from `State::default()`, in the order of
+    /// `parts`.
+    pub fn add_part(&mut self, part: SnapPart) {
+        match part {
+            SnapPart::Meta(m) => {
+                self.counters = m.counters;
+                self.last_id = m.last_id;
+                self.policy = m.policy;
+                self.config = m.config;
+                self.account = m.account;
+                self.last_ack = m.last_ack;
+                self.last_ack_seq = m.last_ack_seq;
+                self.last_push = m.last_push;
+                self.last_file_write = m.last_file_write;
+                self.next_poll = m.next_poll;
+                self.poll_pending = m.poll_pending;
+                self.comm_failing_since = m.comm_failing_since;
+                self.last_alert = m.last_alert;
+                self.last_measure = m.last_measure;
+                self.hwm = m.hwm;
+                self.last_boot = m.last_boot;
+            }
+            SnapPart::Usage { lic, usage } => {
+                if usize::from(lic) == self.usage.len() {
+                    let _ = self.usage.push(usage);
+                }
+            }
+            SnapPart::Report(r) => {
+                let _ = self.reports.push(r);
+            }
+            SnapPart::Event(e) => {
+                let _ = self.events.entries.push_back(e);
+            }
+            SnapPart::Tombstone(t) => {
+                let _ = self.tombstones.push_back(t);
+            }
+        }
+    }
+
+    /// Something committed was lost (a journal gap, ADR 0009): every report not yet
+    /// acknowledged may miss data: flag `E`, storage `MISSING` (RUM-6, RUM-10).
+    pub fn mark_missing(&mut self) {
+        for r in self
+            .reports
+            .iter_mut()
+            .filter(|r| r.unacknowledged() && r.storage == StorageState::Exist)
+        {
+            r.storage = StorageState::Missing;
+            r.flag = Flag::E;
+        }
+    }
 }
 
 /// Whether a license needs an authorization code that this device does not hold (ENF-7).
@@ -241,7 +385,12 @@ impl State {
                 }
                 self.last_measure = Some(t);
             }
-            Record::CloseAll { reload, .. } => self.close_all(catalogue, t, *reload),
+            Record::CloseAll { reload, .. } => {
+                if *reload {
+                    self.last_boot = Some(t);
+                }
+                self.close_all(catalogue, t, *reload)
+            }
             Record::Pushed {
                 transaction,
                 poll_at,
@@ -494,6 +643,17 @@ impl State {
             {
                 u.last_id = 0;
             }
+            if self.tombstones.is_full() {
+                self.tombstones.pop_front();
+            }
+            let _ = self.tombstones.push_back(Tombstone {
+                id: gone.id,
+                lic: gone.lic,
+                state: gone.state,
+                start: gone.start,
+                end: gone.end,
+                purged_at: t,
+            });
             self.counters.purged = self.counters.purged.saturating_add(1);
             self.events.push(t, EventKind::ReportsPurged { count: 1 });
         }

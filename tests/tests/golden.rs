@@ -398,6 +398,9 @@ fn rum_device() -> tally_host_sim::Simulator {
     run(
         &mut s,
         &[
+            // The sample's reports stayed CLOSED after the reload: a device that does not push
+            // (a reload is a report trigger, HA-6, but with transport off nothing is sent).
+            "license smart transport off",
             "sim clock set 2021-11-28 12:02:09",
             "sim usage air-dna-advantage 800",
             "sim clock set 2021-11-30 22:02:10",

@@ -639,7 +639,6 @@ fn state_survives_a_restart_of_the_simulator() {
     };
     let mut s = Simulator::new(opts()).unwrap();
     assert_eq!(s.now, now);
-    assert_eq!(status(&mut s), before);
     let reloads = s
         .device
         .agent
@@ -648,7 +647,19 @@ fn state_survives_a_restart_of_the_simulator() {
         .iter()
         .filter(|r| r.reason == tally_core::rum::ChangeReason::Reload)
         .count();
-    assert_eq!(reloads, 1);
+    assert_eq!(reloads, 1, "the OPEN report closed with RELOAD at boot");
+    // HA-6: the reload is a report trigger: everything is as before except that a push is due.
+    let after = status(&mut s);
+    let without_push = |st: &str| {
+        st.lines()
+            .filter(|l| !l.contains("Next report push"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(without_push(&after), without_push(&before));
+    assert_eq!(time_field(&after, "Next report push"), Some(now));
+    run(&mut s, &["sim clock advance 10m"]);
+    assert_eq!(time_field(&status(&mut s), "Last report push"), Some(now));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -689,4 +700,60 @@ fn bad_console_input_changes_nothing() {
     );
     assert_eq!(s.device.agent.journal().used(), used);
     assert_eq!(s.device.agent.state(), &state);
+}
+
+#[test]
+fn an_unavoidable_purge_leaves_a_counted_tombstone() {
+    // DESIGN.md §2.5, RUM-6 (flag P), RUM-10 (PURGED), RUM-13, RUM-20 (Purged): usage files saved
+    // but never answered fill the table with UNACK reports, which cannot merge (the authority
+    // already has their IDs), so the oldest are purged.
+    let mut s = switch();
+    run(
+        &mut s,
+        &[
+            "license smart transport off",
+            "sim usage network-essentials 1",
+            "sim usage dna-essentials 1",
+        ],
+    );
+    for _ in 0..20 {
+        run(
+            &mut s,
+            &[
+                "sim clock advance 1d",
+                "license smart save usage unreported file bootflash:u.txt",
+            ],
+        );
+    }
+    let st = s.device.agent.state();
+    assert_eq!(st.reports.len(), tally_core::Limits::REPORTS);
+    let purged = st.counters.purged;
+    assert!(purged >= 8, "purged {purged}");
+    assert_eq!(st.counters.total, st.reports.len() as u64 + purged);
+    let newest_tombstone = st.tombstones.back().unwrap().id;
+    let total = st.counters.total;
+    let all = run(&mut s, &["show license all"]);
+    assert!(
+        all.contains(&format!("Total: {total}, Purged: {purged}\n")),
+        "{all}"
+    );
+
+    let list = run(&mut s, &["show license rum feature all"]);
+    assert_eq!(
+        list.lines().filter(|l| l.contains(" P      ")).count(),
+        tally_core::state::TOMBSTONES
+    );
+    let detail = run(
+        &mut s,
+        &[&format!("show license rum id {newest_tombstone} detail")],
+    );
+    assert!(
+        detail.contains("State: UNACK,          State Change Reason: None\n"),
+        "{detail}"
+    );
+    assert!(detail.contains("Storage State: PURGED\n"), "{detail}");
+    // A usage change still costs one record whatever the backlog (journal grows by one frame).
+    let used = s.device.agent.journal().used();
+    run(&mut s, &["sim usage network-essentials 2"]);
+    assert!(s.device.agent.journal().used() - used < 32);
 }
