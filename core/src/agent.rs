@@ -364,14 +364,7 @@ impl<J: Journal> Agent<J> {
     }
 
     fn commit(&mut self, records: &[Record]) -> Result<(), AgentError> {
-        match self.journal.commit(records) {
-            Ok(()) => {}
-            Err(JournalError::Full) => {
-                self.journal.compact(&self.state)?;
-                self.journal.commit(records)?;
-            }
-            Err(e) => return Err(e.into()),
-        }
+        self.journal.commit(records, &self.state)?;
         for r in records {
             self.state.apply(&self.ident.catalogue, r);
         }

@@ -1,16 +1,19 @@
-//! The journal interface that makes the agent durable (DESIGN.md §4), and a bounded RAM
-//! implementation used until the flash journal lands and by tests.
+//! The journal interface that makes the agent durable (DESIGN.md §4): [`flash::FlashJournal`] on
+//! NOR flash, and [`RamJournal`], a bounded RAM buffer for tests and host tools.
 //!
 //! Contract: `commit` makes a batch of records durable all-or-nothing before it returns `Ok`
-//! ("durable before acknowledged", DESIGN.md §2.3); `replay` visits the latest snapshot and then
-//! every committed record in order; `compact` replaces everything by one snapshot.
+//! ("durable before acknowledged", DESIGN.md §2.3); a journal short of room first writes a
+//! snapshot of the state the records apply to (compaction); `replay` visits the latest snapshot
+//! and then every committed record in order, and reports detected losses as gaps.
+
+pub mod flash;
 
 use crate::state::{Record, State};
 use core::fmt;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum JournalError {
-    /// No room for the batch: compact, then retry.
+    /// No room, even after compaction.
     Full,
     /// A snapshot or record is larger than the journal can ever hold.
     TooLarge,
@@ -42,8 +45,10 @@ pub enum Entry {
 }
 
 pub trait Journal {
-    fn commit(&mut self, records: &[Record]) -> Result<(), JournalError>;
-    fn compact(&mut self, state: &State) -> Result<(), JournalError>;
+    /// Make `records` durable, all or nothing. `state` is the state they apply to: a journal
+    /// that runs out of room writes a snapshot of it first.
+    fn commit(&mut self, records: &[Record], state: &State) -> Result<(), JournalError>;
+    /// Mount: visit the latest snapshot, then every committed record, in order.
     fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError>;
 }
 
@@ -141,7 +146,23 @@ impl<const N: usize> RamJournal<N> {
 }
 
 impl<const N: usize> Journal for RamJournal<N> {
-    fn commit(&mut self, records: &[Record]) -> Result<(), JournalError> {
+    fn commit(&mut self, records: &[Record], state: &State) -> Result<(), JournalError> {
+        match self.append(records) {
+            Err(JournalError::Full) => {
+                self.compact(state)?;
+                self.append(records)
+            }
+            other => other,
+        }
+    }
+
+    fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
+        self.read_all(visit)
+    }
+}
+
+impl<const N: usize> RamJournal<N> {
+    fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
         let mark = self.len;
         for r in records {
             if let Err(e) = self.push_frame(TAG_RECORD, r) {
@@ -152,7 +173,8 @@ impl<const N: usize> Journal for RamJournal<N> {
         Ok(())
     }
 
-    fn compact(&mut self, state: &State) -> Result<(), JournalError> {
+    /// Replace everything by one snapshot of `state`.
+    pub fn compact(&mut self, state: &State) -> Result<(), JournalError> {
         // Measure first, so a snapshot that can never fit leaves the journal as it was.
         let size = postcard::serialize_with_flavor::<State, postcard::ser_flavors::Size, usize>(
             state,
@@ -168,7 +190,7 @@ impl<const N: usize> Journal for RamJournal<N> {
         Ok(())
     }
 
-    fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
+    fn read_all(&self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
         let bytes = self.bytes();
         let mut at = 0;
         while at < bytes.len() {
