@@ -92,9 +92,13 @@ impl SimJournal {
 }
 
 impl Journal for SimJournal {
-    fn commit(&mut self, records: &[Record]) -> Result<(), JournalError> {
+    fn commit(&mut self, records: &[Record], state: &State) -> Result<(), JournalError> {
         let mark = self.inner.used();
-        self.inner.commit(records)?;
+        let compactions = self.inner.compactions;
+        self.inner.commit(records, state)?;
+        if self.inner.compactions != compactions {
+            return self.rewrite();
+        }
         if let Err(e) = self.append() {
             // Not durable: forget the batch so memory never runs ahead of the file.
             let keep = RamJournal::<JOURNAL_BYTES>::from_bytes(
@@ -104,11 +108,6 @@ impl Journal for SimJournal {
             return Err(e);
         }
         Ok(())
-    }
-
-    fn compact(&mut self, state: &State) -> Result<(), JournalError> {
-        self.inner.compact(state)?;
-        self.rewrite()
     }
 
     fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
