@@ -77,7 +77,7 @@ struct Head {
 }
 
 /// A mounted journal on a NOR flash partition.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FlashJournal<F: NorFlash> {
     flash: F,
     base: u32,
@@ -88,7 +88,9 @@ pub struct FlashJournal<F: NorFlash> {
     generation: u32,
     next_seq: u32,
     chain: [u8; 4],
-    /// A torn tail was found: never write over it, start a new sector.
+    /// Do not append to the head sector: it has a torn tail, or it was just mounted. A write cut
+    /// at its first byte can leave a word that reads as erased but may not be programmed again,
+    /// and only an erase makes it writable: after a mount the next item goes to a fresh sector.
     torn: bool,
     /// Snapshot growth still covered by the last exact room check (bytes of snapshot items).
     allowance: usize,
@@ -148,6 +150,20 @@ impl<F: NorFlash> FlashJournal<F> {
 
     pub fn into_flash(self) -> F {
         self.flash
+    }
+
+    /// Mount results, for diagnosing tests.
+    #[doc(hidden)]
+    pub fn debug_head(&self) -> heapless::String<96> {
+        let mut s = heapless::String::new();
+        let _ = core::fmt::write(
+            &mut s,
+            format_args!(
+                "head {:?} gen_start {:?} torn {} next_seq {}",
+                self.head, self.gen_start, self.torn, self.next_seq
+            ),
+        );
+        s
     }
 
     fn addr(&self, sector: u32, offset: usize) -> u32 {
@@ -475,6 +491,18 @@ impl<F: NorFlash> FlashJournal<F> {
     /// committed the previous generation stays whole; after it, every older sector is dead.
     pub fn compact(&mut self, state: &State) -> Result<(), JournalError> {
         self.check_mounted()?;
+        let chain = self.chain;
+        let result = self.write_snapshot(state);
+        if result.is_err() {
+            // The items written so far are garbage: keep them out of the chain, and do not
+            // append after them.
+            self.chain = chain;
+            self.torn = true;
+        }
+        result
+    }
+
+    fn write_snapshot(&mut self, state: &State) -> Result<(), JournalError> {
         let mut buf = [0xFFu8; BUF];
         let guard = self.gen_start;
         let generation = self.generation.wrapping_add(1);
@@ -580,11 +608,11 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         let mut snapshot: Option<State> = start.map(|_| State::default());
         let mut in_snapshot = false;
         let mut expected: Option<[u8; 4]> = None;
-        let mut head: Option<Head> = None;
-        let mut torn = false;
+        // The last item that belongs to the state (a batch, or the chosen snapshot) and the chain
+        // after it. Anything later (an interrupted compaction) is garbage to be reused.
+        let mut live: Option<(Head, [u8; 4])> = None;
         for (i, (_, s)) in order.iter().enumerate().skip(from_i) {
             let mut off = if i == from_i { from_off } else { Self::HEADER };
-            let mut end_of_data = off;
             while let Some((item, size)) = self.scan(*s, off, &mut buf) {
                 if let Scanned::Item {
                     kind,
@@ -593,14 +621,31 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                     next_chain,
                 } = item
                 {
-                    if expected.is_some_and(|e| e != chain) {
-                        visit(Entry::Gap);
+                    // Only items that belong to the state are chained (an interrupted compaction
+                    // leaves items that are not).
+                    let chosen_begin = kind == KIND_SNAP_BEGIN
+                        && snapshot.is_some()
+                        && postcard::from_bytes::<u32>(payload).ok() == Some(generation);
+                    let keeps = kind == KIND_BATCH || in_snapshot || chosen_begin;
+                    if keeps {
+                        if expected.is_some_and(|e| e != chain) {
+                            visit(Entry::Gap);
+                        }
+                        expected = Some(next_chain);
                     }
-                    expected = Some(next_chain);
                     match kind {
                         KIND_SNAP_BEGIN => {
                             let g = postcard::from_bytes::<u32>(payload).ok();
                             in_snapshot = g == Some(generation) && snapshot.is_some();
+                            if in_snapshot {
+                                live = Some((
+                                    Head {
+                                        sector: *s,
+                                        offset: (off + size) as u32,
+                                    },
+                                    next_chain,
+                                ));
+                            }
                         }
                         KIND_SNAP_PART if in_snapshot => {
                             if let (Some(st), Ok(part)) =
@@ -618,24 +663,28 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                         KIND_BATCH => replay_batch(payload, visit),
                         _ => {}
                     }
+                    if keeps {
+                        live = Some((
+                            Head {
+                                sector: *s,
+                                offset: (off + size) as u32,
+                            },
+                            next_chain,
+                        ));
+                    }
                 }
                 off += size;
-                end_of_data = off;
             }
-            head = Some(Head {
-                sector: *s,
-                offset: end_of_data as u32,
-            });
-            // Anything but erased space after the data is a torn (or damaged) tail.
-            torn = !self.erased_from(*s, end_of_data);
         }
 
-        self.head = head;
-        self.torn = torn;
-        self.gen_start = order.get(from_i).map(|(_, s)| *s);
+        self.head = live.map(|(h, _)| h);
+        // Whatever the tail looks like, the next item goes to a fresh sector (see `torn`).
+        self.torn = true;
+        self.gen_start = live.and(order.get(from_i).map(|(_, s)| *s));
+
         self.generation = generation;
         self.next_seq = order.last().map_or(1, |(seq, _)| seq.wrapping_add(1));
-        self.chain = expected.unwrap_or([0; 4]);
+        self.chain = live.map_or([0; 4], |(_, c)| c);
         self.allowance = 0;
         self.mounted = true;
         Ok(())
