@@ -292,7 +292,7 @@ fn cut_everywhere<const W: usize, const E: usize>(
                 );
             };
             // A second cut during the recovery commit, for a sample.
-            if lost && (k as u64 * 131 + b) % 17 == 0 {
+            if lost && (k as u64 * 131 + b).is_multiple_of(17) {
                 totals.double_cuts += 1;
                 let mut flash = j.into_flash();
                 flash.cut_power_after(b % 97);
@@ -315,13 +315,11 @@ fn cut_everywhere<const W: usize, const E: usize>(
                 }
             }
             // Keep working: redo the lost commit, make the next one, compare with the golden run.
-            if lost {
-                if let Err(e) = j.commit(records, before) {
-                    panic!(
-                        "commit {k} cut at byte {b} of {bytes}: retry failed: {e:?}; head {}",
-                        j.debug_head()
-                    );
-                }
+            if lost && let Err(e) = j.commit(records, before) {
+                panic!(
+                    "commit {k} cut at byte {b} of {bytes}: retry failed: {e:?}; head {}",
+                    j.debug_head()
+                );
             }
 
             check_keeps_working(&mut j, &log, k + 1, sectors);
