@@ -340,6 +340,12 @@ impl<J: Journal> Agent<J> {
         &self.journal
     }
 
+    /// The journal, for a host that manages the storage under it (a simulated power cut).
+    /// Writing to it behind the agent's back breaks "state is the fold of the journal".
+    pub fn journal_mut(&mut self) -> &mut J {
+        &mut self.journal
+    }
+
     /// Give the journal back (e.g. to "reboot" a simulated device).
     pub fn into_journal(self) -> J {
         self.journal

@@ -3,7 +3,7 @@
 
 pub mod authority;
 pub mod demo;
-pub mod journal;
+pub mod flash;
 pub mod profiles;
 pub mod sim;
 

@@ -2,7 +2,7 @@
 //! clock that runs at any speed. Console lines go to the device unless they start with `sim`.
 
 use crate::authority::{Authority, DEFAULT_KEY_SEED};
-use crate::journal::SimJournal;
+use crate::flash::{FileFlash, SECTORS};
 use crate::profiles::{self, Profile};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use tally_core::agent::{Agent, AgentError, Identity, LicenseStatus, Release};
 use tally_core::cli::{Console, Effect, Env, write_syslog_line};
 use tally_core::config::Transport;
+use tally_core::journal::flash::FlashJournal;
 use tally_core::limits::Limits;
 use tally_core::policy::{CategoryOverrides, CustomPolicy};
 use tally_core::time::{Civil, ShowTime, TimeZone, timestamp_of};
@@ -18,6 +19,9 @@ use tally_hal::{CommError, EventSink, Files, Platform, Severity, Timestamp, boun
 
 /// Where a simulation starts unless told otherwise: 2026-01-05 09:00:00 UTC.
 pub const DEFAULT_START: Timestamp = Timestamp(1_767_603_600);
+
+/// Marks a `sim` command error as a failure rather than invalid input.
+const FAILED: &str = "\u{1}";
 
 /// Options for a new simulator.
 #[derive(Debug, Clone)]
@@ -52,7 +56,7 @@ impl EventSink for Collect {
 /// One simulated product instance.
 #[derive(Debug)]
 pub struct SimDevice {
-    pub agent: Agent<SimJournal>,
+    pub agent: Agent<FlashJournal<FileFlash>>,
     pub console: Console,
     pub key: SoftwareKey,
     pub platform: tally_hal::mock::MockPlatform,
@@ -126,11 +130,11 @@ impl Simulator {
         };
         let platform = profile.platform;
         let serial = platform.udi().sn.to_string();
-        let (mut authority, now, link_up, journal, files): (
+        let (mut authority, now, link_up, flash, files): (
             Authority,
             Timestamp,
             bool,
-            SimJournal,
+            FileFlash,
             Box<dyn FilesDebug>,
         ) = match &opts.state_dir {
             Some(dir) => {
@@ -149,12 +153,12 @@ impl Simulator {
                     }
                     Err(_) => (opts.start, true),
                 };
-                let journal = SimJournal::open(devdir.join(format!("{serial}.journal")))?;
+                let flash = FileFlash::open(&devdir.join(format!("{serial}.flash")))?;
                 (
                     authority,
                     now,
                     link_up,
-                    journal,
+                    flash,
                     Box::new(DirFiles::new(devdir.join(&serial))),
                 )
             }
@@ -162,13 +166,15 @@ impl Simulator {
                 Authority::new(DEFAULT_KEY_SEED),
                 opts.start,
                 true,
-                SimJournal::in_memory(),
+                FileFlash::in_memory(),
                 Box::new(MemFiles::default()),
             ),
         };
         let key = device_key(&serial);
         authority.register(platform.udi(), tally_hal::DeviceKey::public_key(&key));
         let identity = Identity::from_platform(&platform, &[authority.public_key()], opts.release)?;
+        let journal = FlashJournal::new(flash, 0, SECTORS as u32)
+            .map_err(|e| SimError::Agent(AgentError::Journal(e)))?;
         let agent = Agent::boot(identity, journal, now)?;
         let device = SimDevice {
             agent,
@@ -191,7 +197,7 @@ impl Simulator {
         Ok(sim)
     }
 
-    /// Persist the clock, link and authority (the device journal persists itself).
+    /// Persist the clock, link and authority (the device's flash persists itself).
     pub fn save(&self) -> std::io::Result<()> {
         let Some(dir) = &self.state_dir else {
             return Ok(());
@@ -300,15 +306,37 @@ impl Simulator {
         let mut words = trimmed.split_whitespace();
         if words.next() == Some("sim") {
             if let Err(e) = self.sim_command(trimmed, &mut out) {
-                let _ = writeln!(out, "% Invalid input detected: {e}");
+                // Failures of a well-formed command are errors, not invalid input.
+                match e.strip_prefix(FAILED) {
+                    Some(why) => writeln!(out, "% Error: {why}"),
+                    None => writeln!(out, "% Invalid input detected: {e}"),
+                }
+                .unwrap_or(());
             }
         } else {
             self.device_line(line, &mut out);
         }
+        self.after_power_cut(&mut out);
         if let Err(e) = self.save() {
             let _ = writeln!(out, "% sim: cannot save state: {e}");
         }
         out
+    }
+
+    /// If power was cut inside a flash operation, power comes back and the device reboots from
+    /// what its flash holds.
+    fn after_power_cut(&mut self, out: &mut String) {
+        if !self.device.agent.journal_mut().flash_mut().take_power_cut() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "% sim: power cut during a flash operation; the device reloads"
+        );
+        if let Err(e) = self.reload() {
+            let _ = writeln!(out, "% sim: the device does not boot: {e}");
+        }
+        self.step(out);
     }
 
     fn device_line(&mut self, line: &str, out: &mut String) {
@@ -379,11 +407,14 @@ impl Simulator {
             }
             ["sim", "usage", name, count] => {
                 let count: u32 = count.parse().map_err(|_| format!("bad count '{count}'"))?;
-                let status = self
-                    .device
-                    .agent
-                    .set_usage(self.now, name, count)
-                    .map_err(|e| e.to_string())?;
+                let status =
+                    self.device
+                        .agent
+                        .set_usage(self.now, name, count)
+                        .map_err(|e| match e {
+                            AgentError::UnknownLicense => format!("unknown license '{name}'"),
+                            e => format!("{FAILED}usage: {e}"),
+                        })?;
                 let def = self
                     .device
                     .agent
@@ -410,6 +441,35 @@ impl Simulator {
                 self.now = self.now.add_secs(parse_duration(d)?);
                 self.reload().map_err(|e| e.to_string())?;
                 self.step(out);
+            }
+            ["sim", "power-cut"] => {
+                // Inside the next flash operation: a few bytes into it, varying with the clock.
+                let bytes = 1 + self.now.secs() % 23;
+                self.device
+                    .agent
+                    .journal_mut()
+                    .flash_mut()
+                    .cut_power_after(bytes);
+            }
+            ["sim", "flash"] => {
+                let flash = self.device.agent.journal().flash();
+                let stats = flash.stats();
+                let _ = writeln!(
+                    out,
+                    "Licensing partition: {} sectors of {} bytes, write size {} bytes",
+                    SECTORS,
+                    crate::flash::SECTOR_SIZE,
+                    crate::flash::WRITE_SIZE
+                );
+                let _ = writeln!(out, "Erase counts: {:?}", flash.erase_counts());
+                let _ = writeln!(
+                    out,
+                    "This run: {} bytes written in {} writes, {} sector erases, {} commits",
+                    stats.bytes_written,
+                    stats.writes,
+                    stats.erases,
+                    self.device.agent.journal().commits()
+                );
             }
             ["sim", "reload"] => {
                 self.reload().map_err(|e| e.to_string())?;

@@ -71,7 +71,12 @@ fn a_second_console_continues_where_the_first_stopped() {
     let first = "license smart transport off\nsim usage network-essentials 2\nsim clock advance 3d\nlicense smart save usage unreported file bootflash:u.txt\n";
     let (code, _, err) = tally_sim(&["console", "--state", d], first);
     assert_eq!(code, 0, "{err}");
-    assert!(dir.join("devices/JAE24091ABC.journal").exists());
+    assert_eq!(
+        std::fs::metadata(dir.join("devices/JAE24091ABC.flash"))
+            .unwrap()
+            .len(),
+        8 * 4096
+    );
     assert!(dir.join("devices/JAE24091ABC/bootflash/u.txt").exists());
     let second = "sim clock\nsim authority upload bootflash:u.txt bootflash:a.txt\nlicense smart import bootflash:a.txt\nshow license summary\n";
     let (code, out, err) = tally_sim(&["console", "--state", d], second);
@@ -101,4 +106,77 @@ fn bad_arguments_are_refused() {
     let (code, out, _) = tally_sim(&["help"], "");
     assert_eq!(code, 0);
     assert!(out.contains("tally-sim demo"));
+}
+
+#[test]
+fn sim_power_cut_loses_only_the_interrupted_input() {
+    let dir = std::env::temp_dir().join(format!("tally-cut-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    let script = "sim usage network-essentials 2\nsim power-cut\nsim usage network-essentials 5\nshow license summary\nsim usage network-essentials 6\n";
+    let (code, out, _) = tally_sim(&["console", "--state", d], script);
+    assert_eq!(code, 0);
+    assert!(out.contains("% Error: usage: licensing storage I/O error\n% sim: power cut during a flash operation; the device reloads\n"), "{out}");
+    assert!(
+        out.contains("network-essentials     (C9200L-NW-E-48)               2 IN USE"),
+        "the cut input is lost:\n{out}"
+    );
+    let (_, out, _) = tally_sim(&["console", "--state", d], "show license summary\n");
+    assert!(
+        out.contains("network-essentials     (C9200L-NW-E-48)               6 IN USE"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kill_dash_nine_is_a_power_cut() {
+    // The flash image is written through on every flash operation: killing the simulator at
+    // any moment leaves a device that mounts, with one of the counts it was given.
+    let dir = std::env::temp_dir().join(format!("tally-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    let mut script = String::new();
+    for i in 0..400 {
+        script.push_str(&format!(
+            "sim usage network-essentials {}\nsim clock advance 7m\n",
+            1 + i % 9
+        ));
+    }
+    for round in 0..6u64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tally-sim"))
+            .args(["console", "--state", d])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(script.as_bytes());
+            script
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20 + 37 * round));
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        script = writer.join().unwrap();
+        let (code, out, err) = tally_sim(
+            &["console", "--state", d],
+            "show license summary\nsim flash\n",
+        );
+        assert_eq!(code, 0, "round {round}: {err}");
+        assert!(
+            !out.lines().any(|l| l.starts_with("% ")),
+            "round {round}: {out}"
+        );
+        let count = out
+            .lines()
+            .find(|l| l.starts_with("network-essentials"))
+            .map(|l| l.split_whitespace().nth(2).unwrap().parse::<u32>().unwrap());
+        assert!(
+            count.is_none_or(|c| (1..=9).contains(&c)),
+            "round {round}: {out}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

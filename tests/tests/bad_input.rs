@@ -66,14 +66,14 @@ fn armour(label: &str, bin: &[u8]) -> Vec<u8> {
 struct Attacker {
     sim: Simulator,
     state: State,
-    journal: usize,
+    journal: u64,
     tried: usize,
 }
 
 impl Attacker {
     fn new(sim: Simulator) -> Attacker {
         let state = sim.device.agent.state().clone();
-        let journal = sim.device.agent.journal().used();
+        let journal = sim.device.agent.journal().commits();
         Attacker {
             sim,
             state,
@@ -108,7 +108,7 @@ impl Attacker {
             "{what}: the state changed"
         );
         assert_eq!(
-            self.sim.device.agent.journal().used(),
+            self.sim.device.agent.journal().commits(),
             self.journal,
             "{what}: something was journaled"
         );
@@ -315,13 +315,13 @@ fn replays_are_harmless_and_older_policies_are_refused() {
             .starts_with("Import Data Successful: ACK, 2")
     );
     let state = s.device.agent.state().clone();
-    let journal = s.device.agent.journal().used();
+    let journal = s.device.agent.journal().commits();
     assert_eq!(
         s.line("license smart import bootflash:a.txt"),
         "Import Data Successful: ACK already installed, nothing changed\n"
     );
     assert!(s.device.agent.state() == &state);
-    assert_eq!(s.device.agent.journal().used(), journal);
+    assert_eq!(s.device.agent.journal().commits(), journal);
 
     run(
         &mut s,

@@ -95,6 +95,8 @@ pub struct FlashJournal<F: NorFlash> {
     /// Snapshot growth still covered by the last exact room check (bytes of snapshot items).
     allowance: usize,
     mounted: bool,
+    /// Commits since this journal was made (a host's way to see that nothing was written).
+    commits: u64,
 }
 
 /// One sector's header.
@@ -136,6 +138,7 @@ impl<F: NorFlash> FlashJournal<F> {
             torn: false,
             allowance: 0,
             mounted: false,
+            commits: 0,
         })
     }
 
@@ -150,6 +153,11 @@ impl<F: NorFlash> FlashJournal<F> {
 
     pub fn into_flash(self) -> F {
         self.flash
+    }
+
+    /// Batches committed by this instance.
+    pub fn commits(&self) -> u64 {
+        self.commits
     }
 
     /// Mount results, for diagnosing tests.
@@ -566,7 +574,9 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
             }
         }
         self.allowance = self.allowance.saturating_sub(growth);
-        self.write_item(KIND_BATCH, &mut buf, len)
+        self.write_item(KIND_BATCH, &mut buf, len)?;
+        self.commits += 1;
+        Ok(())
     }
 
     fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
