@@ -320,3 +320,31 @@ proptest! {
         mount_anything::<4, 1024>(flash.image(), 8);
     }
 }
+
+/// The cargo-fuzz corpus (`fuzz/corpus/mount`), replayed on stable with the fuzz target's
+/// geometry choice, so CI runs every input found so far.
+#[test]
+fn fuzz_corpus_mounts_without_panicking() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/mount");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let Some((&geometry, image)) = data.split_first() else {
+            continue;
+        };
+        let padded = |size: usize| {
+            let mut v = vec![0xFF; size];
+            let k = image.len().min(size);
+            v[..k].copy_from_slice(&image[..k]);
+            v
+        };
+        match geometry % 4 {
+            0 => mount_anything::<8, 4096>(&padded(8 * 4096), 8),
+            1 => mount_anything::<4, 1024>(&padded(8 * 1024), 8),
+            2 => mount_anything::<1, 1024>(&padded(4 * 1024), 4),
+            _ => mount_anything::<32, 2048>(&padded(4 * 2048), 4),
+        }
+        n += 1;
+    }
+    assert!(n > 100, "corpus of {n} inputs");
+}
