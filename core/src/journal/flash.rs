@@ -208,12 +208,6 @@ impl<F: NorFlash> FlashJournal<F> {
         Self::E - Self::HEADER
     }
 
-    /// Snapshot growth an exact room check covers before the next one (a quarter sector: the
-    /// check is cheap enough to run every few batches, and the reserve stays small).
-    fn allowance_bytes() -> usize {
-        Self::sector_bytes() / 4
-    }
-
     fn item_size(payload: usize) -> usize {
         round_up(round_up(ITEM_HEADER + payload, 4) + 4, Self::W) + Self::COMMIT
     }
@@ -228,12 +222,20 @@ impl<F: NorFlash> FlashJournal<F> {
 
     /// Whether a snapshot of `state`, plus `extra` bytes of growth, fits in `free` fresh
     /// sectors: its items are laid out exactly as `compact` would write them.
-    fn snapshot_fits(
+    /// Payload bytes packed into one snapshot item: several parts share an item's framing, and
+    /// an item stays well under a sector.
+    fn pack_limit() -> usize {
+        MAX_PAYLOAD.min(Self::sector_bytes() / 2 - Self::item_size(0))
+    }
+
+    /// Snapshot growth (bytes) that still fits in `free` fresh sectors after a snapshot of
+    /// `state`, its items laid out and packed exactly as `write_snapshot` does; `None` if the
+    /// snapshot itself does not fit.
+    fn snapshot_slack(
         state: &State,
-        extra: usize,
         free: u32,
         buf: &mut [u8; BUF],
-    ) -> Result<bool, JournalError> {
+    ) -> Result<Option<usize>, JournalError> {
         let mut sectors = 1u32;
         let mut off = Self::HEADER;
         let mut place = |size: usize| {
@@ -244,17 +246,28 @@ impl<F: NorFlash> FlashJournal<F> {
             off += size;
         };
         place(Self::item_size(4));
+        let mut packed = 0;
         for part in state.parts() {
-            place(Self::item_size(Self::encode(&part, buf)?));
+            let len = Self::encode(&part, buf)?;
+            if packed > 0 && packed + len > Self::pack_limit() {
+                place(Self::item_size(packed));
+                packed = 0;
+            }
+            packed += len;
+        }
+        if packed > 0 {
+            place(Self::item_size(packed));
         }
         place(Self::item_size(4));
-        let big = Self::item_size(GROW_PART);
-        let mut left = extra;
-        while left > 0 {
-            place(big);
-            left = left.saturating_sub(big);
+        if sectors > free {
+            return Ok(None);
         }
-        Ok(sectors <= free)
+        // Growth is counted in whole items of the largest part: conservative.
+        let big = Self::item_size(GROW_PART);
+        let in_last = (Self::E - off) / big;
+        let per_sector = Self::sector_bytes() / big;
+        let items = in_last + (free - sectors) as usize * per_sector;
+        Ok(Some(items * big))
     }
 
     /// Snapshot growth a batch can cause at most (bytes of snapshot items).
@@ -526,9 +539,23 @@ impl<F: NorFlash> FlashJournal<F> {
             };
         let len = Self::encode(&generation, &mut buf)?;
         put(self, KIND_SNAP_BEGIN, len, &mut buf)?;
+        // Parts are packed several to an item; each postcard encoding delimits itself.
+        let mut packed = 0;
         for part in state.parts() {
-            let len = Self::encode(&part, &mut buf)?;
-            put(self, KIND_SNAP_PART, len, &mut buf)?;
+            let room = buf
+                .get_mut(ITEM_HEADER + packed..ITEM_HEADER + Self::pack_limit())
+                .ok_or(JournalError::TooLarge)?;
+            match postcard::to_slice(&part, room) {
+                Ok(bytes) => packed += bytes.len(),
+                Err(_) if packed > 0 => {
+                    put(self, KIND_SNAP_PART, packed, &mut buf)?;
+                    packed = Self::encode(&part, &mut buf)?;
+                }
+                Err(_) => return Err(JournalError::TooLarge),
+            }
+        }
+        if packed > 0 {
+            put(self, KIND_SNAP_PART, packed, &mut buf)?;
         }
         let len = Self::encode(&generation, &mut buf)?;
         put(self, KIND_SNAP_END, len, &mut buf)?;
@@ -554,17 +581,23 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         let opening = !self.room_in_head(size);
         let growth = Self::growth_bound(records);
         if self.gen_start.is_some() && (opening || growth > self.allowance) {
-            let live_after = self.live_sectors() + u32::from(opening);
-            let free = self.sectors.saturating_sub(live_after);
-            if !Self::snapshot_fits(state, growth + Self::allowance_bytes(), free, &mut buf)? {
-                self.compact(state)?;
-                let live_after = self.live_sectors() + u32::from(!self.room_in_head(size));
-                let free = self.sectors.saturating_sub(live_after);
-                if !Self::snapshot_fits(state, growth, free, &mut buf)? {
-                    return Err(JournalError::TooLarge);
+            let free = self
+                .sectors
+                .saturating_sub(self.live_sectors() + u32::from(opening));
+            self.allowance = match Self::snapshot_slack(state, free, &mut buf)? {
+                Some(slack) if slack >= growth => slack,
+                _ => {
+                    self.compact(state)?;
+                    let opening = !self.room_in_head(size);
+                    let free = self
+                        .sectors
+                        .saturating_sub(self.live_sectors() + u32::from(opening));
+                    match Self::snapshot_slack(state, free, &mut buf)? {
+                        Some(slack) if slack >= growth => slack,
+                        _ => return Err(JournalError::TooLarge),
+                    }
                 }
-            }
-            self.allowance = Self::allowance_bytes() + growth;
+            };
             Self::encode(&records, &mut buf)?;
         }
         if !self.room_in_head(size) {
@@ -658,10 +691,14 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                             }
                         }
                         KIND_SNAP_PART if in_snapshot => {
-                            if let (Some(st), Ok(part)) =
-                                (snapshot.as_mut(), postcard::from_bytes::<SnapPart>(payload))
-                            {
-                                st.add_part(part);
+                            if let Some(st) = snapshot.as_mut() {
+                                let mut rest = payload;
+                                while let Ok((part, tail)) =
+                                    postcard::take_from_bytes::<SnapPart>(rest)
+                                {
+                                    st.add_part(part);
+                                    rest = tail;
+                                }
                             }
                         }
                         KIND_SNAP_END if in_snapshot => {
