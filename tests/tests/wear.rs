@@ -16,7 +16,7 @@ use tally_core::agent::{Agent, Identity, Release};
 use tally_core::config::{ConfigChange, Transport};
 use tally_core::journal::flash::FlashJournal;
 use tally_hal::mock::{MockFlash, RecordingSink};
-use tally_hal::{Platform, Timestamp};
+use tally_hal::Timestamp;
 use tally_host_sim::profiles;
 
 const SECTORS: usize = 4;
