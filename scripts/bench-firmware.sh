@@ -26,6 +26,11 @@ for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
     "$target" "$full" "$base" "$((full - base))" "$(ram "$dir/tally-firmware")"
 done
 size -A target/thumbv7em-none-eabihf/release/tally-firmware | awk '$1 ~ /^\.(vector_table|text|rodata|data|bss)$/'
+# The flash journal's own code (its symbols, after inlining) and the CRC tables it uses.
+nm -S --size-sort -C target/thumbv7em-none-eabihf/release/tally-firmware 2>/dev/null |
+  awk 'function hex(h,  i,c,v){v=0;for(i=1;i<=length(h);i++){c=index("0123456789abcdef",substr(tolower(h),i,1))-1;v=v*16+c};return v}
+       /journal::flash|crc::|CRC/ {s+=hex($2)} END{printf "flash journal symbols (incl. CRC tables): %d bytes\n", s}'
+
 
 echo
 echo "== instructions (QEMU mps2-an386, Cortex-M4F, -icount shift=0)"

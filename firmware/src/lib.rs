@@ -11,13 +11,13 @@ use core::fmt;
 use heapless::Vec;
 use tally_core::agent::{Agent, AgentError, Identity, Release, SyncScope};
 use tally_core::cli::{Console, Env};
-use tally_core::journal::RamJournal;
+use tally_core::journal::flash::FlashJournal;
 use tally_hal::{
     DeviceKey, Enforcement, EventSink, FileError, Files, HaMember, HaRole, KeyError, LicenseDef,
     PublicKey, Severity, Signature, Term, Timestamp, TooLong, Udi,
 };
 
-/// Journal bytes of the demo images (the flash journal replaces it).
+/// Journal bytes of the RAM journal used by the benchmark's reference figures.
 pub const JOURNAL_BYTES: usize = 16 * 1024;
 /// Scratch for envelopes and armoured files.
 pub const FILE_BYTES: usize = 12 * 1024;
@@ -191,7 +191,8 @@ pub fn exercise(start: Timestamp) -> Result<usize, AgentError> {
     let authority = FirmwareKey::from_seed(b"tally firmware development authority")
         .map_err(|_| AgentError::Key)?;
     let ident = identity(authority.public_key()).map_err(|_| AgentError::Capacity)?;
-    let mut agent = Agent::boot(ident, RamJournal::<JOURNAL_BYTES>::new(), start)?;
+    let journal = FlashJournal::new(DemoFlash::default(), 0, 4)?;
+    let mut agent = Agent::boot(ident, journal, start)?;
     let mut sink = CountingSink::default();
     let mut sum = 0usize;
     agent.set_usage(start, "network-essentials", 2)?;
@@ -233,3 +234,83 @@ pub fn exercise(start: Timestamp) -> Result<usize, AgentError> {
     }
     Ok(sum + sink.0 as usize)
 }
+
+/// NOR flash in RAM: `N` bytes in sectors of `E`, words of `W`; writes can only clear bits. The
+/// QEMU board has no flash controller model; the real board profile has its own driver.
+#[derive(Debug, Clone)]
+pub struct RamFlash<const W: usize, const E: usize, const N: usize> {
+    pub data: [u8; N],
+}
+
+impl<const W: usize, const E: usize, const N: usize> Default for RamFlash<W, E, N> {
+    fn default() -> Self {
+        RamFlash { data: [0xFF; N] }
+    }
+}
+
+/// Out of range or misaligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RamFlashError;
+
+impl embedded_storage::nor_flash::NorFlashError for RamFlashError {
+    fn kind(&self) -> embedded_storage::nor_flash::NorFlashErrorKind {
+        embedded_storage::nor_flash::NorFlashErrorKind::OutOfBounds
+    }
+}
+
+impl<const W: usize, const E: usize, const N: usize> embedded_storage::nor_flash::ErrorType
+    for RamFlash<W, E, N>
+{
+    type Error = RamFlashError;
+}
+
+impl<const W: usize, const E: usize, const N: usize> embedded_storage::nor_flash::ReadNorFlash
+    for RamFlash<W, E, N>
+{
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), RamFlashError> {
+        let at = offset as usize;
+        let src = self.data.get(at..at + bytes.len()).ok_or(RamFlashError)?;
+        bytes.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        N
+    }
+}
+
+impl<const W: usize, const E: usize, const N: usize> embedded_storage::nor_flash::NorFlash
+    for RamFlash<W, E, N>
+{
+    const WRITE_SIZE: usize = W;
+    const ERASE_SIZE: usize = E;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), RamFlashError> {
+        let dst = self
+            .data
+            .get_mut(from as usize..to as usize)
+            .ok_or(RamFlashError)?;
+        dst.fill(0xFF);
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), RamFlashError> {
+        let at = offset as usize;
+        if !at.is_multiple_of(W) || !bytes.len().is_multiple_of(W) {
+            return Err(RamFlashError);
+        }
+        let dst = self
+            .data
+            .get_mut(at..at + bytes.len())
+            .ok_or(RamFlashError)?;
+        for (d, b) in dst.iter_mut().zip(bytes) {
+            *d &= *b;
+        }
+        Ok(())
+    }
+}
+
+/// The demo images' licensing partition: 4 sectors of 4 KiB with 8-byte words.
+pub type DemoFlash = RamFlash<8, 4096, { 4 * 4096 }>;

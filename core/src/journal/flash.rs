@@ -426,11 +426,13 @@ enum Scanned<'a> {
 impl<F: NorFlash> FlashJournal<F> {
     /// Read the item at (`sector`, `offset`): `None` at the end of the sector's data (erased
     /// space, or a header that does not check: the rest of the sector cannot be read).
+    /// `with_chain`: compute the chain value after the item (a SHA-256; only replay needs it).
     fn scan<'b>(
         &mut self,
         sector: u32,
         offset: usize,
         buf: &'b mut [u8; BUF],
+        with_chain: bool,
     ) -> Option<(Scanned<'b>, usize)> {
         let w = Self::W;
         if offset + round_up(ITEM_HEADER, w) > Self::E {
@@ -473,7 +475,11 @@ impl<F: NorFlash> FlashJournal<F> {
             return Some((Scanned::Broken, size));
         }
         let chain: [u8; 4] = buf.get(4..8)?.try_into().ok()?;
-        let next_chain = chain_of(buf.get(..body)?);
+        let next_chain = if with_chain {
+            chain_of(buf.get(..body)?)
+        } else {
+            [0; 4]
+        };
         let payload = buf.get(ITEM_HEADER..ITEM_HEADER + len)?;
         Some((
             Scanned::Item {
@@ -626,7 +632,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         let mut open: Option<(usize, usize, u32)> = None;
         for (i, (_, s)) in order.iter().enumerate() {
             let mut off = Self::HEADER;
-            while let Some((item, size)) = self.scan(*s, off, &mut buf) {
+            while let Some((item, size)) = self.scan(*s, off, &mut buf, false) {
                 if let Scanned::Item { kind, payload, .. } = item {
                     let gen_of = |p: &[u8]| postcard::from_bytes::<u32>(p).ok();
                     match kind {
@@ -656,7 +662,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         let mut live: Option<(Head, [u8; 4])> = None;
         for (i, (_, s)) in order.iter().enumerate().skip(from_i) {
             let mut off = if i == from_i { from_off } else { Self::HEADER };
-            while let Some((item, size)) = self.scan(*s, off, &mut buf) {
+            while let Some((item, size)) = self.scan(*s, off, &mut buf, true) {
                 if let Scanned::Item {
                     kind,
                     payload,
@@ -930,10 +936,10 @@ mod tests {
         let mut off = FlashJournal::<MockFlash<4, 4096>>::HEADER;
         let mut buf = [0u8; BUF];
         for _ in 0..2 {
-            off += j.scan(sector, off, &mut buf).unwrap().1;
+            off += j.scan(sector, off, &mut buf, true).unwrap().1;
         }
         assert!(matches!(
-            j.scan(sector, off, &mut buf),
+            j.scan(sector, off, &mut buf, true),
             Some((
                 Scanned::Item {
                     kind: KIND_BATCH,

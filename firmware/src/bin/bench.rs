@@ -318,6 +318,77 @@ mod image {
         let _ = write!(w, "{}", sink.0);
         let deepest = critical_section::with(|cs| DEEPEST.borrow(cs).get());
         println!("deepest stack of any call above (bytes)          {deepest:>10}");
+
+        println!();
+        println!("Flash journal (8-byte words, 4 KiB sectors, flash in RAM)");
+        flash_journal::<{ 4 * 4096 }>("16 KiB", 4);
+        flash_journal::<{ 16 * 4096 }>("64 KiB", 16);
+    }
+
+    /// Usage changes on the flash journal with an empty and a full backlog, and mounts of a
+    /// full partition (the worst of several points through a generation).
+    fn flash_journal<const N: usize>(label: &str, sectors: u32) {
+        use tally_core::journal::flash::FlashJournal;
+        use tally_firmware::RamFlash;
+        let authority =
+            FirmwareKey::from_seed(b"bench authority key").unwrap_or_else(|_| fail("key"));
+        let ident = identity(authority.public_key()).unwrap_or_else(|_| fail("identity"));
+        let journal = FlashJournal::new(RamFlash::<8, 4096, N>::default(), 0, sectors)
+            .unwrap_or_else(|_| fail("journal"));
+        let mut t = Timestamp(1_767_603_600);
+        let mut sink = CountingSink::default();
+        let mut agent = Agent::boot(ident.clone(), journal, t).unwrap_or_else(|_| fail("boot"));
+        agent
+            .set_usage(t, "network-essentials", 40)
+            .unwrap_or_else(|_| fail("usage"));
+        let (mut typical, mut worst) = (u64::MAX, 0u64);
+        for i in 0..8u32 {
+            t = t.add_secs(60);
+            let (n, r) = measure(|| agent.set_usage(t, "network-essentials", 41 + i % 2));
+            r.unwrap_or_else(|_| fail("usage"));
+            typical = typical.min(n);
+            worst = worst.max(n);
+        }
+        println!(
+            "{label}: usage change, empty backlog             {typical:>10}   fastest of 8; slowest {worst}; stack {}",
+            LAST_DEPTH.load()
+        );
+        // Fill: thousands of changes, the report table full of merged reports, the ring wrapped.
+        for i in 0..4000u64 {
+            t = t.add_secs(86);
+            agent
+                .set_usage(t, "network-essentials", 40 + (i * 13 % 9) as u32)
+                .unwrap_or_else(|_| fail("fill"));
+            if i % 10 == 0 {
+                agent.tick(t, &mut sink).unwrap_or_else(|_| fail("tick"));
+            }
+        }
+        let held = agent.state().reports.len();
+        let (mut typical, mut worst, mut count) = (u64::MAX, 0u64, 0u64);
+        let mut mount_worst = 0u64;
+        for i in 0..400u64 {
+            t = t.add_secs(86);
+            let (n, r) =
+                measure(|| agent.set_usage(t, "network-essentials", 40 + (i * 7 % 9) as u32));
+            r.unwrap_or_else(|_| fail("usage"));
+            typical = typical.min(n);
+            worst = worst.max(n);
+            count += 1;
+            if i % 20 == 0 {
+                let image = agent.journal().flash().clone();
+                let (n, r) = measure(|| {
+                    let j =
+                        FlashJournal::new(image, 0, sectors).unwrap_or_else(|_| fail("journal"));
+                    Agent::boot(ident.clone(), j, t).map(|a| a.state().counters.total)
+                });
+                r.unwrap_or_else(|_| fail("mount"));
+                mount_worst = mount_worst.max(n);
+            }
+        }
+        println!(
+            "{label}: usage change, full backlog ({held} reports)  {typical:>10}   fastest of {count}; slowest {worst} (it compacts)"
+        );
+        println!("{label}: mount (replay + boot), full partition {mount_worst:>10}   worst of 20");
     }
 
     #[panic_handler]
