@@ -15,8 +15,8 @@
 use tally_core::agent::{Agent, Identity, Release};
 use tally_core::config::{ConfigChange, Transport};
 use tally_core::journal::flash::FlashJournal;
-use tally_hal::mock::{MockFlash, RecordingSink};
 use tally_hal::Timestamp;
+use tally_hal::mock::{MockFlash, RecordingSink};
 use tally_host_sim::profiles;
 
 const SECTORS: usize = 4;
