@@ -634,6 +634,7 @@ impl<J: Journal> Agent<J> {
             created_at: t,
             origin,
             send_version: !self.state.config.privacy.version,
+            journal_head: self.journal.head(),
             state: &self.state,
             catalogue: &self.ident.catalogue,
             select,

@@ -19,6 +19,7 @@ pub struct UsageView<'a> {
     pub created_at: Timestamp,
     pub origin: UsageOrigin,
     pub send_version: bool,
+    pub journal_head: [u8; 4],
     pub state: &'a State,
     pub catalogue: &'a [LicenseDef],
     pub select: &'a dyn Fn(&Report) -> bool,
@@ -43,7 +44,7 @@ impl UsageView<'_> {
 
 impl Serialize for UsageView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("UsagePayload", 5)?;
+        let mut st = s.serialize_struct("UsagePayload", 6)?;
         st.serialize_field("udi", self.udi)?;
         st.serialize_field("created_at", &self.created_at)?;
         st.serialize_field("origin", &self.origin)?;
@@ -55,6 +56,7 @@ impl Serialize for UsageView<'_> {
                 None
             },
         )?;
+        st.serialize_field("journal_head", &self.journal_head)?;
         st.serialize_field("reports", &Reports(self))?;
         st.end()
     }

@@ -171,5 +171,7 @@ pub struct UsagePayload {
     pub origin: UsageOrigin,
     /// Agent version, omitted when `license smart privacy version` is set (PRIV-1, RUM-16).
     pub software_version: Option<String<SOFTWARE_VERSION_LEN>>,
+    /// Head of the device journal's hash chain when the message was made (DESIGN.md §4).
+    pub journal_head: [u8; 4],
     pub reports: Vec<WireReport, { Limits::REPORTS }>,
 }

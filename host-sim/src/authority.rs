@@ -67,6 +67,9 @@ struct DeviceEntry {
     public_key: PublicKey,
     pending: Vec<PendingAck>,
     received: BTreeMap<u64, Received>,
+    /// The device journal's hash-chain head in its newest usage message.
+    #[serde(default)]
+    journal_head: [u8; 4],
 }
 
 mod key_hex {
@@ -152,7 +155,13 @@ impl Authority {
                 public_key,
                 pending: Vec::new(),
                 received: BTreeMap::new(),
+                journal_head: [0; 4],
             });
+    }
+
+    /// The journal head a device last reported.
+    pub fn journal_head(&self, udi: &Udi) -> Option<[u8; 4]> {
+        self.devices.get(&udi.to_string()).map(|d| d.journal_head)
     }
 
     /// Reports received from a device, in ID order.
@@ -203,6 +212,7 @@ impl Authority {
         let Some(dev) = self.devices.get_mut(&payload.udi.to_string()) else {
             return Vec::new();
         };
+        dev.journal_head = payload.journal_head;
         let mut ids = Vec::new();
         for r in payload.reports.iter() {
             ids.push(r.id);

@@ -542,6 +542,10 @@ impl Simulator {
                         .as_ref()
                         .map_or("<none>".to_string(), |p| p.name.to_string())
                 );
+                if let Some(head) = self.authority.journal_head(&udi) {
+                    let hex: String = head.iter().map(|b| format!("{b:02x}")).collect();
+                    let _ = writeln!(out, "Device journal head (last usage message): {hex}");
+                }
                 let received = self.authority.received(&udi);
                 let _ = writeln!(out, "RUM reports received from {udi}: {}", received.len());
                 let tz = self.timezone();

@@ -43,6 +43,9 @@ impl<J: Journal> Journal for Recorder<J> {
     fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
         self.inner.replay(visit)
     }
+    fn head(&self) -> [u8; 4] {
+        self.inner.head()
+    }
 }
 
 fn catalogue() -> Vec<LicenseDef> {

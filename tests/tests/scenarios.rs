@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+use tally_core::Journal;
 use tally_core::agent::Release;
 use tally_core::rum::ReportState;
 use tally_hal::{Term, Timestamp};
@@ -761,4 +762,161 @@ fn an_unavoidable_purge_leaves_a_counted_tombstone() {
         .unwrap();
     assert_eq!(s.device.agent.journal().commits(), commits + 1);
     assert!(s.device.agent.journal().flash().stats().bytes_written - written <= 64);
+}
+
+/// Byte offsets of the committed items in one sector of a simulator flash image (8-byte words,
+/// 16-byte sector header; item layout of ADR 0009), up to the first erased word.
+fn items_in_sector(image: &[u8], sector: usize) -> Vec<(usize, usize)> {
+    let round = |n: usize, to: usize| n.div_ceil(to) * to;
+    let base = sector * tally_host_sim::flash::SECTOR_SIZE;
+    let mut items = Vec::new();
+    let mut off = base + 16;
+    while off + 8 <= base + tally_host_sim::flash::SECTOR_SIZE && image[off..off + 8] != [0xFF; 8] {
+        let len = u16::from_le_bytes([image[off], image[off + 1]]) as usize;
+        let body = round(8 + len, 4) + 4;
+        items.push((off, body));
+        off += round(body, 8) + 8;
+    }
+    items
+}
+
+/// How a test changes a committed item in a flash image.
+#[derive(Copy, Clone, Debug)]
+enum Tamper {
+    /// One bit of the payload.
+    Flip,
+    /// One bit, and the item's CRC recomputed, as a deliberate attacker would.
+    FlipFixCrc,
+    /// The whole item, commit word included, put back to erased bytes.
+    Delete,
+}
+
+/// Run a session that pushes, then tamper with its flash image and boot a second session on it.
+fn tampered_session(how: Tamper) -> (Simulator, std::path::PathBuf) {
+    let name = format!("{how:?}");
+    let dir = std::env::temp_dir().join(format!("tally-tamper-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let opts = || SimOptions {
+        state_dir: Some(dir.clone()),
+        ..SimOptions::default()
+    };
+    {
+        let mut s = Simulator::new(opts()).unwrap();
+        run(
+            &mut s,
+            &[
+                "license smart transport smart",
+                "sim usage network-essentials 2",
+                "sim usage dna-essentials 1",
+                "license smart sync all",
+                "sim clock advance 2h",
+                "license smart transport off",
+                "sim usage network-essentials 3",
+                "sim clock advance 2h",
+                "sim usage network-essentials 4",
+            ],
+        );
+        let udi = s.device.agent.identity().udi.clone();
+        let head = s.device.agent.journal().head();
+        assert_ne!(head, [0; 4]);
+        // DESIGN.md §4: the signed usage message carried the journal's chain head.
+        assert_ne!(s.authority.journal_head(&udi), Some([0; 4]));
+        assert!(s.authority.journal_head(&udi).is_some());
+    }
+    let path = dir.join("devices/JAE24091ABC.flash");
+    let mut image = std::fs::read(&path).unwrap();
+    let items = items_in_sector(&image, 0);
+    assert!(items.len() > 4, "{items:?}");
+    // The item before the last: a usage change after the push, its report still unacknowledged.
+    let (off, body) = items[items.len() - 2];
+    match how {
+        Tamper::Flip => image[off + 9] ^= 0x10,
+        Tamper::FlipFixCrc => {
+            image[off + 9] ^= 0x10;
+            let crc =
+                crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&image[off..off + body - 4]);
+            image[off + body - 4..off + body].copy_from_slice(&crc.to_le_bytes());
+        }
+        Tamper::Delete => image[off..off + body.div_ceil(8) * 8 + 8].fill(0xFF),
+    }
+    std::fs::write(&path, &image).unwrap();
+    (Simulator::new(opts()).unwrap(), dir)
+}
+
+#[test]
+fn a_modified_record_in_flash_is_detected_and_its_reports_flagged() {
+    // Issue 3 tamper evidence (DESIGN.md §4, ADR 0009): a committed record changed in the raw
+    // flash image (its CRC left broken or recomputed by the attacker) or deleted breaks the chain;
+    // the mount still succeeds and the unacknowledged reports show flag E and storage MISSING
+    // (RUM-6, RUM-10); acknowledged ones are untouched; the device carries on.
+    for how in [Tamper::Flip, Tamper::FlipFixCrc, Tamper::Delete] {
+        let (mut s, dir) = tampered_session(how);
+        let detail = run(&mut s, &["show license rum feature all detail"]);
+        let reports: Vec<&str> = detail
+            .split("\n\n")
+            .filter(|r| r.contains("Report Id:"))
+            .collect();
+        let missing = reports
+            .iter()
+            .filter(|r| r.contains("Storage State: MISSING"))
+            .count();
+        assert!(missing >= 1, "{how:?}: {detail}");
+        for r in &reports {
+            if r.contains("State: ACK,") {
+                assert!(
+                    !r.contains("MISSING"),
+                    "an acknowledged report is not affected: {r}"
+                );
+            }
+        }
+        let list = run(&mut s, &["show license rum feature all"]);
+        assert_eq!(
+            list.lines().filter(|l| l.contains(" E      ")).count(),
+            missing,
+            "{list}"
+        );
+        // The device carries on: new usage opens a fresh report that is not flagged.
+        run(
+            &mut s,
+            &["sim usage network-essentials 5", "sim clock advance 1h"],
+        );
+        let open = s
+            .device
+            .agent
+            .state()
+            .reports
+            .iter()
+            .filter(|r| r.state == ReportState::Open)
+            .count();
+        assert!(open >= 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn an_intact_image_reports_no_tampering() {
+    // The control for the test above: the same sessions without tampering flag nothing.
+    let dir = std::env::temp_dir().join(format!("tally-tamper-none-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let opts = || SimOptions {
+        state_dir: Some(dir.clone()),
+        ..SimOptions::default()
+    };
+    {
+        let mut s = Simulator::new(opts()).unwrap();
+        run(
+            &mut s,
+            &[
+                "license smart transport smart",
+                "sim usage network-essentials 2",
+                "sim clock advance 2h",
+                "license smart transport off",
+                "sim usage network-essentials 3",
+            ],
+        );
+    }
+    let mut s = Simulator::new(opts()).unwrap();
+    let detail = run(&mut s, &["show license rum feature all detail"]);
+    assert!(!detail.contains("MISSING"), "{detail}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -424,21 +424,20 @@ enum Scanned<'a> {
 }
 
 impl<F: NorFlash> FlashJournal<F> {
-    /// Read the item at (`sector`, `offset`): `None` at the end of the sector's data (erased
-    /// space, or a header that does not check: the rest of the sector cannot be read).
-    /// `with_chain`: compute the chain value after the item (a SHA-256; only replay needs it).
-    fn scan<'b>(
+    /// Read and check the item header at (`sector`, `offset`) into `buf`: the payload length,
+    /// the item body (header, payload, pad, CRC), the body padded to words, and the whole size
+    /// with the commit word. `None` where no item starts (erased space, garbage, or an item that
+    /// would not fit in the sector).
+    fn item_header(
         &mut self,
         sector: u32,
         offset: usize,
-        buf: &'b mut [u8; BUF],
-        with_chain: bool,
-    ) -> Option<(Scanned<'b>, usize)> {
-        let w = Self::W;
-        if offset + round_up(ITEM_HEADER, w) > Self::E {
+        buf: &mut [u8; BUF],
+    ) -> Option<(usize, usize, usize, usize)> {
+        let first = round_up(ITEM_HEADER, Self::W);
+        if offset + first > Self::E {
             return None;
         }
-        let first = round_up(ITEM_HEADER, w);
         self.flash
             .read(self.addr(sector, offset), buf.get_mut(..first)?)
             .ok()?;
@@ -451,11 +450,51 @@ impl<F: NorFlash> FlashJournal<F> {
             return None;
         }
         let body = round_up(ITEM_HEADER + len, 4) + 4;
-        let padded = round_up(body, w);
+        let padded = round_up(body, Self::W);
         let size = padded + Self::COMMIT;
-        if offset + size > Self::E {
-            return None;
+        (offset + size <= Self::E).then_some((len, body, padded, size))
+    }
+
+    /// Where the next item of a sector starts at or after `offset`, and whether committed
+    /// items had to be searched for past a hole. Committed items are contiguous in a sector (a
+    /// torn tail is never appended to), so a committed item found past unreadable bytes means
+    /// something before it was erased or overwritten: tampering, not a power cut.
+    fn next_item(
+        &mut self,
+        sector: u32,
+        offset: usize,
+        buf: &mut [u8; BUF],
+    ) -> Option<(usize, bool)> {
+        if self.item_header(sector, offset, buf).is_some() {
+            return Some((offset, false));
         }
+        let mut at = round_up(offset + 1, Self::W);
+        while at + round_up(ITEM_HEADER, Self::W) <= Self::E {
+            if self.item_header(sector, at, buf).is_some()
+                && matches!(
+                    self.scan(sector, at, buf, false),
+                    Some((Scanned::Item { .. }, _))
+                )
+            {
+                return Some((at, true));
+            }
+            at += Self::W;
+        }
+        None
+    }
+
+    /// Read the item at (`sector`, `offset`): `None` at the end of the sector's data (erased
+    /// space, or a header that does not check: the rest of the sector cannot be read).
+    /// `with_chain`: compute the chain value after the item (a SHA-256; only replay needs it).
+    fn scan<'b>(
+        &mut self,
+        sector: u32,
+        offset: usize,
+        buf: &'b mut [u8; BUF],
+        with_chain: bool,
+    ) -> Option<(Scanned<'b>, usize)> {
+        let (len, body, padded, size) = self.item_header(sector, offset, buf)?;
+        let first = round_up(ITEM_HEADER, Self::W);
         if padded > first {
             self.flash
                 .read(
@@ -474,6 +513,7 @@ impl<F: NorFlash> FlashJournal<F> {
         if !ok {
             return Some((Scanned::Broken, size));
         }
+        let kind = buf[2];
         let chain: [u8; 4] = buf.get(4..8)?.try_into().ok()?;
         let next_chain = if with_chain {
             chain_of(buf.get(..body)?)
@@ -613,9 +653,17 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
             }
         }
         self.allowance = self.allowance.saturating_sub(growth);
-        self.write_item(KIND_BATCH, &mut buf, len)?;
+        if let Err(e) = self.write_item(KIND_BATCH, &mut buf, len) {
+            // Part of the item may be programmed: never write after it (see `torn`).
+            self.torn = true;
+            return Err(e);
+        }
         self.commits += 1;
         Ok(())
+    }
+
+    fn head(&self) -> [u8; 4] {
+        self.chain
     }
 
     fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
@@ -632,7 +680,11 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         let mut open: Option<(usize, usize, u32)> = None;
         for (i, (_, s)) in order.iter().enumerate() {
             let mut off = Self::HEADER;
-            while let Some((item, size)) = self.scan(*s, off, &mut buf, false) {
+            while let Some((at, _)) = self.next_item(*s, off, &mut buf) {
+                off = at;
+                let Some((item, size)) = self.scan(*s, off, &mut buf, false) else {
+                    break;
+                };
                 if let Scanned::Item { kind, payload, .. } = item {
                     let gen_of = |p: &[u8]| postcard::from_bytes::<u32>(p).ok();
                     match kind {
@@ -662,7 +714,14 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         let mut live: Option<(Head, [u8; 4])> = None;
         for (i, (_, s)) in order.iter().enumerate().skip(from_i) {
             let mut off = if i == from_i { from_off } else { Self::HEADER };
-            while let Some((item, size)) = self.scan(*s, off, &mut buf, true) {
+            while let Some((at, after_hole)) = self.next_item(*s, off, &mut buf) {
+                if after_hole {
+                    visit(Entry::Gap);
+                }
+                off = at;
+                let Some((item, size)) = self.scan(*s, off, &mut buf, true) else {
+                    break;
+                };
                 if let Scanned::Item {
                     kind,
                     payload,

@@ -50,6 +50,11 @@ pub trait Journal {
     fn commit(&mut self, records: &[Record], state: &State) -> Result<(), JournalError>;
     /// Mount: visit the latest snapshot, then every committed record, in order.
     fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError>;
+    /// The head of the journal's hash chain (zero for a journal without one): signed usage
+    /// messages carry it, so the authority can see a rewritten history (DESIGN.md §4).
+    fn head(&self) -> [u8; 4] {
+        [0; 4]
+    }
 }
 
 const TAG_SNAPSHOT: u8 = 0x53;
