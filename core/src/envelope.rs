@@ -192,18 +192,15 @@ impl Envelope<'_> {
 
     /// Verify against the first key in `keys` whose id matches.
     pub fn verify(&self, keys: &[PublicKey]) -> Result<(), EnvelopeError> {
-        use p256::ecdsa::signature::hazmat::PrehashVerifier;
         let key = keys
             .iter()
             .find(|k| key_id(k) == self.key_id)
             .ok_or(EnvelopeError::UnknownKey)?;
-        let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(key)
-            .map_err(|_| EnvelopeError::UnknownKey)?;
-        let sig = p256::ecdsa::Signature::from_slice(self.signature.0)
-            .map_err(|_| EnvelopeError::BadSignature)?;
         let digest = signed_digest(self.version, self.kind, self.payload.0);
-        vk.verify_prehash(&digest, &sig)
-            .map_err(|_| EnvelopeError::BadSignature)
+        crate::crypto::verify_prehash(key, &digest, self.signature.0).map_err(|e| match e {
+            crate::crypto::CryptoError::BadKey => EnvelopeError::UnknownKey,
+            _ => EnvelopeError::BadSignature,
+        })
     }
 
     /// Decode the payload as `T`, refusing trailing bytes.

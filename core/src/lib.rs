@@ -12,6 +12,7 @@
 //! | reporting deadlines, push interval, throttle, retry | [`schedule`] |
 //! | RUM reports, states, flags, reasons | [`rum`] |
 //! | wire payloads, signed envelope, text armour | [`wire`], [`envelope`], [`outbound`] |
+//! | ECDSA P-256 sign/verify (backend seam), in-memory device key | [`crypto`] |
 //! | `show license …` rendering | [`render`] |
 //! | the IOS-XE-style console | [`cli`] |
 //! | syslog messages and the event log | [`messages`] |
@@ -38,6 +39,7 @@ extern crate std;
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod envelope;
 pub mod journal;
 pub mod limits;

@@ -13,8 +13,8 @@ use tally_core::agent::{Agent, AgentError, Identity, Release, SyncScope};
 use tally_core::cli::{Console, Env};
 use tally_core::journal::flash::FlashJournal;
 use tally_hal::{
-    DeviceKey, Enforcement, EventSink, FileError, Files, HaMember, HaRole, KeyError, LicenseDef,
-    PublicKey, Severity, Signature, Term, Timestamp, TooLong, Udi,
+    DeviceKey, Enforcement, EventSink, FileError, Files, HaMember, HaRole, LicenseDef, PublicKey,
+    Severity, Term, Timestamp, TooLong, Udi,
 };
 
 /// Journal bytes of the RAM journal used by the benchmark's reference figures.
@@ -22,46 +22,8 @@ pub const JOURNAL_BYTES: usize = 16 * 1024;
 /// Scratch for envelopes and armoured files.
 pub const FILE_BYTES: usize = 12 * 1024;
 
-/// A P-256 key in RAM, derived from seed bytes (a development key until provisioning lands).
-pub struct FirmwareKey(p256::ecdsa::SigningKey);
-
-impl fmt::Debug for FirmwareKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("FirmwareKey")
-    }
-}
-
-impl FirmwareKey {
-    pub fn from_seed(seed: &[u8]) -> Result<FirmwareKey, KeyError> {
-        use sha2::Digest;
-        let digest: [u8; 32] = sha2::Sha256::digest(seed).into();
-        p256::ecdsa::SigningKey::from_slice(&digest)
-            .map(FirmwareKey)
-            .map_err(|_| KeyError::Unavailable)
-    }
-}
-
-impl DeviceKey for FirmwareKey {
-    fn public_key(&self) -> PublicKey {
-        let point = self.0.verifying_key().to_sec1_point(false);
-        let mut out = [0u8; 65];
-        if let Some(dst) = out.get_mut(..point.as_bytes().len()) {
-            dst.copy_from_slice(point.as_bytes());
-        }
-        out
-    }
-
-    fn sign_digest(&mut self, digest: &[u8; 32]) -> Result<Signature, KeyError> {
-        use p256::ecdsa::signature::hazmat::PrehashSigner;
-        let sig: p256::ecdsa::Signature = self
-            .0
-            .sign_prehash(digest)
-            .map_err(|_| KeyError::Unavailable)?;
-        let mut out = [0u8; 64];
-        out.copy_from_slice(&sig.to_bytes());
-        Ok(out)
-    }
-}
+/// The board's device key: a P-256 key in RAM (a development key until provisioning lands).
+pub type FirmwareKey = tally_core::crypto::LocalKey;
 
 /// Counts syslog messages; the images have nowhere to print them.
 #[derive(Debug, Default)]
