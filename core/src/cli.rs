@@ -6,7 +6,7 @@
 //! nothing. Global configuration commands are accepted both after `configure terminal` and,
 //! for scripting convenience, directly at the exec prompt (ADR 0006).
 
-use crate::agent::{Agent, AgentError, Imported, SyncScope};
+use crate::agent::{Agent, AgentError, Imported, ReturnMode, SyncScope};
 use crate::config::{
     ConfigChange, DEFAULT_CSLU_URL, DEFAULT_SMART_URL, Privacy, Transport, URL_LEN,
 };
@@ -15,6 +15,7 @@ use crate::limits::Limits;
 use crate::render::{self, RumFilter};
 use crate::rum::Selection;
 use crate::time::TimeZone;
+use crate::wire::AuthMode;
 use core::fmt::{self, Write};
 use heapless::{String, Vec};
 use tally_hal::{DeviceKey, EventSink, Files, Timestamp, bounded};
@@ -191,6 +192,28 @@ enum Command<'l> {
     Set(ConfigChange),
     NoPrivacy(&'static str),
     Privacy(&'static str),
+    ShowAuthorization,
+    TrustIdtoken(&'l str, SyncScope, bool),
+    SaveTrustRequest(&'l str),
+    AuthRequest(AuthMode, &'l str, SyncScope),
+    AuthRequestSave(&'l str, &'l str, SyncScope),
+    AuthReturn(SyncScope, ReturnArg<'l>),
+    ExportReturn(SyncScope, &'l str),
+    FactoryReset,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum ReturnArg<'l> {
+    Online,
+    Offline(Option<&'l str>),
+}
+
+/// `{ all | local }`, `local` when left out (CLI-E1, CLI-E10).
+fn scope(t: &mut Tokens<'_>) -> Result<SyncScope, ParseError> {
+    Ok(match t.optional(&["all", "local"])? {
+        Some("all") => SyncScope::All,
+        _ => SyncScope::Local,
+    })
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -266,9 +289,18 @@ fn parse(line: &str, mode: Mode) -> Result<Command<'_>, ParseError> {
         "show" => {
             t.keyword(&["license"])?;
             match t.keyword(&[
-                "status", "summary", "usage", "udi", "all", "rum", "eventlog", "history",
+                "status",
+                "summary",
+                "usage",
+                "udi",
+                "all",
+                "rum",
+                "eventlog",
+                "history",
+                "authorization",
             ])? {
                 "status" => Command::ShowStatus,
+                "authorization" => Command::ShowAuthorization,
                 "summary" => Command::ShowSummary,
                 "usage" => Command::ShowUsage,
                 "udi" => Command::ShowUdi,
@@ -320,6 +352,10 @@ fn parse(line: &str, mode: Mode) -> Result<Command<'_>, ParseError> {
                 "save",
                 "import",
                 "clear",
+                "trust",
+                "authorization",
+                "export",
+                "factory",
                 "transport",
                 "usage",
                 "url",
@@ -330,8 +366,64 @@ fn parse(line: &str, mode: Mode) -> Result<Command<'_>, ParseError> {
                     Some("all") => Command::Sync(SyncScope::All),
                     _ => Command::Sync(SyncScope::Local),
                 },
+                "trust" => {
+                    t.keyword(&["idtoken"])?;
+                    let token = t.value()?;
+                    let sc = scope(&mut t)?;
+                    let force = t.optional(&["force"])?.is_some();
+                    Command::TrustIdtoken(token, sc, force)
+                }
+                "authorization" => match t.keyword(&["request", "return"])? {
+                    "request" => match t.keyword(&["add", "replace", "save"])? {
+                        "save" => {
+                            let path = t.value()?;
+                            let feature = t.value()?;
+                            Command::AuthRequestSave(path, feature, scope(&mut t)?)
+                        }
+                        mode => {
+                            let feature = t.value()?;
+                            let mode = if mode == "add" {
+                                AuthMode::Add
+                            } else {
+                                AuthMode::Replace
+                            };
+                            Command::AuthRequest(mode, feature, scope(&mut t)?)
+                        }
+                    },
+                    _ => {
+                        let sc = match t.keyword(&["all", "local"])? {
+                            "all" => SyncScope::All,
+                            _ => SyncScope::Local,
+                        };
+                        let how = match t.keyword(&["offline", "online"])? {
+                            "online" => ReturnArg::Online,
+                            _ => ReturnArg::Offline(if t.peek().is_some() {
+                                Some(t.value()?)
+                            } else {
+                                None
+                            }),
+                        };
+                        Command::AuthReturn(sc, how)
+                    }
+                },
+                "export" => {
+                    t.keyword(&["return"])?;
+                    let sc = match t.keyword(&["all", "local"])? {
+                        "all" => SyncScope::All,
+                        _ => SyncScope::Local,
+                    };
+                    Command::ExportReturn(sc, t.value()?)
+                }
+                "factory" => {
+                    t.keyword(&["reset"])?;
+                    Command::FactoryReset
+                }
                 "save" => {
-                    t.keyword(&["usage"])?;
+                    if t.keyword(&["usage", "trust-request"])? == "trust-request" {
+                        let path = t.value()?;
+                        t.end()?;
+                        return Ok(Command::SaveTrustRequest(path));
+                    }
                     let sel = match t.keyword(&["all", "unreported", "days", "rum-id"])? {
                         "all" => SelectionArg::All,
                         "unreported" => SelectionArg::Unreported,
@@ -484,6 +576,14 @@ impl Console {
                             Ok(Imported::Policy) => {
                                 out.write_str("Import Data Successful: policy installed\n")?
                             }
+                            Ok(Imported::TrustCodes(n)) => writeln!(
+                                out,
+                                "Import Data Successful: trust code response, {n} trust code(s) installed"
+                            )?,
+                            Ok(Imported::AuthCodes(n)) => writeln!(
+                                out,
+                                "Import Data Successful: authorization code response, {n} authorization code(s) installed"
+                            )?,
                             Ok(Imported::AlreadyApplied(k)) => writeln!(
                                 out,
                                 "Import Data Successful: {} already installed, nothing changed",
@@ -492,6 +592,65 @@ impl Console {
                             Err(e) => fail(out, "import", e)?,
                         }
                     }
+                }
+            }
+            Command::ShowAuthorization => render::show_authorization(out, a)?,
+            Command::TrustIdtoken(token, sc, force) => {
+                match a.trust_idtoken(now, token, sc, force) {
+                    Ok(()) => return Ok(Effect::Communicate),
+                    Err(e) => fail(out, "trust idtoken", e)?,
+                }
+            }
+            Command::SaveTrustRequest(path) => {
+                if let Err(e) =
+                    a.save_trust_request(now, path, env.files, env.key, env.bin, env.text)
+                {
+                    fail(out, "save trust-request", e)?;
+                }
+            }
+            Command::AuthRequest(mode, feature, sc) => {
+                match a.authorization_request(now, mode, feature, sc) {
+                    Ok(()) => return Ok(Effect::Communicate),
+                    Err(e) => fail(out, "authorization request", e)?,
+                }
+            }
+            Command::AuthRequestSave(path, feature, sc) => {
+                if let Err(e) = a.save_authorization_request(
+                    now, feature, sc, path, env.files, env.key, env.bin, env.text,
+                ) {
+                    fail(out, "authorization request", e)?;
+                }
+            }
+            Command::AuthReturn(sc, how) => {
+                let mode = match how {
+                    ReturnArg::Online => ReturnMode::Online,
+                    ReturnArg::Offline(p) => ReturnMode::Offline(p),
+                };
+                match a.authorization_return(
+                    now, sc, mode, None, env.files, env.key, env.bin, env.text, env.sink,
+                ) {
+                    Ok(_) if how == ReturnArg::Online => return Ok(Effect::Communicate),
+                    Ok(ret) => return_codes(out, &ret)?,
+                    Err(e) => fail(out, "authorization return", e)?,
+                }
+            }
+            Command::ExportReturn(sc, feature) => match a.authorization_return(
+                now,
+                sc,
+                ReturnMode::Offline(None),
+                Some(feature),
+                env.files,
+                env.key,
+                env.bin,
+                env.text,
+                env.sink,
+            ) {
+                Ok(ret) => return_codes(out, &ret)?,
+                Err(e) => fail(out, "export return", e)?,
+            },
+            Command::FactoryReset => {
+                if let Err(e) = a.factory_reset(now, env.sink) {
+                    fail(out, "factory reset", e)?;
                 }
             }
             Command::ClearEventlog => {
@@ -538,6 +697,15 @@ impl Console {
         }
         Ok(Effect::None)
     }
+}
+
+/// MSG-22: what the operator enters in the portal after an offline return [003:3589-3593].
+fn return_codes(out: &mut dyn Write, ret: &crate::wire::AuthReturn) -> fmt::Result {
+    out.write_str("Enter this return code in Cisco Smart Software Manager portal:\n")?;
+    for r in ret.returns.iter() {
+        writeln!(out, "UDI: {}\n   Return code: {}", r.udi, r.return_code)?;
+    }
+    Ok(())
 }
 
 /// Displays the console prompt.

@@ -28,6 +28,16 @@ pub enum Message<'a> {
     PolicyInstallSuccess,
     /// MSG-11: days until the ACK deadline.
     ReportingRequired(u64),
+    /// MSG-6: (UDI, error).
+    TrustInstallFailed(&'a tally_hal::Udi, &'a str),
+    /// MSG-12.
+    TrustInstallSuccess(&'a tally_hal::Udi),
+    /// MSG-2: (UDI, error).
+    AuthInstallFailed(&'a tally_hal::Udi, &'a str),
+    /// MSG-9.
+    AuthInstallSuccess(&'a tally_hal::Udi),
+    /// MSG-10.
+    AuthRemoved(&'a tally_hal::Udi),
 }
 
 impl Message<'_> {
@@ -36,10 +46,14 @@ impl Message<'_> {
             Message::PolicyInstallFailed(_)
             | Message::CommFailed(..)
             | Message::CommRestored(_)
-            | Message::PolicyRemoved => Severity::Error,
-            Message::PolicyInstallSuccess | Message::ReportingRequired(_) => {
-                Severity::Informational
-            }
+            | Message::PolicyRemoved
+            | Message::TrustInstallFailed(..)
+            | Message::AuthInstallFailed(..) => Severity::Error,
+            Message::PolicyInstallSuccess
+            | Message::ReportingRequired(_)
+            | Message::TrustInstallSuccess(_)
+            | Message::AuthInstallSuccess(_)
+            | Message::AuthRemoved(_) => Severity::Informational,
         }
     }
 
@@ -73,6 +87,26 @@ impl fmt::Display for Message<'_> {
                 f,
                 "%SMART_LIC-6-REPORTING_REQUIRED: A Usage report acknowledgement will be required in {days} days."
             ),
+            Message::TrustInstallFailed(udi, why) => write!(
+                f,
+                "%SMART_LIC-3-TRUST_CODE_INSTALL_FAILED: The install of a new licensing trust code has failed on {udi}: {why}."
+            ),
+            Message::TrustInstallSuccess(udi) => write!(
+                f,
+                "%SMART_LIC-6-TRUST_CODE_INSTALL_SUCCESS: A new licensing trust code was successfully installed on {udi}."
+            ),
+            Message::AuthInstallFailed(udi, why) => write!(
+                f,
+                "%SMART_LIC-3-AUTHORIZATION_INSTALL_FAILED: The install of a new licensing authorization code has failed on {udi}: {why}."
+            ),
+            Message::AuthInstallSuccess(udi) => write!(
+                f,
+                "%SMART_LIC-6-AUTHORIZATION_INSTALL_SUCCESS: A new licensing authorization code was successfully installed on: {udi}."
+            ),
+            Message::AuthRemoved(udi) => write!(
+                f,
+                "%SMART_LIC-6-AUTHORIZATION_REMOVED: A licensing authorization code has been removed from {udi}"
+            ),
         }
     }
 }
@@ -81,18 +115,52 @@ impl fmt::Display for Message<'_> {
 /// the journal says happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
-    UsageChanged { lic: u8, count: u32 },
-    ReportsClosed { reload: bool },
-    UsagePushed { reports: u16, transaction: u64 },
-    UsageSaved { reports: u16 },
-    AckReceived { reports: u16 },
-    PolicyInstalled { name: String<POLICY_NAME_LEN> },
+    UsageChanged {
+        lic: u8,
+        count: u32,
+    },
+    ReportsClosed {
+        reload: bool,
+    },
+    UsagePushed {
+        reports: u16,
+        transaction: u64,
+    },
+    UsageSaved {
+        reports: u16,
+    },
+    AckReceived {
+        reports: u16,
+    },
+    PolicyInstalled {
+        name: String<POLICY_NAME_LEN>,
+    },
     PolicyRemoved,
     CommFailed,
     CommRestored,
-    ReportingRequired { days: u64 },
+    ReportingRequired {
+        days: u64,
+    },
     TransportChanged(Transport),
-    ReportsPurged { count: u16 },
+    ReportsPurged {
+        count: u16,
+    },
+    /// TRUST-13 (slot of `Identity::slots`).
+    TrustInstalled {
+        slot: u8,
+    },
+    /// AUTH-8.
+    AuthRequested {
+        lic: u8,
+    },
+    AuthInstalled {
+        slot: u8,
+    },
+    AuthRemoved {
+        slot: u8,
+    },
+    /// MISC-4.
+    FactoryReset,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +194,14 @@ pub fn write_event<'n>(
     e: &Event,
     tz: &TimeZone,
     license_name: &dyn Fn(u8) -> &'n str,
+    udi: &dyn Fn(u8) -> Option<&'n tally_hal::Udi>,
 ) -> fmt::Result {
+    let udi_of = |slot: u8| -> &dyn fmt::Display {
+        match udi(slot) {
+            Some(u) => u,
+            None => &"?",
+        }
+    };
     write!(w, "{} ", LogTime(e.at, tz))?;
     match &e.kind {
         EventKind::UsageChanged { lic, count } => {
@@ -174,6 +249,21 @@ pub fn write_event<'n>(
         EventKind::ReportsPurged { count } => {
             write!(w, "SAEVT_RUM_PURGED reports={count} reason=LIMIT_STORAGE")
         }
+        EventKind::TrustInstalled { slot } => {
+            write!(w, "SAEVT_TRUST_CODE_INSTALLED udi={}", udi_of(*slot))
+        }
+        EventKind::AuthRequested { lic } => write!(
+            w,
+            "SAEVT_AUTH_CODE_REQUESTED feature=\"{}\"",
+            license_name(*lic)
+        ),
+        EventKind::AuthInstalled { slot } => {
+            write!(w, "SAEVT_AUTH_CODE_INSTALLED udi={}", udi_of(*slot))
+        }
+        EventKind::AuthRemoved { slot } => {
+            write!(w, "SAEVT_AUTH_CODE_REMOVED udi={}", udi_of(*slot))
+        }
+        EventKind::FactoryReset => w.write_str("SAEVT_FACTORY_RESET"),
     }
 }
 
@@ -198,6 +288,32 @@ mod tests {
             "%SMART_LIC-3-COMM_FAILED: Communications failure with the Cisco Smart Software Manager (CSSM) : unreachable"
         );
         assert_eq!(Message::PolicyRemoved.severity(), Severity::Error);
+        // MSG-2, MSG-6, MSG-9, MSG-10, MSG-12 [003:5910, 6141, 6207, 6217, 6258]
+        let udi = tally_hal::Udi::new("C9800-CL-K9", "93BBAH93MGS").unwrap();
+        assert_eq!(
+            Message::TrustInstallSuccess(&udi).to_line().as_str(),
+            "%SMART_LIC-6-TRUST_CODE_INSTALL_SUCCESS: A new licensing trust code was successfully installed on PID:C9800-CL-K9,SN:93BBAH93MGS."
+        );
+        assert_eq!(
+            Message::TrustInstallFailed(&udi, "why").to_line().as_str(),
+            "%SMART_LIC-3-TRUST_CODE_INSTALL_FAILED: The install of a new licensing trust code has failed on PID:C9800-CL-K9,SN:93BBAH93MGS: why."
+        );
+        assert_eq!(
+            Message::AuthInstallSuccess(&udi).to_line().as_str(),
+            "%SMART_LIC-6-AUTHORIZATION_INSTALL_SUCCESS: A new licensing authorization code was successfully installed on: PID:C9800-CL-K9,SN:93BBAH93MGS."
+        );
+        assert_eq!(
+            Message::AuthInstallFailed(&udi, "why").to_line().as_str(),
+            "%SMART_LIC-3-AUTHORIZATION_INSTALL_FAILED: The install of a new licensing authorization code has failed on PID:C9800-CL-K9,SN:93BBAH93MGS: why."
+        );
+        assert_eq!(
+            Message::AuthRemoved(&udi).to_line().as_str(),
+            "%SMART_LIC-6-AUTHORIZATION_REMOVED: A licensing authorization code has been removed from PID:C9800-CL-K9,SN:93BBAH93MGS"
+        );
+        assert_eq!(
+            Message::TrustInstallFailed(&udi, "x").severity(),
+            Severity::Error
+        );
     }
 
     #[test]

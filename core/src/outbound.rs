@@ -5,7 +5,7 @@
 
 use crate::rum::Report;
 use crate::state::State;
-use crate::wire::{SOFTWARE_VERSION_LEN, UsageOrigin};
+use crate::wire::{AuthLicense, SOFTWARE_VERSION_LEN, TrustSubject, UsageOrigin};
 use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 use tally_hal::{LicenseDef, Timestamp, Udi};
@@ -20,6 +20,10 @@ pub struct UsageView<'a> {
     pub origin: UsageOrigin,
     pub send_version: bool,
     pub journal_head: [u8; 4],
+    /// Trust codes asked for (TRUST-5).
+    pub trust_request: &'a [TrustSubject],
+    /// Authorization codes asked for (AUTH-6).
+    pub auth_request: &'a [AuthLicense],
     pub state: &'a State,
     pub catalogue: &'a [LicenseDef],
     pub select: &'a dyn Fn(&Report) -> bool,
@@ -44,7 +48,7 @@ impl UsageView<'_> {
 
 impl Serialize for UsageView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("UsagePayload", 6)?;
+        let mut st = s.serialize_struct("UsagePayload", 8)?;
         st.serialize_field("udi", self.udi)?;
         st.serialize_field("created_at", &self.created_at)?;
         st.serialize_field("origin", &self.origin)?;
@@ -58,6 +62,8 @@ impl Serialize for UsageView<'_> {
         )?;
         st.serialize_field("journal_head", &self.journal_head)?;
         st.serialize_field("reports", &Reports(self))?;
+        st.serialize_field("trust_request", self.trust_request)?;
+        st.serialize_field("auth_request", self.auth_request)?;
         st.end()
     }
 }

@@ -14,9 +14,10 @@ use crate::policy::{Category, Source};
 use crate::rum::{ChangeReason, Flag, ReportState, StorageState};
 use crate::state::TOMBSTONES;
 use crate::time::{ShowOpt, ShowTime, TimeZone};
+use crate::wire::AuthKind;
 use core::fmt::{Result, Write};
 use heapless::Vec;
-use tally_hal::{Enforcement, HaRole, LicenseDef, Term, Timestamp};
+use tally_hal::{Enforcement, LicenseDef, Term, Timestamp};
 
 const RULE: &str = "=====";
 
@@ -38,7 +39,7 @@ pub fn show_status<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
     policy(w, a)?;
     misc(w)?;
     usage_reporting(w, a)?;
-    trust(w)
+    trust(w, a)
 }
 
 /// `Account Information:` (ACK-2): from 17.7.1 on, `<none>` until an ACK says otherwise.
@@ -184,9 +185,25 @@ fn usage_reporting<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
     )
 }
 
-/// Trust codes arrive with the trust-code work; until then none is installed (TRUST-11).
-fn trust(w: &mut dyn Write) -> Result {
-    w.write_str("Trust Code Installed: <none>\n")
+/// `Trust Code Installed:` (TRUST-11): `<none>`, or one entry per UDI with the install time.
+fn trust<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
+    let slots = a.identity().slots().count();
+    if (0..slots).all(|s| a.trust_of(s).is_none()) {
+        return w.write_str("Trust Code Installed: <none>\n");
+    }
+    w.write_str("Trust Code Installed:\n")?;
+    for (slot, (role, udi)) in a.identity().slots().enumerate() {
+        writeln!(w, "  {}: {udi}", role.label())?;
+        match a.trust_of(slot) {
+            Some(e) => writeln!(
+                w,
+                "         INSTALLED on {}",
+                ShowTime(e.installed_at, tz(a))
+            )?,
+            None => w.write_str("         <none>\n")?,
+        }
+    }
+    Ok(())
 }
 
 /// Summary column `License`: names longer than 22 characters are cut to 20 + `...` (obs).
@@ -293,24 +310,130 @@ pub fn show_udi<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
     ha_list(w, a)
 }
 
+/// `Status:` of one slot's authorization (SHOW-AUTH, SHOW-ALL): the code kind and install
+/// time, or `NOT INSTALLED`.
+fn auth_status<J: Journal>(w: &mut dyn Write, a: &Agent<J>, slot: usize) -> Result {
+    match a.authorization_of(slot) {
+        Some(code) => write!(
+            w,
+            "{} INSTALLED on {}",
+            match code.kind {
+                AuthKind::Slac => "SMART AUTHORIZATION",
+                AuthKind::Slr => "SPECIFIC",
+            },
+            ShowTime(code.installed_at, tz(a))
+        ),
+        None => w.write_str("NOT INSTALLED"),
+    }
+}
+
+/// The `Last Confirmation code:` / `Last return code:` line of a slot, if any (AUTH-3, AUTH-4).
+fn auth_last_code<J: Journal>(
+    w: &mut dyn Write,
+    a: &Agent<J>,
+    slot: usize,
+    indent: usize,
+) -> Result {
+    let id = a.identity();
+    match (a.authorization_of(slot), id.slot_udi(slot)) {
+        (Some(code), Some(udi)) => writeln!(
+            w,
+            "{:indent$}Last Confirmation code: {:08x}",
+            "",
+            crate::agent::confirmation_code(udi, code.serial)
+        ),
+        _ => match a.state().last_return.get(slot).and_then(Option::as_ref) {
+            Some(rc) => writeln!(w, "{:indent$}Last return code: {rc}", ""),
+            None => Ok(()),
+        },
+    }
+}
+
 fn authorizations<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
     w.write_str("Overall status:\n")?;
-    let id = a.identity();
-    let mut one = |role: HaRole, udi: &dyn core::fmt::Display| {
-        let label = role.label();
+    for (slot, (role, udi)) in a.identity().slots().enumerate() {
         // `Status:` lines up under the UDI (SHOW-ALL sample).
-        writeln!(
-            w,
-            "  {label}: {udi}\n  {:width$}Status: NOT INSTALLED",
-            "",
-            width = label.len() + 2
-        )
-    };
-    if id.members.is_empty() {
-        one(HaRole::Active, &id.udi)?;
-    } else {
-        for m in id.members.iter() {
-            one(m.role, &m.udi)?;
+        let width = 2 + role.label().len() + 2;
+        write!(w, "  {}: {udi}\n{:width$}Status: ", role.label(), "")?;
+        auth_status(w, a, slot)?;
+        w.write_str("\n")?;
+        auth_last_code(w, a, slot, width)?;
+    }
+    w.write_str("\nPurchased Licenses:\n  No Purchase Information Available\n")
+}
+
+/// `show license authorization` (SHOW-AUTH, AUTH-11).
+pub fn show_authorization<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
+    let id = a.identity();
+    w.write_str("Overall status:\n")?;
+    for (slot, (role, udi)) in id.slots().enumerate() {
+        write!(w, "  {}: {udi}\n    Status: ", role.label())?;
+        auth_status(w, a, slot)?;
+        w.write_str("\n")?;
+        auth_last_code(w, a, slot, 4)?;
+    }
+    for kind in [AuthKind::Slr, AuthKind::Slac] {
+        let mut header = false;
+        for (lic, def) in a.catalogue().iter().enumerate() {
+            let holders = (0..id.slots().count())
+                .filter(|s| {
+                    a.authorization_of(*s)
+                        .is_some_and(|c| c.kind == kind && c.count_of(lic) > 0)
+                })
+                .count();
+            if holders == 0 {
+                continue;
+            }
+            if !header {
+                w.write_str(match kind {
+                    AuthKind::Slr => "\nSpecified license reservations:\n",
+                    AuthKind::Slac => "\nAuthorizations:\n",
+                })?;
+                header = true;
+            }
+            let total: u32 = (0..id.slots().count())
+                .filter_map(|s| a.authorization_of(s).filter(|c| c.kind == kind))
+                .map(|c| c.count_of(lic))
+                .sum();
+            write!(
+                w,
+                "  {} ({}):\n    Description: {}\n    {}: {total}\n    Enforcement type: {}\n    Term information:\n",
+                def.name,
+                def.tag,
+                def.description,
+                match kind {
+                    AuthKind::Slr => "Total reserved count",
+                    AuthKind::Slac => "Total available count",
+                },
+                match def.enforcement {
+                    Enforcement::Unenforced => "NOT ENFORCED",
+                    Enforcement::Enforced => "ENFORCED",
+                    Enforcement::ExportControlled => "EXPORT RESTRICTED",
+                }
+            )?;
+            for (slot, (role, udi)) in id.slots().enumerate() {
+                let Some(code) = a.authorization_of(slot).filter(|c| c.kind == kind) else {
+                    continue;
+                };
+                let count = code.count_of(lic);
+                if count == 0 {
+                    continue;
+                }
+                write!(
+                    w,
+                    "      {}: {udi}\n        Authorization type: ",
+                    role.label()
+                )?;
+                auth_status(w, a, slot)?;
+                writeln!(
+                    w,
+                    "\n        License type: {}\n        Term Count: {count}",
+                    match def.term {
+                        Term::Perpetual => "PERPETUAL",
+                        Term::Subscription => "TERM",
+                    }
+                )?;
+            }
         }
     }
     w.write_str("\nPurchased Licenses:\n  No Purchase Information Available\n")
@@ -331,7 +454,7 @@ pub fn show_all<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
     misc(w)?;
     policy(w, a)?;
     usage_reporting(w, a)?;
-    trust(w)?;
+    trust(w, a)?;
     write!(w, "\nLicense Usage\n{RULE}\n\n")?;
     usage_blocks(w, a)?;
     write!(
@@ -533,7 +656,8 @@ pub fn show_eventlog<J: Journal>(
         .iter()
         .filter(|e| from.is_none_or(|f| e.at >= f))
     {
-        write_event(w, e, tz(a), &name)?;
+        let udi = |slot: u8| a.identity().slot_udi(usize::from(slot));
+        write_event(w, e, tz(a), &name, &udi)?;
         w.write_str("\n")?;
     }
     Ok(())
@@ -542,23 +666,29 @@ pub fn show_eventlog<J: Journal>(
 /// `show license history message` (EVT-4, XPORT-9): communication statistics per message type,
 /// in the tech-support `Communication Statistics` format. Counted since boot.
 pub fn show_history<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
-    // Without a trust code the device may only talk indirectly (TRUST-11); trust codes arrive
-    // with the trust work.
-    write!(
-        w,
-        "Communication Statistics:\n{RULE}\nCommunication Level Allowed: INDIRECT\nOverall State: Insufficient trust for direct communication\n"
-    )?;
+    // Only a trust code from the authority allows direct communication (TRUST-2, TRUST-11).
+    if a.direct_trust() {
+        write!(
+            w,
+            "Communication Statistics:\n{RULE}\nCommunication Level Allowed: DIRECT\nOverall State: Sufficient trust for direct communication\n"
+        )?;
+    } else {
+        write!(
+            w,
+            "Communication Statistics:\n{RULE}\nCommunication Level Allowed: INDIRECT\nOverall State: Insufficient trust for direct communication\n"
+        )?;
+    }
     let tz = tz(a);
     let none = crate::agent::CommStats::default();
     let s = a.statistics();
     let rows: [(&str, &crate::agent::CommStats); 9] = [
-        ("Trust Establishment", &none),
+        ("Trust Establishment", &s.trust_establishment),
         ("Trust Acknowledgement", &none),
         ("Usage Reporting", &s.usage_reporting),
         ("Result Polling", &s.result_polling),
-        ("Authorization Request", &none),
+        ("Authorization Request", &s.authorization_request),
         ("Authorization Confirmation", &none),
-        ("Authorization Return", &none),
+        ("Authorization Return", &s.authorization_return),
         ("Trust Sync", &none),
         ("Hello Message", &none),
     ];

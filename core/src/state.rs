@@ -12,8 +12,8 @@ use crate::rum::{
     ChangeReason, Flag, Report, ReportState, Selection, StorageReason, StorageState,
     TransactionError,
 };
-use crate::wire::{Account, AckPayload, AckStatus};
-use heapless::{Deque, Vec};
+use crate::wire::{Account, AckPayload, AckStatus, AuthKind, RETURN_CODE_LEN, TrustOrigin};
+use heapless::{Deque, String, Vec};
 use serde::{Deserialize, Serialize};
 use tally_hal::{Enforcement, LicenseDef, Timestamp};
 
@@ -84,10 +84,11 @@ pub enum Record {
         t: Timestamp,
         selection: Selection,
     },
-    /// A verified ACK was applied (ACK-6).
+    /// A verified ACK was applied (ACK-6). Its `trust` and `auth` wire fields are empty: the
+    /// checked codes are in the record.
     Ack {
         t: Timestamp,
-        ack: AckPayload,
+        ack: AckRecord,
     },
     /// The ACK poll of the last push completed without an ACK.
     PollDone {
@@ -98,6 +99,8 @@ pub enum Record {
         t: Timestamp,
         policy: CustomPolicy,
         issued_at: Timestamp,
+        /// Sequence number of the message that carried it (replay high-water mark).
+        seq: u64,
     },
     /// The custom policy was removed; the Cisco default applies (POL-16).
     PolicyRemoved {
@@ -124,6 +127,41 @@ pub enum Record {
     EventLogCleared {
         t: Timestamp,
     },
+    /// Verified trust codes were installed, per HA slot (TRUST-3, TRUST-6, TRUST-13).
+    /// `seq` and `issued_at` are the carrying message's.
+    TrustInstalled {
+        t: Timestamp,
+        seq: u64,
+        issued_at: Timestamp,
+        codes: Vec<(u8, TrustEntry), { Limits::HA_MEMBERS }>,
+    },
+    /// An authorization code was requested (AUTH-8).
+    AuthRequested {
+        t: Timestamp,
+        lic: u8,
+    },
+    /// Verified authorization codes were installed; each replaces its slot's code (AUTH-6).
+    AuthInstalled {
+        t: Timestamp,
+        seq: u64,
+        codes: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }>,
+    },
+    /// Authorization codes were returned (AUTH-3), or one license of a code given back
+    /// (`export return`, AUTH-5).
+    AuthRemoved {
+        t: Timestamp,
+        removed: Vec<Removal, { Limits::HA_MEMBERS }>,
+    },
+    /// `license smart factory reset` (MISC-4): everything but the licenses in use goes.
+    FactoryReset {
+        t: Timestamp,
+    },
+    /// The factory-provisioned policy and authorization codes were taken in (first boot).
+    Provisioned {
+        t: Timestamp,
+        policy: Option<(CustomPolicy, Timestamp)>,
+        codes: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }>,
+    },
 }
 
 impl Record {
@@ -142,7 +180,13 @@ impl Record {
             | Record::CommFailed { t }
             | Record::CommRestored { t }
             | Record::Alerted { t, .. }
-            | Record::EventLogCleared { t } => *t,
+            | Record::EventLogCleared { t }
+            | Record::TrustInstalled { t, .. }
+            | Record::AuthRequested { t, .. }
+            | Record::AuthInstalled { t, .. }
+            | Record::AuthRemoved { t, .. }
+            | Record::FactoryReset { t }
+            | Record::Provisioned { t, .. } => *t,
         }
     }
 }
@@ -181,6 +225,67 @@ pub struct State {
     pub events: EventLog,
     /// The newest purged reports (flag `P`, storage `PURGED`, reason `LIMIT_STORAGE`).
     pub tombstones: Deque<Tombstone, TOMBSTONES>,
+    /// Trust codes installed by the agent, per HA slot (`Identity::slots`); a factory code lives
+    /// in the identity and shows where a slot has none (TRUST-2, TRUST-11).
+    pub trust: [Option<TrustEntry>; Limits::HA_MEMBERS],
+    /// Authorization codes, per HA slot (AUTH-1).
+    pub auth: [Option<AuthEntry>; Limits::HA_MEMBERS],
+    /// `Last return code:` per slot (AUTH-3).
+    pub last_return: [Option<String<RETURN_CODE_LEN>>; Limits::HA_MEMBERS],
+    /// Highest sequence number of any applied authority message: older trust codes, policies
+    /// and authorization codes are replays (DESIGN.md §3).
+    pub seq_hwm: u64,
+    /// Highest authorization-code serial ever installed: a returned code never comes back.
+    pub auth_serial_hwm: u64,
+    /// The factory-provisioned items were taken in once (first boot).
+    pub provisioned: bool,
+}
+
+/// One returned authorization code (or license of it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removal {
+    pub slot: u8,
+    /// Only this license goes (`export return`); `None` = the whole code.
+    pub only: Option<u8>,
+    pub return_code: Option<String<RETURN_CODE_LEN>>,
+}
+
+/// An ACK as journaled: the wire ACK with its trust and authorization codes resolved to HA
+/// slots and checked by the agent (ACK-6, TRUST-5, AUTH-6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRecord {
+    pub ack: AckPayload,
+    pub trust: Vec<(u8, TrustEntry), { Limits::HA_MEMBERS }>,
+    pub auth: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }>,
+}
+
+/// A trust code as the device keeps it: the authority holds the signed code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustEntry {
+    pub origin: TrustOrigin,
+    pub serial: u64,
+    pub issued_at: Timestamp,
+    pub installed_at: Timestamp,
+}
+
+/// An installed authorization code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthEntry {
+    pub kind: AuthKind,
+    pub serial: u64,
+    pub issued_at: Timestamp,
+    pub installed_at: Timestamp,
+    /// (catalogue index, count) per authorized license.
+    pub licenses: Vec<(u8, u32), { Limits::LICENSES }>,
+}
+
+impl AuthEntry {
+    pub fn count_of(&self, lic: usize) -> u32 {
+        self.licenses
+            .iter()
+            .find(|(l, _)| usize::from(*l) == lic)
+            .map_or(0, |(_, c)| *c)
+    }
 }
 
 /// Tombstones kept for display; every purge is counted in `Purged` (RUM-13, DESIGN.md §2.5).
@@ -216,6 +321,9 @@ pub struct Meta {
     pub last_measure: Option<Timestamp>,
     pub hwm: Timestamp,
     pub last_boot: Option<Timestamp>,
+    pub seq_hwm: u64,
+    pub auth_serial_hwm: u64,
+    pub provisioned: bool,
 }
 
 /// One piece of a snapshot. Each is small (the largest is a report, a few hundred bytes), so a
@@ -224,10 +332,25 @@ pub struct Meta {
 #[allow(clippy::large_enum_variant)] // no heap to box into; one part at a time is on the stack
 pub enum SnapPart {
     Meta(Meta),
-    Usage { lic: u8, usage: Usage },
+    Usage {
+        lic: u8,
+        usage: Usage,
+    },
     Report(Report),
     Event(Event),
     Tombstone(Tombstone),
+    Trust {
+        slot: u8,
+        entry: TrustEntry,
+    },
+    Auth {
+        slot: u8,
+        entry: AuthEntry,
+    },
+    Returned {
+        slot: u8,
+        code: String<RETURN_CODE_LEN>,
+    },
 }
 
 impl State {
@@ -250,7 +373,11 @@ impl State {
             last_measure: self.last_measure,
             hwm: self.hwm,
             last_boot: self.last_boot,
+            seq_hwm: self.seq_hwm,
+            auth_serial_hwm: self.auth_serial_hwm,
+            provisioned: self.provisioned,
         };
+        let slots = |i: usize| i as u8;
         core::iter::once(SnapPart::Meta(meta))
             .chain(self.usage.iter().enumerate().map(|(i, u)| SnapPart::Usage {
                 lic: i as u8,
@@ -267,6 +394,29 @@ impl State {
                 self.tombstones
                     .iter()
                     .map(|t| SnapPart::Tombstone(t.clone())),
+            )
+            .chain(self.trust.iter().enumerate().filter_map(move |(i, e)| {
+                e.clone().map(|entry| SnapPart::Trust {
+                    slot: slots(i),
+                    entry,
+                })
+            }))
+            .chain(self.auth.iter().enumerate().filter_map(move |(i, e)| {
+                e.clone().map(|entry| SnapPart::Auth {
+                    slot: slots(i),
+                    entry,
+                })
+            }))
+            .chain(
+                self.last_return
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(i, c)| {
+                        c.clone().map(|code| SnapPart::Returned {
+                            slot: slots(i),
+                            code,
+                        })
+                    }),
             )
     }
 
@@ -291,6 +441,9 @@ impl State {
                 self.last_measure = m.last_measure;
                 self.hwm = m.hwm;
                 self.last_boot = m.last_boot;
+                self.seq_hwm = m.seq_hwm;
+                self.auth_serial_hwm = m.auth_serial_hwm;
+                self.provisioned = m.provisioned;
             }
             SnapPart::Usage { lic, usage } => {
                 if usize::from(lic) == self.usage.len() {
@@ -305,6 +458,21 @@ impl State {
             }
             SnapPart::Tombstone(t) => {
                 let _ = self.tombstones.push_back(t);
+            }
+            SnapPart::Trust { slot, entry } => {
+                if let Some(s) = self.trust.get_mut(usize::from(slot)) {
+                    *s = Some(entry);
+                }
+            }
+            SnapPart::Auth { slot, entry } => {
+                if let Some(s) = self.auth.get_mut(usize::from(slot)) {
+                    *s = Some(entry);
+                }
+            }
+            SnapPart::Returned { slot, code } => {
+                if let Some(s) = self.last_return.get_mut(usize::from(slot)) {
+                    *s = Some(code);
+                }
             }
         }
     }
@@ -323,9 +491,9 @@ impl State {
     }
 }
 
-/// Whether a license needs an authorization code that this device does not hold (ENF-7).
-/// Authorization codes arrive with the trust and authorization work; until one is installed an
-/// enforced or export-controlled license consumes nothing and its feature stays off.
+/// Whether a license needs an authorization code before use (ENF-3, ENF-4, AUTH-1). Without
+/// one an enforced or export-controlled license consumes nothing and its feature stays off
+/// (ENF-7); unenforced licenses never stop (MISC-12).
 pub fn needs_authorization(def: &LicenseDef) -> bool {
     def.enforcement != Enforcement::Unenforced
 }
@@ -345,12 +513,23 @@ impl State {
         }
     }
 
-    /// Count actually consumed: the request, unless the license is gated (ENF-7).
+    /// Count actually consumed: the request, or for a gated license as much of it as the
+    /// installed authorization codes cover (ENF-7, AUTH-1).
     pub fn consumed(&self, catalogue: &[LicenseDef], lic: usize) -> u32 {
         match (self.usage.get(lic), catalogue.get(lic)) {
             (Some(u), Some(def)) if !needs_authorization(def) => u.requested,
+            (Some(u), Some(_)) => u.requested.min(self.authorized(lic)),
             _ => 0,
         }
+    }
+
+    /// Units of license `lic` the installed authorization codes cover, over all HA slots.
+    pub fn authorized(&self, lic: usize) -> u32 {
+        self.auth
+            .iter()
+            .flatten()
+            .map(|a| a.count_of(lic))
+            .fold(0u32, u32::saturating_add)
     }
 
     pub fn report(&self, id: u64) -> Option<&Report> {
@@ -443,11 +622,21 @@ impl State {
                 self.last_file_write = Some(t);
                 self.events.push(t, EventKind::UsageSaved { reports: n });
             }
-            Record::Ack { ack, .. } => self.apply_ack(t, ack),
+            Record::Ack { ack, .. } => {
+                self.apply_ack(t, &ack.ack);
+                self.install_trust(t, &ack.trust);
+                self.install_auth(catalogue, t, &ack.auth);
+            }
             Record::PollDone { .. } => self.poll_pending = None,
             Record::PolicyInstalled {
-                policy, issued_at, ..
-            } => self.install_policy(t, policy, *issued_at),
+                policy,
+                issued_at,
+                seq,
+                ..
+            } => {
+                self.install_policy(t, policy, *issued_at);
+                self.anchor(*issued_at, *seq);
+            }
             Record::PolicyRemoved { .. } => {
                 self.policy = None;
                 self.events.push(t, EventKind::PolicyRemoved);
@@ -474,8 +663,153 @@ impl State {
                     .push(t, EventKind::ReportingRequired { days: *days });
             }
             Record::EventLogCleared { .. } => self.events.clear(),
+            Record::TrustInstalled {
+                seq,
+                issued_at,
+                codes,
+                ..
+            } => {
+                self.install_trust(t, codes);
+                self.anchor(*issued_at, *seq);
+            }
+            Record::AuthRequested { lic, .. } => {
+                self.events.push(t, EventKind::AuthRequested { lic: *lic });
+            }
+            Record::AuthInstalled { seq, codes, .. } => {
+                self.install_auth(catalogue, t, codes);
+                if let Some(issued) = codes.iter().map(|(_, c)| c.issued_at).max() {
+                    self.anchor(issued, *seq);
+                }
+            }
+            Record::AuthRemoved { removed, .. } => {
+                let before = self.consumption(catalogue);
+                for r in removed {
+                    let i = usize::from(r.slot);
+                    match (r.only, self.auth.get_mut(i)) {
+                        (Some(lic), Some(Some(a))) => {
+                            a.licenses.retain(|(l, _)| *l != lic);
+                            if a.licenses.is_empty()
+                                && let Some(s) = self.auth.get_mut(i)
+                            {
+                                *s = None;
+                            }
+                        }
+                        (None, Some(s)) => *s = None,
+                        _ => {}
+                    }
+                    if let (Some(code), Some(s)) = (&r.return_code, self.last_return.get_mut(i)) {
+                        *s = Some(code.clone());
+                    }
+                    self.events.push(t, EventKind::AuthRemoved { slot: r.slot });
+                }
+                self.consumption_changed(catalogue, t, &before);
+            }
+            Record::FactoryReset { .. } => self.factory_reset(catalogue, t),
+            Record::Provisioned { policy, codes, .. } => {
+                self.provisioned = true;
+                if let Some((p, issued_at)) = policy {
+                    self.install_policy(t, p, *issued_at);
+                }
+                self.install_auth(catalogue, t, codes);
+            }
         }
         self.hwm = self.hwm.max(t);
+    }
+
+    fn install_trust(&mut self, t: Timestamp, codes: &[(u8, TrustEntry)]) {
+        for (slot, code) in codes {
+            if let Some(s) = self.trust.get_mut(usize::from(*slot)) {
+                *s = Some(TrustEntry {
+                    installed_at: t,
+                    ..code.clone()
+                });
+                self.events
+                    .push(t, EventKind::TrustInstalled { slot: *slot });
+            }
+        }
+    }
+
+    fn install_auth(&mut self, catalogue: &[LicenseDef], t: Timestamp, codes: &[(u8, AuthEntry)]) {
+        let before = self.consumption(catalogue);
+        for (slot, code) in codes {
+            if let Some(s) = self.auth.get_mut(usize::from(*slot)) {
+                *s = Some(AuthEntry {
+                    installed_at: t,
+                    ..code.clone()
+                });
+                self.auth_serial_hwm = self.auth_serial_hwm.max(code.serial);
+                self.events
+                    .push(t, EventKind::AuthInstalled { slot: *slot });
+            }
+        }
+        self.consumption_changed(catalogue, t, &before);
+    }
+
+    /// A verified authority message was applied: its issue time is a signed time anchor and
+    /// its sequence number a replay high-water mark (DESIGN.md §3).
+    fn anchor(&mut self, issued_at: Timestamp, seq: u64) {
+        self.hwm = self.hwm.max(issued_at);
+        self.seq_hwm = self.seq_hwm.max(seq);
+    }
+
+    /// What every license consumes now.
+    fn consumption(&self, catalogue: &[LicenseDef]) -> [u32; Limits::LICENSES] {
+        let mut c = [0u32; Limits::LICENSES];
+        for (i, slot) in c.iter_mut().enumerate() {
+            *slot = self.consumed(catalogue, i);
+        }
+        c
+    }
+
+    /// An authorization change moved what some licenses consume: a usage change for each.
+    fn consumption_changed(
+        &mut self,
+        catalogue: &[LicenseDef],
+        t: Timestamp,
+        before: &[u32; Limits::LICENSES],
+    ) {
+        for (lic, was) in before.iter().enumerate().take(self.usage.len()) {
+            if self.consumed(catalogue, lic) != *was {
+                self.record_consumption(catalogue, t, lic, *was);
+            }
+        }
+    }
+
+    /// MISC-4: remove all licensing information except the licenses in use: reports (and
+    /// their tombstones and counters), policy, account, trust and authorization codes, ACK and
+    /// push history, event log. Report IDs and the time high-water mark stay, so IDs never
+    /// repeat and time never goes back; the licenses in use start new reports now.
+    fn factory_reset(&mut self, catalogue: &[LicenseDef], t: Timestamp) {
+        let keep = State {
+            usage: self
+                .usage
+                .iter()
+                .map(|u| Usage {
+                    requested: u.requested,
+                    listed: u.listed,
+                    ..Usage::default()
+                })
+                .collect(),
+            last_id: self.last_id,
+            config: self.config.clone(),
+            hwm: self.hwm,
+            last_boot: self.last_boot,
+            seq_hwm: self.seq_hwm,
+            auth_serial_hwm: self.auth_serial_hwm,
+            provisioned: self.provisioned,
+            ..State::default()
+        };
+        *self = keep;
+        self.events.push(t, EventKind::FactoryReset);
+        for lic in 0..self.usage.len() {
+            let value = self.consumed(catalogue, lic);
+            if value > 0 {
+                if let Some(u) = self.usage.get_mut(lic) {
+                    u.first_use = Some(t);
+                }
+                self.open_report(t, lic as u8, value, None, true);
+            }
+        }
     }
 
     fn apply_usage(&mut self, catalogue: &[LicenseDef], t: Timestamp, lic: usize, count: u32) {
@@ -485,14 +819,33 @@ impl State {
         };
         u.requested = count;
         u.listed = true;
-        let open = u.open;
-        let lic8 = lic as u8;
-        self.events
-            .push(t, EventKind::UsageChanged { lic: lic8, count });
-        let after = self.consumed(catalogue, lic);
-        if after == before {
-            return;
+        self.events.push(
+            t,
+            EventKind::UsageChanged {
+                lic: lic as u8,
+                count,
+            },
+        );
+        if self.consumed(catalogue, lic) != before {
+            self.record_consumption(catalogue, t, lic, before);
         }
+    }
+
+    /// License `lic` consumes a different count than `before`: record it in its OPEN report,
+    /// or open one.
+    fn record_consumption(
+        &mut self,
+        catalogue: &[LicenseDef],
+        t: Timestamp,
+        lic: usize,
+        before: u32,
+    ) {
+        let after = self.consumed(catalogue, lic);
+        let _ = before;
+        let Some(open) = self.usage.get(lic).map(|u| u.open) else {
+            return;
+        };
+        let lic8 = lic as u8;
         // POL-3: any change of consumption is a usage change, except the very first use,
         // which the First report requirement governs (ADR 0002).
         let first_use = self.usage.get(lic).is_some_and(|u| u.first_use.is_none()) && after > 0;
@@ -698,10 +1051,15 @@ impl State {
             n = n.saturating_add(1);
         }
         self.last_ack = Some(t);
+        // An ACK older than what was applied last only acknowledges reports: its account and
+        // policy are not news (DESIGN.md §3).
+        let fresh = ack.seq > self.seq_hwm;
         self.last_ack_seq = self.last_ack_seq.max(ack.seq);
+        self.anchor(ack.issued_at, ack.seq);
         self.poll_pending = None;
         // ACK-2: keep only the newest account information.
         if let Some(acct) = &ack.account
+            && fresh
             && self
                 .account
                 .as_ref()
@@ -711,6 +1069,7 @@ impl State {
         }
         self.events.push(t, EventKind::AckReceived { reports: n });
         if let Some(p) = &ack.policy
+            && fresh
             && self
                 .policy
                 .as_ref()

@@ -118,6 +118,7 @@ pub fn identity(authority: PublicKey) -> Result<Identity, TooLong> {
         partner: true,
         release: Release::V17_7,
         authority_keys,
+        trust: Default::default(),
     })
 }
 

@@ -404,6 +404,13 @@ pub struct MockPlatform {
     pub features: BTreeMap<String, bool>,
 }
 
+impl MockPlatform {
+    /// Whether the feature behind `license` is on; `None` if it was never switched.
+    pub fn feature_enabled(&self, license: &str) -> Option<bool> {
+        self.features.get(license).copied()
+    }
+}
+
 impl Platform for MockPlatform {
     fn udi(&self) -> &Udi {
         &self.udi

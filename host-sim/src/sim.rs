@@ -71,6 +71,8 @@ impl<T: Files + std::fmt::Debug> FilesDebug for T {}
 struct SimFile {
     now: Timestamp,
     link_up: bool,
+    #[serde(default)]
+    rtc_offset: i64,
 }
 
 /// Errors that stop the simulator from starting.
@@ -108,7 +110,10 @@ impl From<AgentError> for SimError {
 /// The simulator.
 #[derive(Debug)]
 pub struct Simulator {
+    /// True time: the authority's clock.
     pub now: Timestamp,
+    /// How far the device's RTC is off true time, in seconds (`sim clock skew`).
+    pub rtc_offset: i64,
     pub link_up: bool,
     pub device: SimDevice,
     pub authority: Authority,
@@ -118,7 +123,8 @@ pub struct Simulator {
     response: Vec<u8>,
 }
 
-fn device_key(serial: &str) -> SoftwareKey {
+/// The simulated device key of the product instance with serial `serial`.
+pub fn device_key(serial: &str) -> SoftwareKey {
     SoftwareKey::from_seed(format!("tally-sim device key {serial}").as_bytes())
 }
 
@@ -130,9 +136,10 @@ impl Simulator {
         };
         let platform = profile.platform;
         let serial = platform.udi().sn.to_string();
-        let (mut authority, now, link_up, flash, files): (
+        let (mut authority, now, rtc_offset, link_up, flash, files): (
             Authority,
             Timestamp,
+            i64,
             bool,
             FileFlash,
             Box<dyn FilesDebug>,
@@ -145,18 +152,19 @@ impl Simulator {
                         .map_err(|e| SimError::State(format!("authority.json: {e}")))?,
                     Err(_) => Authority::new(DEFAULT_KEY_SEED),
                 };
-                let (now, link_up) = match std::fs::read(dir.join("sim.json")) {
+                let (now, rtc_offset, link_up) = match std::fs::read(dir.join("sim.json")) {
                     Ok(b) => {
                         let f: SimFile = serde_json::from_slice(&b)
                             .map_err(|e| SimError::State(format!("sim.json: {e}")))?;
-                        (f.now, f.link_up)
+                        (f.now, f.rtc_offset, f.link_up)
                     }
-                    Err(_) => (opts.start, true),
+                    Err(_) => (opts.start, 0, true),
                 };
                 let flash = FileFlash::open(&devdir.join(format!("{serial}.flash")))?;
                 (
                     authority,
                     now,
+                    rtc_offset,
                     link_up,
                     flash,
                     Box::new(DirFiles::new(devdir.join(&serial))),
@@ -165,6 +173,7 @@ impl Simulator {
             None => (
                 Authority::new(DEFAULT_KEY_SEED),
                 opts.start,
+                0,
                 true,
                 FileFlash::in_memory(),
                 Box::new(MemFiles::default()),
@@ -172,10 +181,25 @@ impl Simulator {
         };
         let key = device_key(&serial);
         authority.register(platform.udi(), tally_hal::DeviceKey::public_key(&key));
-        let identity = Identity::from_platform(&platform, &[authority.public_key()], opts.release)?;
+        let mut identity =
+            Identity::from_platform(&platform, &[authority.public_key()], opts.release)?;
+        identity.trust.device_key = Some(tally_hal::DeviceKey::public_key(&key));
+        // Every HA member has its own key pair; the active knows their public keys (TRUST-12).
+        let members: Vec<(usize, tally_hal::Udi)> = identity
+            .slots()
+            .enumerate()
+            .map(|(i, (_, u))| (i, u.clone()))
+            .collect();
+        for (slot, udi) in members {
+            let k = tally_hal::DeviceKey::public_key(&device_key(&udi.sn));
+            authority.register(&udi, k);
+            if let Some(s) = identity.trust.member_keys.get_mut(slot) {
+                *s = Some(k);
+            }
+        }
         let journal = FlashJournal::new(flash, 0, SECTORS as u32)
             .map_err(|e| SimError::Agent(AgentError::Journal(e)))?;
-        let agent = Agent::boot(identity, journal, now)?;
+        let agent = Agent::boot(identity, journal, skewed(now, rtc_offset))?;
         let device = SimDevice {
             agent,
             console: Console::default(),
@@ -185,6 +209,7 @@ impl Simulator {
         };
         let sim = Simulator {
             now,
+            rtc_offset,
             link_up,
             device,
             authority,
@@ -205,10 +230,39 @@ impl Simulator {
         let sim = serde_json::to_vec_pretty(&SimFile {
             now: self.now,
             link_up: self.link_up,
+            rtc_offset: self.rtc_offset,
         })?;
         write_atomic(&dir.join("sim.json"), &sim)?;
         let auth = serde_json::to_vec_pretty(&self.authority)?;
         write_atomic(&dir.join("authority.json"), &auth)
+    }
+
+    /// The device's RTC: true time off by `rtc_offset`.
+    pub fn rtc(&self) -> Timestamp {
+        skewed(self.now, self.rtc_offset)
+    }
+
+    /// Switch the platform's enforced features to what the agent allows (ENF-7): on while a
+    /// license is in use and authorized; unenforced features are never touched (MISC-12).
+    fn sync_features(&mut self) {
+        let agent = &self.device.agent;
+        let wanted: Vec<(String, bool)> = agent
+            .catalogue()
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.enforcement != tally_hal::Enforcement::Unenforced)
+            .map(|(i, d)| {
+                (
+                    d.name.to_string(),
+                    agent.license_status(i) == LicenseStatus::InUse,
+                )
+            })
+            .collect();
+        for (name, on) in wanted {
+            if self.device.platform.feature_enabled(&name) != Some(on) {
+                self.device.platform.set_feature_enabled(&name, on);
+            }
+        }
     }
 
     pub fn timezone(&self) -> TimeZone {
@@ -226,7 +280,8 @@ impl Simulator {
     /// the authority for as long as it has something to say.
     fn step(&mut self, out: &mut String) {
         let mut sink = Collect::default();
-        if let Err(e) = self.device.agent.tick(self.now, &mut sink) {
+        let rtc = self.rtc();
+        if let Err(e) = self.device.agent.tick(rtc, &mut sink) {
             let _ = writeln!(out, "% Error: {e}");
         }
         self.flush(sink, out);
@@ -238,10 +293,8 @@ impl Simulator {
         for _ in 0..16 {
             let mut sink = Collect::default();
             let dev = &mut self.device;
-            let tx = match dev
-                .agent
-                .poll_transmit(self.now, &mut dev.key, &mut self.bin)
-            {
+            let rtc = skewed(self.now, self.rtc_offset);
+            let tx = match dev.agent.poll_transmit(rtc, &mut dev.key, &mut self.bin) {
                 Ok(Some(tx)) => tx,
                 Ok(None) => break,
                 Err(e) => {
@@ -264,7 +317,7 @@ impl Simulator {
                 .as_ref()
                 .map(|_| self.response.as_slice())
                 .map_err(|e| *e);
-            if let Err(e) = self.device.agent.on_response(self.now, resp, &mut sink) {
+            if let Err(e) = self.device.agent.on_response(rtc, resp, &mut sink) {
                 let _ = writeln!(out, "% Error: {e}");
             }
             self.flush(sink, out);
@@ -279,11 +332,12 @@ impl Simulator {
 
     pub fn run_until(&mut self, target: Timestamp, out: &mut String) {
         loop {
+            // The device wakes by its own clock.
             let wake = self
                 .device
                 .agent
                 .next_wakeup()
-                .map(|w| w.max(self.now.add_secs(1)));
+                .map(|w| unskewed(w, self.rtc_offset).max(self.now.add_secs(1)));
             match wake {
                 Some(w) if w <= target => {
                     self.now = w;
@@ -341,13 +395,14 @@ impl Simulator {
 
     fn device_line(&mut self, line: &str, out: &mut String) {
         let mut sink = Collect::default();
+        let rtc = self.rtc();
         let dev = &mut self.device;
         let mut env = Env {
             agent: &mut dev.agent,
             key: &mut dev.key,
             files: &mut *dev.files,
             sink: &mut sink,
-            now: self.now,
+            now: rtc,
             bin: &mut self.bin,
             text: &mut self.text,
         };
@@ -359,6 +414,7 @@ impl Simulator {
         // Whatever the command changed (sync, transport, interval), let the device act on it now.
         let _ = effect;
         self.step(out);
+        self.sync_features();
     }
 
     pub fn prompt(&self) -> String {
@@ -367,7 +423,8 @@ impl Simulator {
 
     /// Reboot the device cleanly (its journal is replayed; OPEN reports close with RELOAD).
     pub fn reload(&mut self) -> Result<(), SimError> {
-        self.device.agent.reboot(self.now)?;
+        let rtc = self.rtc();
+        self.device.agent.reboot(rtc)?;
         self.device.console = Console::default();
         Ok(())
     }
@@ -407,29 +464,38 @@ impl Simulator {
             }
             ["sim", "usage", name, count] => {
                 let count: u32 = count.parse().map_err(|_| format!("bad count '{count}'"))?;
-                let status =
-                    self.device
-                        .agent
-                        .set_usage(self.now, name, count)
-                        .map_err(|e| match e {
-                            AgentError::UnknownLicense => format!("unknown license '{name}'"),
-                            e => format!("{FAILED}usage: {e}"),
-                        })?;
-                let def = self
-                    .device
+                let rtc = self.rtc();
+                self.device
                     .agent
-                    .identity()
-                    .license_index(name)
-                    .and_then(|i| self.device.agent.catalogue().get(i));
-                // Only enforced features are switched; unenforced ones never stop (MISC-12).
-                if let Some(def) =
-                    def.filter(|d| d.enforcement != tally_hal::Enforcement::Unenforced)
-                {
-                    let on = status != LicenseStatus::NotAuthorized && count > 0;
-                    let n = def.name.to_string();
-                    self.device.platform.set_feature_enabled(&n, on);
-                }
+                    .set_usage(rtc, name, count)
+                    .map_err(|e| match e {
+                        AgentError::UnknownLicense => format!("unknown license '{name}'"),
+                        e => format!("{FAILED}usage: {e}"),
+                    })?;
                 self.step(out);
+                self.sync_features();
+            }
+            ["sim", "clock", "skew", d] => {
+                // The device's RTC runs ahead (+) or behind (-) true time (MISC-1).
+                let (sign, mag) = match d.strip_prefix('-') {
+                    Some(m) => (-1i64, m),
+                    None => (1, d.strip_prefix('+').unwrap_or(d)),
+                };
+                let secs = i64::try_from(parse_duration(mag)?).map_err(|_| "too long")?;
+                self.rtc_offset = sign * secs;
+                self.step(out);
+            }
+            ["sim", "feature", name] => {
+                let on = self.device.platform.feature_enabled(name);
+                let _ = writeln!(
+                    out,
+                    "Feature {name}: {}",
+                    match on {
+                        Some(true) => "enabled",
+                        Some(false) => "disabled",
+                        None => "never switched",
+                    }
+                );
             }
             ["sim", "link", "up"] => {
                 self.link_up = true;
@@ -530,6 +596,73 @@ impl Simulator {
                 let p = parse_custom_policy(name, rest)?;
                 self.authority.set_custom_policy(self.now, Some(p));
             }
+            ["sim", "authority", "idtoken", token, rest @ ..] => {
+                let mut expires = None;
+                let mut uses = None;
+                let mut account = None;
+                let mut it = rest.iter();
+                while let Some(k) = it.next() {
+                    match *k {
+                        "expires" => {
+                            let d = it.next().ok_or("expires needs a duration")?;
+                            expires = Some(self.now.add_secs(parse_duration(d)?));
+                        }
+                        "uses" => {
+                            let n = it.next().ok_or("uses needs a number")?;
+                            uses = Some(n.parse::<u32>().map_err(|_| format!("bad uses '{n}'"))?);
+                        }
+                        "account" => {
+                            let sa = it.next().ok_or("account needs <sa> <va>")?;
+                            let va = it.next().ok_or("account needs <sa> <va>")?;
+                            account = Some((sa.to_string(), va.to_string()));
+                        }
+                        other => return Err(format!("unknown idtoken option '{other}'")),
+                    }
+                }
+                bounded::<{ tally_core::wire::ID_TOKEN_LEN }>(token)
+                    .map_err(|_| "token too long")?;
+                self.authority.add_token(token, account, expires, uses);
+            }
+            ["sim", "authority", "pool", license, count] => {
+                let n: u32 = count.parse().map_err(|_| format!("bad count '{count}'"))?;
+                self.authority.pool.insert(license.to_string(), n);
+            }
+            ["sim", "authority", "busy", n] => {
+                self.authority.busy = n.parse().map_err(|_| format!("bad count '{n}'"))?;
+            }
+            ["sim", "authority", "move", sa, va] => {
+                let udi = self.device.agent.identity().udi.clone();
+                self.authority.move_device(&udi, sa, va);
+            }
+            ["sim", "authority", "return-code", code] => {
+                let udi = self
+                    .authority
+                    .enter_return_code(code)
+                    .map_err(|e| format!("{FAILED}{e}"))?;
+                let _ = writeln!(out, "Return code accepted for {udi}");
+            }
+            ["sim", "authority", "auth-code", feature, file] => {
+                let udi = self.device.agent.identity().udi.clone();
+                let text = self
+                    .authority
+                    .auth_code_file(self.now, &udi, feature)
+                    .map_err(|e| format!("{FAILED}{e}"))?;
+                self.device
+                    .files
+                    .write(file, text.as_bytes())
+                    .map_err(|e| format!("{file}: {e}"))?;
+            }
+            ["sim", "authority", "trust-code", file] => {
+                let udi = self.device.agent.identity().udi.clone();
+                let text = self
+                    .authority
+                    .trust_code_file(self.now, &udi)
+                    .map_err(|e| format!("{FAILED}{e}"))?;
+                self.device
+                    .files
+                    .write(file, text.as_bytes())
+                    .map_err(|e| format!("{file}: {e}"))?;
+            }
             ["sim", "authority", "show"] => {
                 let udi = self.device.agent.identity().udi.clone();
                 let _ = writeln!(out, "Smart Account: {}", self.authority.smart_account);
@@ -542,6 +675,30 @@ impl Simulator {
                         .as_ref()
                         .map_or("<none>".to_string(), |p| p.name.to_string())
                 );
+                for (_, u) in self.device.agent.identity().slots() {
+                    let (sa, va) = self.authority.device_account(u).unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "Product instance {u}: account {sa}/{va}, {}, authorization code: {}",
+                        if self.authority.is_registered(u) {
+                            "registered (trust code issued)"
+                        } else {
+                            "not registered"
+                        },
+                        self.authority
+                            .issued_code(u)
+                            .map_or("none".to_string(), |c| {
+                                c.licenses
+                                    .iter()
+                                    .map(|(f, n)| format!("{f} x{n}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                    );
+                }
+                for (f, n) in &self.authority.pool {
+                    let _ = writeln!(out, "License pool: {f}: {n} available");
+                }
                 if let Some(head) = self.authority.journal_head(&udi) {
                     let hex: String = head.iter().map(|b| format!("{b:02x}")).collect();
                     let _ = writeln!(out, "Device journal head (last usage message): {hex}");
@@ -604,6 +761,20 @@ pub fn split_quoted(line: &str) -> Result<Vec<String>, String> {
         out.push(cur);
     }
     Ok(out)
+}
+
+/// `t` moved by `offset` seconds (the device RTC relative to true time).
+fn skewed(t: Timestamp, offset: i64) -> Timestamp {
+    if offset >= 0 {
+        t.add_secs(offset.unsigned_abs())
+    } else {
+        t.sub_secs(offset.unsigned_abs())
+    }
+}
+
+/// True time when the device's RTC reads `t`.
+fn unskewed(t: Timestamp, offset: i64) -> Timestamp {
+    skewed(t, -offset)
 }
 
 /// `90s`, `15m`, `4h`, `365d`.

@@ -141,7 +141,7 @@ impl<const W: usize, const E: usize> Device<W, E> {
             }
             Op::Push => {
                 self.agent
-                    .configure(t, ConfigChange::Transport(Transport::Smart))
+                    .configure(t, ConfigChange::Transport(Transport::Cslu))
                     .unwrap();
                 self.agent.request_sync(SyncScope::Local).unwrap();
                 self.exchange();

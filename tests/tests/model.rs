@@ -30,11 +30,20 @@ enum Op {
     Sync,
     Link(bool),
     Transport(&'static str),
-    AirGap { upload: bool, import: bool },
+    AirGap {
+        upload: bool,
+        import: bool,
+    },
     Reload,
     PowerOff(u64),
     Interval(Option<u16>),
     Policy(bool),
+    /// `license smart trust idtoken … all` (TRUST-3).
+    Trust,
+    /// Two HSECK9 licenses in the pool, `license smart authorization request add hseck9 all`.
+    Authorize,
+    /// `license smart authorization return all offline` (refused while HSECK9 is in use).
+    Return,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -51,14 +60,17 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (60..86_400u64).prop_map(Op::PowerOff),
         1 => prop_oneof![Just(None), Just(Some(0u16)), (1..45u16).prop_map(Some)].prop_map(Op::Interval),
         1 => any::<bool>().prop_map(Op::Policy),
+        1 => Just(Op::Trust),
+        1 => Just(Op::Authorize),
+        1 => Just(Op::Return),
     ]
 }
 
 /// What the platform did, and what the agent may never take back.
 #[derive(Default)]
 struct Model {
-    /// Per license: (time, consumed count) steps. hseck9 is export-controlled and has no
-    /// authorization code, so it consumes nothing (ENF-7).
+    /// Per license: (time, consumed count) steps. hseck9 is export-controlled: it consumes only
+    /// as much as its authorization codes cover (ENF-7, AUTH-1).
     steps: [Vec<(Timestamp, u32)>; 3],
     requested: [u32; 3],
     set: [bool; 3],
@@ -66,6 +78,7 @@ struct Model {
     max_id: u64,
     counters: (u64, u64, u64, u64),
     transport_off: bool,
+    transport_smart: bool,
     /// Latest version of every report ever seen, by ID.
     seen: BTreeMap<u64, Report>,
     /// Boot times: the only places a report chain may have a gap.
@@ -97,10 +110,15 @@ fn apply(sim: &mut Simulator, m: &mut Model, op: &Op) -> String {
     let line = |sim: &mut Simulator, l: &str| sim.line(l);
     match op {
         Op::Usage(lic, count) => {
+            let authorized = sim.device.agent.state().authorized(2);
             let out = line(sim, &format!("sim usage {} {count}", LICENSES[*lic]));
             m.requested[*lic] = *count;
             m.set[*lic] = true;
-            let consumed = if *lic == 2 { 0 } else { *count };
+            let consumed = if *lic == 2 {
+                (*count).min(authorized)
+            } else {
+                *count
+            };
             if consumed != m.consumed(*lic) {
                 m.steps[*lic].push((sim.now, consumed));
             }
@@ -116,11 +134,62 @@ fn apply(sim: &mut Simulator, m: &mut Model, op: &Op) -> String {
                 assert_eq!(out, "% Error: sync: transport is off\n");
                 return String::new();
             }
+            if m.transport_smart && !sim.device.agent.direct_trust() {
+                // TRUST-3: directly connected without trust, nothing goes out.
+                assert_eq!(
+                    out,
+                    "% Error: sync: Insufficient trust for direct communication\n"
+                );
+                return String::new();
+            }
+            out
+        }
+        Op::Trust => {
+            line(sim, "sim authority idtoken MODEL-TOKEN");
+            let out = line(sim, "license smart trust idtoken MODEL-TOKEN all");
+            if m.transport_off {
+                assert_eq!(out, "% Error: trust idtoken: transport is off\n");
+                return String::new();
+            }
+            out
+        }
+        Op::Authorize => {
+            line(sim, "sim authority pool hseck9 2");
+            let out = line(sim, "license smart authorization request add hseck9 all");
+            if m.transport_off {
+                assert_eq!(out, "% Error: authorization request: transport is off\n");
+                return String::new();
+            }
+            if m.transport_smart && !sim.device.agent.direct_trust() {
+                assert_eq!(
+                    out,
+                    "% Error: authorization request: Insufficient trust for direct communication\n"
+                );
+                return String::new();
+            }
+            // A request queued behind one in flight is refused; nothing else may fail here.
+            out
+        }
+        Op::Return => {
+            let out = line(sim, "license smart authorization return all offline");
+            let in_use = m.requested[2] > 0;
+            let held = out.starts_with("Enter this return code");
+            if !held {
+                assert!(
+                    out == "% Error: authorization return: no authorization code is installed\n"
+                        || (in_use
+                            && out
+                                == "% Error: authorization return: licenses to be returned are in use: first disable the corresponding features\n"),
+                    "{out}"
+                );
+                return String::new();
+            }
             out
         }
         Op::Link(up) => line(sim, if *up { "sim link up" } else { "sim link down" }),
         Op::Transport(t) => {
             m.transport_off = *t == "off";
+            m.transport_smart = *t == "smart";
             line(sim, &format!("license smart transport {t}"))
         }
         Op::AirGap { upload, import } => {
@@ -282,6 +351,23 @@ proptest! {
         let mut m = Model { transport_off: false, ..Model::default() };
         for (i, op) in ops.iter().enumerate() {
             let out = apply(&mut sim, &mut m, op);
+            // An authorization code installed (by a request, an ACK or a file) or returned moves
+            // what HSECK9 consumes: the reports must show it from that moment (AUTH-1).
+            let st = sim.device.agent.state();
+            let consumed = m.requested[2].min(st.authorized(2));
+            if consumed != m.consumed(2) {
+                // A code may arrive inside an operation (an ACK during `Advance`): it counts
+                // from its install time; a return counts from now.
+                let at = if consumed > m.consumed(2) {
+                    st.auth.iter().flatten().map(|a| a.installed_at).max().unwrap_or(sim.now)
+                } else {
+                    sim.now
+                };
+                m.steps[2].push((at, consumed));
+                if consumed > 0 && m.first_use[2].is_none() {
+                    m.first_use[2] = Some(at);
+                }
+            }
             check(&mut sim, &mut m, &out, i)?;
         }
     }

@@ -142,7 +142,7 @@ fn scenario<const W: usize, const E: usize>(
                     .configure(
                         t,
                         tally_core::config::ConfigChange::Transport(
-                            tally_core::config::Transport::Smart,
+                            tally_core::config::Transport::Cslu,
                         ),
                     )
                     .unwrap();

@@ -110,6 +110,8 @@ fn connected_device_reports_its_first_use_by_itself() {
         &mut s,
         &[
             "license smart transport smart",
+            "sim authority idtoken TALLY-TEST-TOKEN",
+            "license smart trust idtoken TALLY-TEST-TOKEN all",
             "sim usage network-essentials 2",
         ],
     );
@@ -127,7 +129,14 @@ fn connected_device_reports_its_first_use_by_itself() {
 fn a_device_that_never_used_a_license_owes_nothing() {
     // POL-4: even with the subscription's 90/90/90 and a working link, for three years.
     let mut s = switch();
-    run(&mut s, &["license smart transport smart"]);
+    run(
+        &mut s,
+        &[
+            "license smart transport smart",
+            "sim authority idtoken TALLY-TEST-TOKEN",
+            "license smart trust idtoken TALLY-TEST-TOKEN all",
+        ],
+    );
     let out = days(&mut s, 3 * 365);
     assert!(syslog(&out).is_empty(), "{out}");
     let st = status(&mut s);
@@ -216,6 +225,8 @@ fn subscription_reports_every_30_days_for_two_years() {
         &mut s,
         &[
             "license smart transport smart",
+            "sim authority idtoken TALLY-TEST-TOKEN",
+            "license smart trust idtoken TALLY-TEST-TOKEN all",
             "sim usage dna-essentials 2",
         ],
     );
@@ -267,8 +278,11 @@ fn a_custom_policy_overrides_some_attributes_and_can_drop_the_ack() {
     run(
         &mut s,
         &[
-            "sim authority custom-policy Partial ack no subscription -/30/- perpetual -/-/30",
             "license smart transport smart",
+            "sim authority idtoken TALLY-TEST-TOKEN",
+            "license smart trust idtoken TALLY-TEST-TOKEN all",
+            // Set after trust is established, so the policy comes in the ACK (not with trust).
+            "sim authority custom-policy Partial ack no subscription -/30/- perpetual -/-/30",
             "sim usage dna-essentials 1",
         ],
     );
@@ -304,6 +318,8 @@ fn usage_interval_narrows_and_zero_stops_pushing() {
         &mut s,
         &[
             "license smart transport smart",
+            "sim authority idtoken TALLY-TEST-TOKEN",
+            "license smart trust idtoken TALLY-TEST-TOKEN all",
             "sim usage dna-essentials 1",
         ],
     );
@@ -357,6 +373,8 @@ fn automatic_pushes_are_throttled_to_one_a_day_and_sync_overrides() {
         &mut s,
         &[
             "license smart transport smart",
+            "sim authority idtoken TALLY-TEST-TOKEN",
+            "license smart trust idtoken TALLY-TEST-TOKEN all",
             "sim usage network-essentials 2",
         ],
     );
@@ -400,6 +418,8 @@ fn a_week_without_link_retries_then_restores() {
         &mut s,
         &[
             "license smart transport smart",
+            "sim authority idtoken TALLY-TEST-TOKEN",
+            "license smart trust idtoken TALLY-TEST-TOKEN all",
             "sim usage dna-essentials 2",
         ],
     );
@@ -529,9 +549,12 @@ fn air_gapped_round_trip_save_authority_import() {
         &["sim authority upload bootflash:u.txt bootflash:a.txt"],
     );
     let out = run(&mut s, &["license smart import bootflash:a.txt"]);
+    // TRUST-5: the saved usage file asked for trust codes (none installed), the ACK brings them.
     assert_eq!(
         out,
-        "Import Data Successful: ACK, 2 RUM report(s) acknowledged\n"
+        "Import Data Successful: ACK, 2 RUM report(s) acknowledged\n\
+         Jan 08 09:00:00 2026 UTC: %SMART_LIC-6-TRUST_CODE_INSTALL_SUCCESS: A new licensing trust code was successfully installed on PID:C9200L-48P-4X,SN:JAE24091ABC.\n\
+         Jan 08 09:00:00 2026 UTC: %SMART_LIC-6-TRUST_CODE_INSTALL_SUCCESS: A new licensing trust code was successfully installed on PID:C9200L-48P-4X,SN:JAE24091ABD.\n"
     );
     let st = status(&mut s);
     assert_eq!(time_field(&st, "Last ACK received"), Some(s.now));
@@ -632,6 +655,8 @@ fn state_survives_a_restart_of_the_simulator() {
             &mut s,
             &[
                 "license smart transport smart",
+                "sim authority idtoken TALLY-TEST-TOKEN",
+                "license smart trust idtoken TALLY-TEST-TOKEN all",
                 "sim usage dna-essentials 2",
                 "sim clock advance 40d",
             ],
@@ -806,6 +831,8 @@ fn tampered_session(how: Tamper) -> (Simulator, std::path::PathBuf) {
             &mut s,
             &[
                 "license smart transport smart",
+                "sim authority idtoken TALLY-TEST-TOKEN",
+                "license smart trust idtoken TALLY-TEST-TOKEN all",
                 "sim usage network-essentials 2",
                 "sim usage dna-essentials 1",
                 "license smart sync all",
@@ -908,6 +935,8 @@ fn an_intact_image_reports_no_tampering() {
             &mut s,
             &[
                 "license smart transport smart",
+                "sim authority idtoken TALLY-TEST-TOKEN",
+                "license smart trust idtoken TALLY-TEST-TOKEN all",
                 "sim usage network-essentials 2",
                 "sim clock advance 2h",
                 "license smart transport off",

@@ -860,6 +860,7 @@ mod tests {
             partner: true,
             release: Release::V17_7,
             authority_keys: Vec::new(),
+            trust: Default::default(),
         }
     }
 

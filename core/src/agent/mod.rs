@@ -4,6 +4,16 @@
 //! messages to send (through [`Agent::poll_transmit`]), syslog messages (through an
 //! [`EventSink`]) and state to show. Every accepted input is committed to the [`Journal`]
 //! before the state changes and before the call returns `Ok` (DESIGN.md §2.3).
+//!
+//! Trust codes live in [`trust`], authorization codes in [`authorization`].
+
+mod authorization;
+mod trust;
+
+pub use authorization::{
+    ReturnMode, check_return_code, confirmation_code, parse_return_code, return_code,
+};
+pub use trust::TrustAnchors;
 
 use crate::config::ConfigChange;
 use crate::envelope::{self, EnvelopeError};
@@ -14,14 +24,17 @@ use crate::outbound::UsageView;
 use crate::policy::{CustomPolicy, EffectivePolicy, effective};
 use crate::rum::{Report, ReportState, Selection};
 use crate::schedule::{self, Schedule};
-use crate::state::{Record, State, needs_authorization};
+use crate::state::{AckRecord, Record, State, needs_authorization};
 use crate::time::{Civil, civil, timestamp_of};
-use crate::wire::{AckPayload, AckPoll, Kind, PolicyPayload, PushReceipt, UsageOrigin};
+use crate::wire::{
+    AckPayload, AckPoll, AuthLicense, AuthRequest, AuthReturn, Kind, PolicyPayload, PushReceipt,
+    TrustRequest, UsageOrigin,
+};
 use core::fmt;
 use heapless::Vec;
 use tally_hal::{
-    CommError, DeviceKey, EventSink, FileError, Files, HaMember, LicenseDef, Platform, PublicKey,
-    SECS_PER_DAY, Timestamp, TooLong, Udi,
+    CommError, DeviceKey, EventSink, FileError, Files, HaMember, HaRole, LicenseDef, Platform,
+    PublicKey, SECS_PER_DAY, Timestamp, TooLong, Udi,
 };
 
 /// Which IOS-XE release's display format the device reproduces (MISC-15): 17.3.2a dropped the
@@ -45,6 +58,8 @@ pub struct Identity {
     pub partner: bool,
     pub release: Release,
     pub authority_keys: Vec<PublicKey, AUTHORITY_KEY_SLOTS>,
+    /// The device key, the manufacturing key and the factory trust code (TRUST-2).
+    pub trust: TrustAnchors,
 }
 
 impl Identity {
@@ -71,7 +86,41 @@ impl Identity {
             partner: platform.sold_through_partner(),
             release,
             authority_keys: keys,
+            trust: TrustAnchors::default(),
         })
+    }
+
+    /// The UDIs that hold trust and authorization codes: the HA set's members, or this
+    /// device alone (TRUST-1: one code per UDI).
+    pub fn slots(&self) -> impl Iterator<Item = (HaRole, &Udi)> + '_ {
+        let alone = self
+            .members
+            .is_empty()
+            .then_some((HaRole::Active, &self.udi));
+        alone
+            .into_iter()
+            .chain(self.members.iter().map(|m| (m.role, &m.udi)))
+    }
+
+    pub fn slot_of(&self, udi: &Udi) -> Option<usize> {
+        self.slots().position(|(_, u)| u == udi)
+    }
+
+    /// This device's own slot.
+    pub fn own_slot(&self) -> usize {
+        self.slot_of(&self.udi).unwrap_or(0)
+    }
+
+    pub fn slot_udi(&self, slot: usize) -> Option<&Udi> {
+        self.slots().nth(slot).map(|(_, u)| u)
+    }
+
+    /// The public key a trust code for `slot` must bind, where known.
+    pub fn slot_key(&self, slot: usize) -> Option<PublicKey> {
+        if slot == self.own_slot() {
+            return self.trust.device_key;
+        }
+        self.trust.member_keys.get(slot).copied().flatten()
     }
 
     pub fn license_index(&self, name: &str) -> Option<usize> {
@@ -105,6 +154,19 @@ pub enum AgentError {
     Key,
     /// No such report.
     NoSuchReport,
+    /// Direct communication needs a trust code obtained with an ID token (TRUST-2, TRUST-3).
+    NoTrust,
+    /// A request of this kind is already waiting to be sent.
+    Busy,
+    /// Licenses to be given back are in use (AUTH-2 replace, AUTH-3, MSG-23).
+    InUse,
+    /// The license does not need an authorization code (AUTH-1).
+    NotEnforced,
+    /// No authorization code is installed to return.
+    NothingToReturn,
+    /// Not valid for this device: a trust code for another key, a factory code from outside,
+    /// an authorization code for another device.
+    Refused(&'static str),
 }
 
 impl From<JournalError> for AgentError {
@@ -151,6 +213,16 @@ impl fmt::Display for AgentError {
             AgentError::NotImportable => f.write_str("file type cannot be imported"),
             AgentError::Key => f.write_str("device key unavailable"),
             AgentError::NoSuchReport => f.write_str("no such RUM report"),
+            AgentError::NoTrust => f.write_str("Insufficient trust for direct communication"),
+            AgentError::Busy => f.write_str("a request is already in progress"),
+            AgentError::InUse => f.write_str(
+                "licenses to be returned are in use: first disable the corresponding features",
+            ),
+            AgentError::NotEnforced => {
+                f.write_str("the license does not need an authorization code")
+            }
+            AgentError::NothingToReturn => f.write_str("no authorization code is installed"),
+            AgentError::Refused(why) => f.write_str(why),
         }
     }
 }
@@ -180,6 +252,12 @@ pub enum TransmitKind {
     Push,
     /// Poll for the ACK of the last push (ACK-5).
     AckPoll,
+    /// `license smart trust idtoken` (TRUST-3).
+    TrustRequest,
+    /// `license smart authorization request` (AUTH-2).
+    AuthRequest,
+    /// `license smart authorization return … online` (AUTH-3).
+    AuthReturn,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -193,6 +271,20 @@ pub struct Transmit {
 enum Inflight {
     Push,
     Poll,
+    /// The request made at this time; its answer must say so.
+    Trust(Timestamp),
+    Auth(Timestamp),
+    Return(Timestamp),
+}
+
+/// A request the operator made that waits for [`Agent::poll_transmit`] (volatile: a reboot
+/// forgets it, as a device forgets a command in progress).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one at a time, no heap
+enum Outgoing {
+    Trust(TrustRequest),
+    Auth(AuthRequest),
+    Return(AuthReturn),
 }
 
 /// What an import did (MSG-20: the type of file installed).
@@ -203,6 +295,10 @@ pub enum Imported {
         policy_installed: bool,
     },
     Policy,
+    /// Trust codes installed (TRUST-6 answer, a trust-code file).
+    TrustCodes(usize),
+    /// Authorization codes installed (AUTH-6).
+    AuthCodes(usize),
     /// The identical file was already applied: nothing changed.
     AlreadyApplied(Kind),
 }
@@ -252,8 +348,11 @@ impl CommStats {
 /// Statistics kept in RAM since boot: attempts are not worth a flash write each.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Statistics {
+    pub trust_establishment: CommStats,
     pub usage_reporting: CommStats,
     pub result_polling: CommStats,
+    pub authorization_request: CommStats,
+    pub authorization_return: CommStats,
 }
 
 /// The licensing agent over journal `J`.
@@ -269,6 +368,9 @@ pub struct Agent<J: Journal> {
     pending: Vec<u64, { Limits::REPORTS }>,
     last_attempt: Option<Timestamp>,
     stats: Statistics,
+    outbox: Option<Outgoing>,
+    /// The online return on the wire, removed when the authority confirms it.
+    returning: Option<AuthReturn>,
 }
 
 fn is_unreported(r: &Report) -> bool {
@@ -289,6 +391,8 @@ impl<J: Journal> Agent<J> {
             pending: Vec::new(),
             last_attempt: None,
             stats: Statistics::default(),
+            outbox: None,
+            returning: None,
         };
         agent.reboot(now)?;
         Ok(agent)
@@ -300,6 +404,8 @@ impl<J: Journal> Agent<J> {
         self.state = self.replayed_state()?;
         self.sync = None;
         self.inflight = None;
+        self.outbox = None;
+        self.returning = None;
         self.pending.clear();
         self.last_attempt = None;
         if self
@@ -390,7 +496,7 @@ impl<J: Journal> Agent<J> {
         let Some(def) = self.ident.catalogue.get(lic) else {
             return LicenseStatus::NotInUse;
         };
-        if needs_authorization(def) {
+        if needs_authorization(def) && self.state.authorized(lic) == 0 {
             return LicenseStatus::NotAuthorized;
         }
         if self.state.consumed(&self.ident.catalogue, lic) > 0 {
@@ -479,6 +585,22 @@ impl<J: Journal> Agent<J> {
             self.commit(&[Record::Measure { t }])?;
         }
         let sched = self.schedule();
+        // Connected directly without a usable trust code: a due push fails here, on the retry
+        // schedule, and says why (TRUST-2, TRUST-3, MSG-3).
+        if self.direct_blocked()
+            && self.inflight.is_none()
+            && self.push_time(&sched).is_some_and(|p| t >= p)
+            && self.retry_due(t)
+        {
+            self.last_attempt = Some(t);
+            self.stats.usage_reporting.total = self.stats.usage_reporting.total.saturating_add(1);
+            self.push_failed(
+                t,
+                "Insufficient trust for direct communication",
+                false,
+                sink,
+            )?;
+        }
         if let (Some(deadline), Some(at)) = (sched.ack_deadline, self.next_alert(&sched))
             && t >= at
         {
@@ -560,6 +682,9 @@ impl<J: Journal> Agent<J> {
         if !self.state.config.transport.pushes() {
             return Err(AgentError::TransportOff);
         }
+        if self.direct_blocked() {
+            return Err(AgentError::NoTrust);
+        }
         self.sync = Some(scope);
         Ok(())
     }
@@ -576,6 +701,46 @@ impl<J: Journal> Agent<J> {
             return Ok(None);
         }
         let t = self.now(now);
+        if let Some(out) = self.outbox.take() {
+            let (kind, len, inflight) = match &out {
+                Outgoing::Trust(r) => {
+                    self.stats.trust_establishment.total =
+                        self.stats.trust_establishment.total.saturating_add(1);
+                    (
+                        TransmitKind::TrustRequest,
+                        envelope::seal(Kind::TrustRequest, r, key, buf)?,
+                        Inflight::Trust(r.created_at),
+                    )
+                }
+                Outgoing::Auth(r) => {
+                    self.stats.authorization_request.total =
+                        self.stats.authorization_request.total.saturating_add(1);
+                    (
+                        TransmitKind::AuthRequest,
+                        envelope::seal(Kind::AuthRequest, r, key, buf)?,
+                        Inflight::Auth(r.created_at),
+                    )
+                }
+                Outgoing::Return(r) => {
+                    self.stats.authorization_return.total =
+                        self.stats.authorization_return.total.saturating_add(1);
+                    (
+                        TransmitKind::AuthReturn,
+                        envelope::seal(Kind::AuthReturn, r, key, buf)?,
+                        Inflight::Return(r.created_at),
+                    )
+                }
+            };
+            if let Outgoing::Return(r) = out {
+                self.returning = Some(r);
+            }
+            self.inflight = Some(inflight);
+            return Ok(Some(Transmit { kind, len }));
+        }
+        if self.direct_blocked() {
+            // Nothing but trust requests goes out until trust is established (`tick` says so).
+            return Ok(None);
+        }
         let sched = self.schedule();
         let sync = self.sync.take();
         let due = self.push_time(&sched).is_some_and(|p| t >= p) && self.retry_due(t);
@@ -629,17 +794,38 @@ impl<J: Journal> Agent<J> {
         key: &mut dyn DeviceKey,
         buf: &mut [u8],
     ) -> Result<usize, AgentError> {
+        let trust = self.trust_wanted();
+        let auth = self.auth_wanted();
         let view = UsageView {
             udi: &self.ident.udi,
             created_at: t,
             origin,
             send_version: !self.state.config.privacy.version,
             journal_head: self.journal.head(),
+            trust_request: &trust,
+            auth_request: &auth,
             state: &self.state,
             catalogue: &self.ident.catalogue,
             select,
         };
         Ok(envelope::seal(Kind::UsageReport, &view, key, buf)?)
+    }
+
+    /// Licenses in use that need an authorization code the device does not hold (AUTH-6: a
+    /// SLAC request goes with the usage report).
+    fn auth_wanted(&self) -> Vec<AuthLicense, { Limits::LICENSES }> {
+        let mut out = Vec::new();
+        for (lic, def) in self.ident.catalogue.iter().enumerate() {
+            let requested = self.state.usage.get(lic).map_or(0, |u| u.requested);
+            let authorized = self.state.authorized(lic);
+            if needs_authorization(def) && requested > authorized {
+                let _ = out.push(AuthLicense {
+                    feature: def.name.clone(),
+                    count: requested - authorized,
+                });
+            }
+        }
+        out
     }
 
     /// The answer to the last [`Agent::poll_transmit`] message, or why it failed.
@@ -657,6 +843,12 @@ impl<J: Journal> Agent<J> {
         match inflight {
             Inflight::Push => self.on_push_response(t, response, sink),
             Inflight::Poll => self.on_poll_response(t, response, sink),
+            Inflight::Trust(created) => self.on_trust_response(t, created, response, sink),
+            Inflight::Auth(created) => self.on_auth_response(t, created, response, sink),
+            Inflight::Return(created) => {
+                let sent = self.returning.take();
+                self.on_return_response(t, created, sent, response, sink)
+            }
         }
     }
 
@@ -769,7 +961,7 @@ impl<J: Journal> Agent<J> {
     fn apply_ack(
         &mut self,
         t: Timestamp,
-        ack: AckPayload,
+        mut ack: AckPayload,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
         if ack.udi != self.ident.udi {
@@ -784,26 +976,61 @@ impl<J: Journal> Agent<J> {
                     .is_some_and(|r| r.state != ReportState::Ack)
             })
             .count();
-        let account_news = ack.account.as_ref().is_some_and(|a| {
-            self.state
-                .account
+        // Only an ACK newer than every applied authority message may change the account,
+        // policy, trust or authorization (DESIGN.md §3); an older one only acknowledges.
+        let fresh = ack.seq > self.state.seq_hwm;
+        let account_news = fresh
+            && ack.account.as_ref().is_some_and(|a| {
+                self.state
+                    .account
+                    .as_ref()
+                    .is_none_or(|c| c != a && a.as_of >= c.as_of)
+            });
+        let policy_news = fresh
+            && ack
+                .policy
                 .as_ref()
-                .is_none_or(|c| c != a && a.as_of >= c.as_of)
-        });
-        let policy_news = ack
-            .policy
-            .as_ref()
-            .is_some_and(|p| self.policy_is_news(p, ack.issued_at));
-        if news == 0 && !account_news && !policy_news && ack.seq <= self.state.last_ack_seq {
+                .is_some_and(|p| self.policy_is_news(p, ack.issued_at));
+        let (trust, auth) = if fresh {
+            (self.ack_trust(&ack.trust, t), self.ack_auth(&ack.auth, t))
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let code_news = !trust.is_empty() || !auth.is_empty();
+        if news == 0
+            && !account_news
+            && !policy_news
+            && !code_news
+            && ack.seq <= self.state.last_ack_seq
+        {
             // Re-importing the same ACK is a harmless no-op (DESIGN.md §3).
             return Ok(Imported::AlreadyApplied(Kind::Ack));
         }
-        if ack.seq < self.state.last_ack_seq && news == 0 {
+        if !fresh && news == 0 {
             return Err(AgentError::Stale);
         }
-        self.commit(&[Record::Ack { t, ack }])?;
+        ack.trust.clear();
+        ack.auth.clear();
+        self.commit(&[Record::Ack {
+            t,
+            ack: AckRecord {
+                ack,
+                trust: trust.clone(),
+                auth: auth.clone(),
+            },
+        }])?;
         if policy_news {
             emit(sink, Message::PolicyInstallSuccess);
+        }
+        for (slot, _) in trust.iter() {
+            if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
+                emit(sink, Message::TrustInstallSuccess(udi));
+            }
+        }
+        for (slot, _) in auth.iter() {
+            if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
+                emit(sink, Message::AuthInstallSuccess(udi));
+            }
         }
         Ok(Imported::Ack {
             reports: news,
@@ -827,19 +1054,36 @@ impl<J: Journal> Agent<J> {
         scratch: &mut [u8],
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        // A file that says it is a policy gets the policy failure message, however broken.
-        let is_policy = text.starts_with(b"-----BEGIN ")
-            && text
-                .get(11..)
-                .is_some_and(|t| t.starts_with(Kind::Policy.armour_label().as_bytes()));
-
+        // A file that says what it is gets that kind's failure message, however broken
+        // (MSG-1 policy, MSG-6 trust code, MSG-2 authorization code).
+        let said = text
+            .split(|b| *b == b'\n')
+            .next()
+            .and_then(|l| core::str::from_utf8(l).ok())
+            .map(str::trim)
+            .and_then(|l| l.strip_prefix("-----BEGIN "))
+            .and_then(|l| {
+                // A truncated first line still says what the file claims to be.
+                (1..=12u8).filter_map(Kind::from_u8).find(|k| {
+                    l.strip_prefix(k.armour_label())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+                })
+            });
         let result = self.import_inner(now, text, scratch, sink);
-        if let Err(e) = &result
-            && is_policy
-        {
+        if let Err(e) = &result {
             let mut why: heapless::String<96> = heapless::String::new();
             let _ = fmt::write(&mut why, format_args!("{e}"));
-            emit(sink, Message::PolicyInstallFailed(&why));
+            let udi = &self.ident.udi;
+            match said {
+                Some(Kind::Policy) => emit(sink, Message::PolicyInstallFailed(&why)),
+                Some(Kind::TrustCode | Kind::TrustResponse) => {
+                    emit(sink, Message::TrustInstallFailed(udi, &why))
+                }
+                Some(Kind::AuthCode | Kind::AuthResponse) => {
+                    emit(sink, Message::AuthInstallFailed(udi, &why))
+                }
+                _ => {}
+            }
         }
         result
     }
@@ -855,12 +1099,7 @@ impl<J: Journal> Agent<J> {
             return Err(EnvelopeError::TooLarge.into());
         }
         let (label, n) = envelope::dearmour(text, scratch)?;
-        let kind = match label {
-            l if l == Kind::Ack.armour_label() => Kind::Ack,
-            l if l == Kind::Policy.armour_label() => Kind::Policy,
-            l if l == Kind::UsageReport.armour_label() => return Err(AgentError::NotImportable),
-            _ => return Err(EnvelopeError::Armour.into()),
-        };
+        let kind = kind_of_label(label).ok_or(EnvelopeError::Armour)?;
         let bytes = scratch.get(..n).ok_or(EnvelopeError::Malformed)?;
         let t = self.now(now);
         match kind {
@@ -868,28 +1107,45 @@ impl<J: Journal> Agent<J> {
                 let ack: AckPayload = self.open_inbound(bytes, Kind::Ack)?;
                 self.apply_ack(t, ack, sink)
             }
-            _ => {
+            Kind::Policy => {
                 let p: PolicyPayload = self.open_inbound(bytes, Kind::Policy)?;
-                if p.udi != self.ident.udi {
-                    return Err(AgentError::WrongDevice);
-                }
-                if let Some(cur) = &self.state.policy {
-                    if cur.policy == p.policy && cur.issued_at == p.issued_at {
-                        return Ok(Imported::AlreadyApplied(Kind::Policy));
-                    }
-                    if p.issued_at < cur.issued_at {
-                        return Err(AgentError::Stale);
-                    }
-                }
-                self.commit(&[Record::PolicyInstalled {
-                    t,
-                    policy: p.policy,
-                    issued_at: p.issued_at,
-                }])?;
-                emit(sink, Message::PolicyInstallSuccess);
-                Ok(Imported::Policy)
+                self.install_policy_file(t, p, sink)
+            }
+            Kind::TrustCode | Kind::TrustResponse => self.import_trust(t, kind, bytes, sink),
+            Kind::AuthCode | Kind::AuthResponse => self.import_auth(t, kind, bytes, sink),
+            // Outbound kinds and online-only answers are not files a device installs.
+            _ => Err(AgentError::NotImportable),
+        }
+    }
+
+    fn install_policy_file(
+        &mut self,
+        t: Timestamp,
+        p: PolicyPayload,
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        if p.udi != self.ident.udi {
+            return Err(AgentError::WrongDevice);
+        }
+        if let Some(cur) = &self.state.policy {
+            if cur.policy == p.policy && cur.issued_at == p.issued_at {
+                return Ok(Imported::AlreadyApplied(Kind::Policy));
+            }
+            if p.issued_at < cur.issued_at {
+                return Err(AgentError::Stale);
             }
         }
+        if p.seq <= self.state.seq_hwm {
+            return Err(AgentError::Stale);
+        }
+        self.commit(&[Record::PolicyInstalled {
+            t,
+            policy: p.policy,
+            issued_at: p.issued_at,
+            seq: p.seq,
+        }])?;
+        emit(sink, Message::PolicyInstallSuccess);
+        Ok(Imported::Policy)
     }
 
     /// Start of the current local day, for `save usage days <n>` (GAP-37: device time zone).
@@ -943,6 +1199,77 @@ impl<J: Journal> Agent<J> {
         Ok(count)
     }
 
+    /// Take in what the factory provisioned (AUTH-6 "pre-installed at the factory", [003:349]):
+    /// a custom policy and authorization codes, each an authority-signed envelope for this
+    /// device. Done once, on the first boot; a factory reset does not bring them back.
+    /// Returns whether anything was installed.
+    pub fn install_factory(
+        &mut self,
+        now: Timestamp,
+        policy: Option<&[u8]>,
+        codes: &[&[u8]],
+    ) -> Result<bool, AgentError> {
+        if self.state.provisioned {
+            return Ok(false);
+        }
+        let t = self.now(now);
+        let policy = match policy {
+            Some(bytes) => {
+                let p: PolicyPayload = self.open_inbound(bytes, Kind::Policy)?;
+                if p.udi != self.ident.udi {
+                    return Err(AgentError::WrongDevice);
+                }
+                Some((p.policy, p.issued_at))
+            }
+            None => None,
+        };
+        let mut entries: Vec<(u8, crate::state::AuthEntry), { Limits::HA_MEMBERS }> = Vec::new();
+        for bytes in codes {
+            let file: crate::wire::AuthCodeFile = self.open_inbound(bytes, Kind::AuthCode)?;
+            let e = self
+                .check_auth_code(&file.code, t)
+                .map_err(AgentError::Refused)?;
+            entries.push(e).map_err(|_| AgentError::Capacity)?;
+        }
+        let any = policy.is_some() || !entries.is_empty();
+        self.commit(&[Record::Provisioned {
+            t,
+            policy,
+            codes: entries,
+        }])?;
+        Ok(any)
+    }
+
+    /// `license smart factory reset` (MISC-4, CLI-E5): remove all licensing information but the
+    /// licenses in use (reports, policy, account, trust and authorization codes, history).
+    /// A removed custom policy says so (MSG-5); removed codes too (MSG-10). The factory trust
+    /// code stays: it comes with the hardware.
+    pub fn factory_reset(
+        &mut self,
+        now: Timestamp,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let t = self.now(now);
+        let had_policy = self.state.policy.is_some();
+        let mut had_auth: Vec<usize, { Limits::HA_MEMBERS }> = Vec::new();
+        for (i, a) in self.state.auth.iter().enumerate() {
+            if a.is_some() {
+                let _ = had_auth.push(i);
+            }
+        }
+        self.commit(&[Record::FactoryReset { t }])?;
+        self.outbox = None;
+        if had_policy {
+            emit(sink, Message::PolicyRemoved);
+        }
+        for slot in had_auth {
+            if let Some(udi) = self.ident.slot_udi(slot) {
+                emit(sink, Message::AuthRemoved(udi));
+            }
+        }
+        Ok(())
+    }
+
     /// `license smart clear eventlog` (CLI-E3).
     pub fn clear_eventlog(&mut self, now: Timestamp) -> Result<(), AgentError> {
         let t = self.now(now);
@@ -963,6 +1290,13 @@ impl<J: Journal> Agent<J> {
         emit(sink, Message::PolicyRemoved);
         Ok(true)
     }
+}
+
+/// The kind a text armour label names.
+fn kind_of_label(label: &str) -> Option<Kind> {
+    (1..=12u8)
+        .filter_map(Kind::from_u8)
+        .find(|k| k.armour_label() == label)
 }
 
 fn emit(sink: &mut dyn EventSink, m: Message<'_>) {
@@ -996,6 +1330,7 @@ mod tests {
             partner: false,
             release: Release::V17_7,
             authority_keys: Vec::new(),
+            trust: Default::default(),
         };
         Agent::boot(ident, RamJournal::new(), Timestamp(1_000_000)).unwrap()
     }

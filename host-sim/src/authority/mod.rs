@@ -1,5 +1,8 @@
 //! The licensing authority stand-in (CSSM / CSLU): verifies RUM reports, issues ACKs with
 //! account information and the account's custom policy, and writes signed policy files.
+//! Trust codes, ID tokens and authorization codes are in [`codes`].
+
+pub mod codes;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,8 +11,8 @@ use tally_core::envelope::{self, EnvelopeError};
 use tally_core::limits::Limits;
 use tally_core::policy::{CategoryOverrides, CustomPolicy};
 use tally_core::wire::{
-    Account, AckPayload, AckPoll, AckStatus, AckedReport, Kind, PolicyPayload, PushReceipt,
-    UsagePayload,
+    Account, AckPayload, AckPoll, AckStatus, AckedReport, AuthLicense, Kind, PolicyPayload,
+    PushReceipt, TrustSubject, UsagePayload,
 };
 use tally_hal::mock::SoftwareKey;
 use tally_hal::{DeviceKey, PublicKey, Timestamp, Udi, bounded};
@@ -47,6 +50,11 @@ struct PendingAck {
     transaction: u64,
     ready_at: Timestamp,
     reports: Vec<u64>,
+    /// Trust codes and authorization codes the usage message asked for (TRUST-5, AUTH-6).
+    #[serde(default)]
+    trust_request: Vec<TrustSubject>,
+    #[serde(default)]
+    auth_request: Vec<AuthLicense>,
 }
 
 /// One RUM report as the authority recorded it: what the account sees as usage.
@@ -70,6 +78,19 @@ struct DeviceEntry {
     /// The device journal's hash-chain head in its newest usage message.
     #[serde(default)]
     journal_head: [u8; 4],
+    /// Where the product instance is in the account structure; `None`: the authority's
+    /// default account (where its order put it).
+    #[serde(default)]
+    account: Option<(String, String)>,
+    /// Serial of the trust code the authority issued for it: it is registered (TRUST-4).
+    #[serde(default)]
+    trust_serial: Option<u64>,
+    /// The authorization code it holds (AUTH-1).
+    #[serde(default)]
+    slac: Option<codes::IssuedCode>,
+    /// Return codes taken (AUTH-3), newest last.
+    #[serde(default)]
+    returns: Vec<String>,
 }
 
 mod key_hex {
@@ -112,6 +133,18 @@ pub struct Authority {
     devices: BTreeMap<String, DeviceEntry>,
     /// Pushes and uploads refused, for tests.
     pub refused: u64,
+    /// ID tokens by value (TRUST-3).
+    #[serde(default)]
+    tokens: BTreeMap<String, codes::IdToken>,
+    /// Licenses available for authorization codes in the Virtual Account (AUTH-2).
+    #[serde(default)]
+    pub pool: BTreeMap<String, u32>,
+    /// Serial of the last trust or authorization code issued.
+    #[serde(default)]
+    code_serial: u64,
+    /// The next this many trust requests fail as CSSM does under token contention (TRUST-9).
+    #[serde(default)]
+    pub busy: u32,
 }
 
 /// Seed of the default authority root key.
@@ -132,6 +165,10 @@ impl Authority {
             next_transaction: 1,
             devices: BTreeMap::new(),
             refused: 0,
+            tokens: BTreeMap::new(),
+            pool: BTreeMap::new(),
+            code_serial: 0,
+            busy: 0,
         }
     }
 
@@ -156,6 +193,10 @@ impl Authority {
                 pending: Vec::new(),
                 received: BTreeMap::new(),
                 journal_head: [0; 4],
+                account: None,
+                trust_serial: None,
+                slac: None,
+                returns: Vec::new(),
             });
     }
 
@@ -237,7 +278,11 @@ impl Authority {
         udi: &Udi,
         transaction: u64,
         ids: &[u64],
+        trust_request: &[TrustSubject],
+        auth_request: &[AuthLicense],
     ) -> Result<Vec<u8>, AuthorityError> {
+        let trust = self.trust_for_ack(now, udi, trust_request);
+        let auth = self.auth_for_ack(now, udi, auth_request);
         let mut reports = heapless::Vec::new();
         for id in ids
             .iter()
@@ -258,6 +303,8 @@ impl Authority {
             reports,
             account: self.account(now),
             policy: self.custom_policy.clone(),
+            trust,
+            auth,
         };
         self.seal(Kind::Ack, &ack)
     }
@@ -285,6 +332,8 @@ impl Authority {
                         transaction,
                         ready_at,
                         reports: ids,
+                        trust_request: payload.trust_request.to_vec(),
+                        auth_request: payload.auth_request.to_vec(),
                     });
                 }
                 let receipt = PushReceipt {
@@ -320,13 +369,18 @@ impl Authority {
                     .iter()
                     .flat_map(|p| p.reports.iter().copied())
                     .collect();
-                self.ack(now, &poll.udi, poll.transaction, &ids)
+                let (trust, auth) = requests_of(&ready);
+                self.ack(now, &poll.udi, poll.transaction, &ids, &trust, &auth)
             }
+            Kind::TrustRequest => self.trust_request(now, request),
+            Kind::AuthRequest => self.auth_request(now, request),
+            Kind::AuthReturn => self.auth_return(now, request),
             k => Err(AuthorityError::UnexpectedKind(k)),
         }
     }
 
-    /// The air-gapped path (FILE-1): take a saved usage file, return the ACK file text.
+    /// The air-gapped path (FILE-1, TRUST-6, AUTH-2, AUTH-3): take a file the device saved
+    /// (usage, trust request, authorization request or return) and give the answer as a file.
     pub fn upload(&mut self, now: Timestamp, usage_file: &[u8]) -> Result<String, AuthorityError> {
         let result = self.upload_inner(now, usage_file);
         if result.is_err() {
@@ -342,13 +396,32 @@ impl Authority {
     ) -> Result<String, AuthorityError> {
         let mut bin = vec![0u8; Limits::USAGE_FILE_BYTES + 256];
         let (label, n) = envelope::dearmour(usage_file, &mut bin)?;
+        bin.truncate(n);
+        if label == Kind::TrustRequest.armour_label() {
+            let answer = self.trust_request(now, &bin)?;
+            return armour(Kind::TrustResponse, &answer);
+        }
+        if label == Kind::AuthRequest.armour_label() {
+            let answer = self.auth_request(now, &bin)?;
+            return armour(Kind::AuthResponse, &answer);
+        }
+        if label == Kind::AuthReturn.armour_label() {
+            let answer = self.auth_return(now, &bin)?;
+            return armour(Kind::AuthResponse, &answer);
+        }
         if label != Kind::UsageReport.armour_label() {
             return Err(AuthorityError::Envelope(EnvelopeError::Armour));
         }
-        bin.truncate(n);
         let payload = self.verified_usage(&bin)?;
         let ids = self.record(&payload);
-        let ack = self.ack(now, &payload.udi, payload.created_at.secs(), &ids)?;
+        let ack = self.ack(
+            now,
+            &payload.udi,
+            payload.created_at.secs(),
+            &ids,
+            &payload.trust_request,
+            &payload.auth_request,
+        )?;
         armour(Kind::Ack, &ack)
     }
 
@@ -365,7 +438,8 @@ impl Authority {
             .iter()
             .flat_map(|p| p.reports.iter().copied())
             .collect();
-        let bytes = self.ack(now, udi, transaction, &ids)?;
+        let (trust, auth) = requests_of(&pending);
+        let bytes = self.ack(now, udi, transaction, &ids, &trust, &auth)?;
         armour(Kind::Ack, &bytes)
     }
 
@@ -396,6 +470,25 @@ impl Authority {
         self.custom_policy = policy;
         self.policy_issued_at = now;
     }
+}
+
+/// What the usage messages behind some pending ACKs asked for, without repeats.
+fn requests_of(pending: &[PendingAck]) -> (Vec<TrustSubject>, Vec<AuthLicense>) {
+    let mut trust: Vec<TrustSubject> = Vec::new();
+    let mut auth: Vec<AuthLicense> = Vec::new();
+    for p in pending {
+        for t in &p.trust_request {
+            if !trust.iter().any(|x| x.udi == t.udi) {
+                trust.push(t.clone());
+            }
+        }
+        for a in &p.auth_request {
+            if !auth.iter().any(|x| x.feature == a.feature) {
+                auth.push(a.clone());
+            }
+        }
+    }
+    (trust, auth)
 }
 
 /// Armour bytes as a file of `kind`.

@@ -1,0 +1,670 @@
+//! Authorization codes (digest §6): SLACs for enforced and export-controlled licenses, SLR
+//! codes carried over from before migration, requests (`add`, `replace`, `save`), returns
+//! (`online`, `offline`), `export return`, and the codes an operator types (AUTH-4).
+//!
+//! An enforced or export-controlled license consumes nothing and its feature stays off until
+//! a code for it is installed (ENF-7); installing or removing a code is a usage change of the
+//! licenses it covers.
+
+use super::{Agent, AgentError, Imported, Outgoing, SyncScope, emit};
+use crate::envelope::{self, EnvelopeError};
+use crate::journal::Journal;
+use crate::limits::Limits;
+use crate::messages::Message;
+use crate::state::{AuthEntry, Record, Removal, needs_authorization};
+use crate::wire::{
+    AuthCode, AuthCodeFile, AuthLicense, AuthMode, AuthRequest, AuthResponse, AuthReturn, Kind,
+    RETURN_CODE_LEN, ReturnedCode,
+};
+use heapless::{String, Vec};
+use sha2::{Digest, Sha256};
+use tally_hal::{CommError, DeviceKey, Enforcement, EventSink, Files, PublicKey, Timestamp, Udi};
+
+/// `license smart authorization return … { online | offline [<path>] }` (AUTH-3).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReturnMode<'a> {
+    Online,
+    Offline(Option<&'a str>),
+}
+
+const WRONG_UDI: &str = "UDI mismatch: the authorization code is for another product instance";
+const REPLAY: &str =
+    "timestamp mismatch: the authorization code is older than one already installed";
+const UNKNOWN_LICENSE: &str = "the authorization code names a license this product does not have";
+const NOT_ANSWER: &str = "the response does not answer the authorization request";
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Bytes behind a return code: a 32-byte digest and 5 of the code's serial (AUTH-4: 51
+/// base-62 characters hold 303 bits, these are 296).
+const RETURN_BYTES: usize = 37;
+
+fn return_digest(udi: &Udi, serial: u64, device_key: &PublicKey) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"tally.return.v1\0");
+    h.update(udi.pid.as_bytes());
+    h.update([0]);
+    h.update(udi.sn.as_bytes());
+    h.update(serial.to_le_bytes());
+    h.update(device_key);
+    h.finalize().into()
+}
+
+/// The return code of code `serial` on `udi` (AUTH-4: eight dash-separated groups of six
+/// alphanumerics and one of three). It names the code and proves which device key returned
+/// it; the authority, which knows the key, checks it (`tally-sim` `authority return-code`).
+pub fn return_code(udi: &Udi, serial: u64, device_key: &PublicKey) -> String<RETURN_CODE_LEN> {
+    // Digest first, so the code does not start with the serial's leading zeros.
+    let mut n = [0u8; RETURN_BYTES];
+    if let Some(head) = n.get_mut(..32) {
+        head.copy_from_slice(&return_digest(udi, serial, device_key));
+    }
+    if let Some(tail) = n.get_mut(32..) {
+        tail.copy_from_slice(serial.to_be_bytes().get(3..).unwrap_or(&[0; 5]));
+    }
+    // 51 base-62 digits, most significant first, by long division of the big-endian number.
+    let mut digits = [0u8; 51];
+    for d in digits.iter_mut().rev() {
+        let mut rem = 0u32;
+        for b in n.iter_mut() {
+            let cur = (rem << 8) | u32::from(*b);
+            *b = (cur / 62) as u8;
+            rem = cur % 62;
+        }
+        *d = BASE62.get(rem as usize).copied().unwrap_or(b'0');
+    }
+    let mut out = String::new();
+    for (i, d) in digits.iter().enumerate() {
+        if i > 0 && i % 6 == 0 {
+            let _ = out.push('-');
+        }
+        let _ = out.push(char::from(*d));
+    }
+    out
+}
+
+/// Parse a return code back into (serial, digest); `None` if it is not one.
+pub fn parse_return_code(code: &str) -> Option<(u64, [u8; 32])> {
+    let mut n = [0u8; RETURN_BYTES];
+    let mut count = 0;
+    for (i, c) in code.chars().enumerate() {
+        if c == '-' {
+            if i % 7 != 6 {
+                return None;
+            }
+            continue;
+        }
+        let v = BASE62.iter().position(|b| char::from(*b) == c)? as u32;
+        let mut carry = v;
+        for b in n.iter_mut().rev() {
+            let cur = u32::from(*b) * 62 + carry;
+            *b = (cur & 0xFF) as u8;
+            carry = cur >> 8;
+        }
+        if carry != 0 {
+            return None;
+        }
+        count += 1;
+    }
+    if count != 51 || code.len() != RETURN_CODE_LEN {
+        return None;
+    }
+    let mut serial = [0u8; 8];
+    serial.get_mut(3..)?.copy_from_slice(n.get(32..)?);
+    let digest: [u8; 32] = n.get(..32)?.try_into().ok()?;
+    Some((u64::from_be_bytes(serial), digest))
+}
+
+/// Whether `code` is the return code of `serial` on `udi` with `device_key`.
+pub fn check_return_code(code: &str, udi: &Udi, device_key: &PublicKey) -> Option<u64> {
+    let (serial, digest) = parse_return_code(code)?;
+    (digest == return_digest(udi, serial, device_key)).then_some(serial)
+}
+
+/// `Last Confirmation code:` of an installed code (AUTH-4: eight hex digits).
+pub fn confirmation_code(udi: &Udi, serial: u64) -> u32 {
+    let mut h = Sha256::new();
+    h.update(b"tally.confirm.v1\0");
+    h.update(udi.pid.as_bytes());
+    h.update([0]);
+    h.update(udi.sn.as_bytes());
+    h.update(serial.to_le_bytes());
+    let d: [u8; 32] = h.finalize().into();
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
+impl<J: Journal> Agent<J> {
+    /// The authorization code HA slot `slot` holds.
+    pub fn authorization_of(&self, slot: usize) -> Option<&AuthEntry> {
+        self.state.auth.get(slot).and_then(Option::as_ref)
+    }
+
+    fn scope_slots(&self, scope: SyncScope) -> Vec<usize, { Limits::HA_MEMBERS }> {
+        let own = self.ident.own_slot();
+        (0..self.ident.slots().count())
+            .filter(|s| scope == SyncScope::All || *s == own)
+            .collect()
+    }
+
+    fn gated_license(&self, feature: &str) -> Result<usize, AgentError> {
+        let lic = self
+            .ident
+            .license_index(feature)
+            .ok_or(AgentError::UnknownLicense)?;
+        let def = self
+            .ident
+            .catalogue
+            .get(lic)
+            .ok_or(AgentError::UnknownLicense)?;
+        if !needs_authorization(def) {
+            return Err(AgentError::NotEnforced);
+        }
+        Ok(lic)
+    }
+
+    fn auth_request(
+        &self,
+        t: Timestamp,
+        mode: AuthMode,
+        lic: usize,
+        scope: SyncScope,
+    ) -> Result<AuthRequest, AgentError> {
+        let def = self
+            .ident
+            .catalogue
+            .get(lic)
+            .ok_or(AgentError::UnknownLicense)?;
+        let mut subjects = Vec::new();
+        for slot in self.scope_slots(scope) {
+            if let Some(udi) = self.ident.slot_udi(slot) {
+                let serial = self.authorization_of(slot).map_or(0, |a| a.serial);
+                let _ = subjects.push((udi.clone(), serial));
+            }
+        }
+        Ok(AuthRequest {
+            udi: self.ident.udi.clone(),
+            created_at: t,
+            mode,
+            license: AuthLicense {
+                feature: def.name.clone(),
+                count: 1,
+            },
+            subjects,
+        })
+    }
+
+    /// `license smart authorization request { add | replace } <feature> { all | local }`
+    /// (AUTH-2): queue the request; the answer installs the codes (MSG-9) or says why not
+    /// (MSG-2). `replace` first checks that nothing it would give back is in use (MSG-23).
+    pub fn authorization_request(
+        &mut self,
+        now: Timestamp,
+        mode: AuthMode,
+        feature: &str,
+        scope: SyncScope,
+    ) -> Result<(), AgentError> {
+        let lic = self.gated_license(feature)?;
+        if !self.state.config.transport.pushes() {
+            return Err(AgentError::TransportOff);
+        }
+        if self.direct_blocked() {
+            return Err(AgentError::NoTrust);
+        }
+        if self.outbox.is_some() {
+            return Err(AgentError::Busy);
+        }
+        if mode == AuthMode::Replace {
+            for slot in self.scope_slots(scope) {
+                let in_use = self.authorization_of(slot).is_some_and(|a| {
+                    a.licenses.iter().any(|(l, _)| {
+                        usize::from(*l) != lic
+                            && self
+                                .state
+                                .usage
+                                .get(usize::from(*l))
+                                .is_some_and(|u| u.requested > 0)
+                    })
+                });
+                if in_use {
+                    return Err(AgentError::InUse);
+                }
+            }
+        }
+        let t = self.now(now);
+        let request = self.auth_request(t, mode, lic, scope)?;
+        self.commit(&[Record::AuthRequested {
+            t,
+            lic: u8::try_from(lic).map_err(|_| AgentError::Capacity)?,
+        }])?;
+        self.outbox = Some(Outgoing::Auth(request));
+        Ok(())
+    }
+
+    /// `license smart authorization request save <path> <feature> { all | local }` (AUTH-2,
+    /// 17.7.1): the request as a signed file; the authority's answer is imported.
+    #[allow(clippy::too_many_arguments)]
+    pub fn save_authorization_request(
+        &mut self,
+        now: Timestamp,
+        feature: &str,
+        scope: SyncScope,
+        path: &str,
+        files: &mut dyn Files,
+        key: &mut dyn DeviceKey,
+        bin: &mut [u8],
+        text: &mut [u8],
+    ) -> Result<(), AgentError> {
+        let lic = self.gated_license(feature)?;
+        let t = self.now(now);
+        let request = self.auth_request(t, AuthMode::Add, lic, scope)?;
+        let n = envelope::seal(Kind::AuthRequest, &request, key, bin)?;
+        let env = bin.get(..n).ok_or(EnvelopeError::NoSpace)?;
+        let m = envelope::armour(Kind::AuthRequest.armour_label(), env, text)?;
+        files.write(path, text.get(..m).ok_or(EnvelopeError::NoSpace)?)?;
+        self.commit(&[Record::AuthRequested {
+            t,
+            lic: u8::try_from(lic).map_err(|_| AgentError::Capacity)?,
+        }])
+    }
+
+    /// Check an authorization code from the authority: a UDI of this HA set, licenses of this
+    /// catalogue that need a code, and newer than every code installed before (a returned code
+    /// never comes back).
+    pub(super) fn check_auth_code(
+        &self,
+        code: &AuthCode,
+        t: Timestamp,
+    ) -> Result<(u8, AuthEntry), &'static str> {
+        let slot = self.ident.slot_of(&code.udi).ok_or(WRONG_UDI)?;
+        if code.serial <= self.state.auth_serial_hwm {
+            return Err(REPLAY);
+        }
+        let mut licenses = Vec::new();
+        for l in code.licenses.iter() {
+            let lic = self
+                .ident
+                .license_index(&l.feature)
+                .filter(|i| {
+                    self.ident
+                        .catalogue
+                        .get(*i)
+                        .is_some_and(needs_authorization)
+                })
+                .ok_or(UNKNOWN_LICENSE)?;
+            if l.count == 0 || licenses.push((lic as u8, l.count)).is_err() {
+                return Err(UNKNOWN_LICENSE);
+            }
+        }
+        if licenses.is_empty() {
+            return Err(UNKNOWN_LICENSE);
+        }
+        Ok((
+            u8::try_from(slot).map_err(|_| WRONG_UDI)?,
+            AuthEntry {
+                kind: code.kind,
+                serial: code.serial,
+                issued_at: code.issued_at,
+                installed_at: t,
+                licenses,
+            },
+        ))
+    }
+
+    /// Authorization codes in an ACK (AUTH-6): every one that checks.
+    pub(super) fn ack_auth(
+        &self,
+        codes: &[AuthCode],
+        t: Timestamp,
+    ) -> Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }> {
+        let mut out: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }> = Vec::new();
+        for c in codes {
+            if let Ok((slot, e)) = self.check_auth_code(c, t)
+                && !out.iter().any(|(s, _)| *s == slot)
+            {
+                let _ = out.push((slot, e));
+            }
+        }
+        out
+    }
+
+    /// Commit checked codes and announce them (MSG-9).
+    fn install_auth_codes(
+        &mut self,
+        t: Timestamp,
+        seq: u64,
+        codes: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }>,
+        sink: &mut dyn EventSink,
+    ) -> Result<usize, AgentError> {
+        if codes.is_empty() {
+            return Ok(0);
+        }
+        self.commit(&[Record::AuthInstalled {
+            t,
+            seq,
+            codes: codes.clone(),
+        }])?;
+        for (slot, _) in codes.iter() {
+            if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
+                emit(sink, Message::AuthInstallSuccess(udi));
+            }
+        }
+        Ok(codes.len())
+    }
+
+    /// Install what an authorization response carries: new codes (MSG-9), refusals (MSG-2),
+    /// and confirmed online returns (MSG-10).
+    fn apply_auth_response(
+        &mut self,
+        t: Timestamp,
+        r: AuthResponse,
+        sink: &mut dyn EventSink,
+    ) -> Result<usize, AgentError> {
+        let mut codes: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }> = Vec::new();
+        for c in r.codes.iter() {
+            match self.check_auth_code(c, t) {
+                Ok(e) if !codes.iter().any(|(s, _)| *s == e.0) => {
+                    let _ = codes.push(e);
+                }
+                Ok(_) => {}
+                Err(why) => emit(sink, Message::AuthInstallFailed(&c.udi, why)),
+            }
+        }
+        let installed = self.install_auth_codes(t, r.seq, codes, sink)?;
+        for (udi, why) in r.refused.iter() {
+            emit(sink, Message::AuthInstallFailed(udi, why.text()));
+        }
+        Ok(installed)
+    }
+
+    /// The answer to an authorization request made at `created`.
+    pub(super) fn on_auth_response(
+        &mut self,
+        t: Timestamp,
+        created: Timestamp,
+        response: Result<&[u8], CommError>,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let own = self.ident.udi.clone();
+        let r = match self.open_auth_response(created, response) {
+            Ok(r) => r,
+            Err(why) => {
+                self.stats.authorization_request.failed(t, why.0, why.1);
+                emit(sink, Message::AuthInstallFailed(&own, why.0));
+                return Ok(());
+            }
+        };
+        let installed = self.apply_auth_response(t, r, sink)?;
+        if installed > 0 {
+            self.stats.authorization_request.succeeded(t, "OK");
+        } else {
+            self.stats.authorization_request.failed(t, "refused", false);
+        }
+        Ok(())
+    }
+
+    /// Decode, verify and bind an online authorization answer; the error is (detail, whether
+    /// communication failed).
+    fn open_auth_response(
+        &self,
+        created: Timestamp,
+        response: Result<&[u8], CommError>,
+    ) -> Result<AuthResponse, (&'static str, bool)> {
+        let bytes = response.map_err(|e| (e.detail(), true))?;
+        let r: AuthResponse = self
+            .open_inbound(bytes, Kind::AuthResponse)
+            .map_err(|_| ("invalid response", false))?;
+        if r.udi != self.ident.udi || r.request_created_at != created {
+            return Err((NOT_ANSWER, false));
+        }
+        if r.seq <= self.state.seq_hwm {
+            return Err(("timestamp mismatch: an older message", false));
+        }
+        Ok(r)
+    }
+
+    /// `license smart import` of an authorization code or of the answer to a saved request.
+    pub(super) fn import_auth(
+        &mut self,
+        t: Timestamp,
+        kind: Kind,
+        bytes: &[u8],
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        if kind == Kind::AuthResponse {
+            let r: AuthResponse = self.open_inbound(bytes, Kind::AuthResponse)?;
+            if r.udi != self.ident.udi {
+                return Err(AgentError::WrongDevice);
+            }
+            if r.seq <= self.state.seq_hwm {
+                return Err(AgentError::Stale);
+            }
+            if r.codes.is_empty() && r.refused.is_empty() {
+                return Err(AgentError::Refused(
+                    "the response holds no authorization code",
+                ));
+            }
+            return self
+                .apply_auth_response(t, r, sink)
+                .map(Imported::AuthCodes);
+        }
+        let file: AuthCodeFile = self.open_inbound(bytes, Kind::AuthCode)?;
+        let slot = self
+            .ident
+            .slot_of(&file.code.udi)
+            .ok_or(AgentError::WrongDevice)?;
+        if self
+            .authorization_of(slot)
+            .is_some_and(|a| a.serial == file.code.serial)
+        {
+            return Ok(Imported::AlreadyApplied(Kind::AuthCode));
+        }
+        if file.seq <= self.state.seq_hwm {
+            return Err(AgentError::Stale);
+        }
+        let entry = self
+            .check_auth_code(&file.code, t)
+            .map_err(|why| match why {
+                REPLAY => AgentError::Stale,
+                w => AgentError::Refused(w),
+            })?;
+        let mut codes = Vec::new();
+        let _ = codes.push(entry);
+        self.install_auth_codes(t, file.seq, codes, sink)
+            .map(Imported::AuthCodes)
+    }
+
+    /// Slots of `scope` that hold a code, refusing if any license of them is in use (AUTH-3
+    /// precondition, MSG-23).
+    fn returnable(
+        &self,
+        scope: SyncScope,
+        only: Option<usize>,
+    ) -> Result<Vec<usize, { Limits::HA_MEMBERS }>, AgentError> {
+        let mut slots = Vec::new();
+        for slot in self.scope_slots(scope) {
+            let Some(a) = self.authorization_of(slot) else {
+                continue;
+            };
+            let covered = |l: usize| only.is_none_or(|o| o == l);
+            if only.is_some_and(|o| a.count_of(o) == 0) {
+                continue;
+            }
+            let in_use = a.licenses.iter().any(|(l, _)| {
+                covered(usize::from(*l))
+                    && self
+                        .state
+                        .usage
+                        .get(usize::from(*l))
+                        .is_some_and(|u| u.requested > 0)
+            });
+            if in_use {
+                return Err(AgentError::InUse);
+            }
+            let _ = slots.push(slot);
+        }
+        if slots.is_empty() {
+            return Err(AgentError::NothingToReturn);
+        }
+        Ok(slots)
+    }
+
+    fn returns_of(
+        &self,
+        t: Timestamp,
+        slots: &[usize],
+        only: Option<usize>,
+    ) -> Result<AuthReturn, AgentError> {
+        let mut returns = Vec::new();
+        for slot in slots {
+            let (Some(udi), Some(a)) = (self.ident.slot_udi(*slot), self.authorization_of(*slot))
+            else {
+                continue;
+            };
+            let key = self.ident.slot_key(*slot).unwrap_or([0; 65]);
+            let mut features = Vec::new();
+            if let Some(def) = only.and_then(|o| self.ident.catalogue.get(o)) {
+                let _ = features.push(def.name.clone());
+            }
+            let _ = returns.push(ReturnedCode {
+                udi: udi.clone(),
+                serial: a.serial,
+                return_code: return_code(udi, a.serial, &key),
+                features,
+            });
+        }
+        Ok(AuthReturn {
+            udi: self.ident.udi.clone(),
+            created_at: t,
+            returns,
+        })
+    }
+
+    /// `license smart authorization return { all | local } { online | offline [<path>] }`
+    /// (AUTH-3) and, with `only`, `license smart export return` of one export-controlled
+    /// license (AUTH-5). Offline, the codes are removed now (MSG-10) and the return codes are
+    /// given back for display (MSG-22) and, with a path, written as a signed return file that
+    /// the authority takes like a usage report. Online, the return is queued; the
+    /// authority's confirmation removes the codes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn authorization_return(
+        &mut self,
+        now: Timestamp,
+        scope: SyncScope,
+        mode: ReturnMode<'_>,
+        only: Option<&str>,
+        files: &mut dyn Files,
+        key: &mut dyn DeviceKey,
+        bin: &mut [u8],
+        text: &mut [u8],
+        sink: &mut dyn EventSink,
+    ) -> Result<AuthReturn, AgentError> {
+        let only = match only {
+            Some(f) => {
+                let lic = self.gated_license(f)?;
+                if self.ident.catalogue.get(lic).map(|d| d.enforcement)
+                    != Some(Enforcement::ExportControlled)
+                {
+                    return Err(AgentError::Refused("not an export-controlled license"));
+                }
+                Some(lic)
+            }
+            None => None,
+        };
+        let slots = self.returnable(scope, only)?;
+        let t = self.now(now);
+        let ret = self.returns_of(t, &slots, only)?;
+        match mode {
+            ReturnMode::Online => {
+                if !self.state.config.transport.pushes() {
+                    return Err(AgentError::TransportOff);
+                }
+                if self.direct_blocked() {
+                    return Err(AgentError::NoTrust);
+                }
+                if self.outbox.is_some() {
+                    return Err(AgentError::Busy);
+                }
+                self.outbox = Some(Outgoing::Return(ret.clone()));
+            }
+            ReturnMode::Offline(path) => {
+                if let Some(path) = path {
+                    let n = envelope::seal(Kind::AuthReturn, &ret, key, bin)?;
+                    let env = bin.get(..n).ok_or(EnvelopeError::NoSpace)?;
+                    let m = envelope::armour(Kind::AuthReturn.armour_label(), env, text)?;
+                    files.write(path, text.get(..m).ok_or(EnvelopeError::NoSpace)?)?;
+                }
+                self.remove_returned(t, &ret, sink)?;
+            }
+        }
+        Ok(ret)
+    }
+
+    fn remove_returned(
+        &mut self,
+        t: Timestamp,
+        ret: &AuthReturn,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let mut removed: Vec<Removal, { Limits::HA_MEMBERS }> = Vec::new();
+        for r in ret.returns.iter() {
+            let Some(slot) = self.ident.slot_of(&r.udi) else {
+                continue;
+            };
+            let only = r
+                .features
+                .first()
+                .and_then(|f| self.ident.license_index(f))
+                .and_then(|l| u8::try_from(l).ok());
+            let _ = removed.push(Removal {
+                slot: u8::try_from(slot).map_err(|_| AgentError::Capacity)?,
+                only,
+                return_code: Some(r.return_code.clone()),
+            });
+        }
+        if removed.is_empty() {
+            return Ok(());
+        }
+        self.commit(&[Record::AuthRemoved {
+            t,
+            removed: removed.clone(),
+        }])?;
+        for r in removed.iter() {
+            if let Some(udi) = self.ident.slot_udi(usize::from(r.slot)) {
+                emit(sink, Message::AuthRemoved(udi));
+            }
+        }
+        Ok(())
+    }
+
+    /// The authority's confirmation of an online return made at `created`.
+    pub(super) fn on_return_response(
+        &mut self,
+        t: Timestamp,
+        created: Timestamp,
+        sent: Option<AuthReturn>,
+        response: Result<&[u8], CommError>,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let r = match self.open_auth_response(created, response) {
+            Ok(r) => r,
+            Err(why) => {
+                self.stats.authorization_return.failed(t, why.0, why.1);
+                return Ok(());
+            }
+        };
+        let Some(mut sent) = sent else {
+            return Ok(());
+        };
+        sent.returns.retain(|x| {
+            r.returned
+                .iter()
+                .any(|(u, s)| *u == x.udi && *s == x.serial)
+        });
+        if sent.returns.is_empty() {
+            self.stats.authorization_return.failed(t, "refused", false);
+            return Ok(());
+        }
+        self.remove_returned(t, &sent, sink)?;
+        self.stats.authorization_return.succeeded(t, "OK");
+        Ok(())
+    }
+}

@@ -1,0 +1,419 @@
+//! Trust codes (digest §5, DESIGN.md §3): the factory code, `license smart trust idtoken`, the
+//! automatic request inside usage messages, saved trust requests, and the overwrite rules.
+//!
+//! A trust code binds a UDI to the device's public key. The device keeps one per HA slot
+//! (TRUST-1); the factory code lives in the identity (it comes with the hardware and a factory
+//! reset cannot remove it) and counts where no other code is installed. Only a code from the
+//! authority (ID token or ACK) allows direct communication (TRUST-2).
+
+use super::{Agent, AgentError, Imported, Outgoing, SyncScope, emit};
+use crate::envelope::{self, EnvelopeError};
+use crate::journal::Journal;
+use crate::limits::Limits;
+use crate::messages::Message;
+use crate::state::{Record, TrustEntry};
+use crate::wire::{
+    Kind, TrustCode, TrustCodeFile, TrustOrigin, TrustRequest, TrustResponse, TrustSubject,
+};
+use heapless::Vec;
+use tally_hal::{CommError, DeviceKey, EventSink, Files, PublicKey, Timestamp, Udi, bounded};
+
+/// What the device is and trusts beyond its UDI (DESIGN.md §3): its own public key, the
+/// manufacturing key that signs factory trust codes, the factory code, and the public keys of
+/// the HA members (by slot), for the trust codes the active asks for on their behalf.
+#[derive(Clone, Debug, Default)]
+pub struct TrustAnchors {
+    pub device_key: Option<PublicKey>,
+    pub manufacturing_key: Option<PublicKey>,
+    /// The factory-installed trust code, verified (TRUST-2).
+    pub factory: Option<TrustEntry>,
+    pub member_keys: [Option<PublicKey>; Limits::HA_MEMBERS],
+}
+
+/// The error string when a code does not bind this device.
+const WRONG_UDI: &str = "UDI mismatch: the trust code is for another product instance";
+const WRONG_KEY: &str = "the trust code does not match this product instance's key";
+const NO_FACTORY_IMPORT: &str = "a factory trust code cannot be installed from a file";
+const ALREADY: &str = "A trust code is already installed";
+const NOT_ANSWER: &str = "the response does not answer the trust request";
+
+impl TrustAnchors {
+    /// Verify the factory trust code (an envelope signed by the manufacturing key) for `udi`
+    /// and keep it. A code that does not verify, is for another UDI or another key is refused.
+    pub fn with_factory_code(mut self, udi: &Udi, envelope: &[u8]) -> Result<Self, AgentError> {
+        let mkey = self
+            .manufacturing_key
+            .ok_or(AgentError::Refused("no manufacturing key is pinned"))?;
+        let env = envelope::open(envelope, Limits::INBOUND_PAYLOAD_BYTES)?;
+        if env.kind() != Kind::TrustCode {
+            return Err(EnvelopeError::WrongKind(env.kind()).into());
+        }
+        env.verify(&[mkey])?;
+        let file: TrustCodeFile = env.decode()?;
+        let code = file.code;
+        if code.origin != TrustOrigin::Factory {
+            return Err(AgentError::Refused("not a factory trust code"));
+        }
+        if &code.udi != udi {
+            return Err(AgentError::Refused(WRONG_UDI));
+        }
+        if self.device_key != Some(code.device_key.0) {
+            return Err(AgentError::Refused(WRONG_KEY));
+        }
+        self.factory = Some(TrustEntry {
+            origin: TrustOrigin::Factory,
+            serial: code.serial,
+            issued_at: code.issued_at,
+            installed_at: code.issued_at,
+        });
+        Ok(self)
+    }
+}
+
+impl<J: Journal> Agent<J> {
+    /// The trust code HA slot `slot` holds: one the agent installed, else (own slot) the
+    /// factory code (TRUST-3, TRUST-5: an installed code overwrites the factory one).
+    pub fn trust_of(&self, slot: usize) -> Option<&TrustEntry> {
+        match self.state.trust.get(slot).and_then(Option::as_ref) {
+            Some(e) => Some(e),
+            None if slot == self.ident.own_slot() => self.ident.trust.factory.as_ref(),
+            None => None,
+        }
+    }
+
+    fn slot_communicates(&self, slot: usize) -> bool {
+        self.trust_of(slot).is_some_and(|e| e.origin.communicates())
+    }
+
+    /// Whether the device may talk to the authority directly (`Communication Level Allowed:
+    /// DIRECT`): only with a trust code from the authority (TRUST-2, TRUST-3).
+    pub fn direct_trust(&self) -> bool {
+        self.slot_communicates(self.ident.own_slot())
+    }
+
+    /// Transport `smart` (Connected Directly to CSSM) without a usable trust code: nothing
+    /// but trust requests may go out (TRUST-10).
+    pub(super) fn direct_blocked(&self) -> bool {
+        self.state.config.transport == crate::config::Transport::Smart && !self.direct_trust()
+    }
+
+    /// The UDIs whose trust code a usage message asks for (TRUST-5, 17.7.1 on): every slot
+    /// without a code usable for communication, whose key is known.
+    pub(super) fn trust_wanted(&self) -> Vec<TrustSubject, { Limits::HA_MEMBERS }> {
+        let mut out = Vec::new();
+        if self.ident.release != super::Release::V17_7 {
+            return out;
+        }
+        for (slot, (_, udi)) in self.ident.slots().enumerate() {
+            if !self.slot_communicates(slot)
+                && let Some(key) = self.ident.slot_key(slot)
+            {
+                let _ = out.push(TrustSubject {
+                    udi: udi.clone(),
+                    device_key: crate::wire::Key(key),
+                });
+            }
+        }
+        out
+    }
+
+    fn trust_subjects(&self, scope: SyncScope) -> Vec<TrustSubject, { Limits::HA_MEMBERS }> {
+        let own = self.ident.own_slot();
+        let mut out = Vec::new();
+        for (slot, (_, udi)) in self.ident.slots().enumerate() {
+            if (scope == SyncScope::All || slot == own)
+                && let Some(key) = self.ident.slot_key(slot)
+            {
+                let _ = out.push(TrustSubject {
+                    udi: udi.clone(),
+                    device_key: crate::wire::Key(key),
+                });
+            }
+        }
+        out
+    }
+
+    /// `license smart trust idtoken <token> {local | all} [force]` (TRUST-3, TRUST-4): queue a
+    /// trust request for the authority; the answer installs the codes (MSG-12) or says why not
+    /// (MSG-6). Needs a transport that reaches the authority.
+    pub fn trust_idtoken(
+        &mut self,
+        now: Timestamp,
+        token: &str,
+        scope: SyncScope,
+        force: bool,
+    ) -> Result<(), AgentError> {
+        if !self.state.config.transport.pushes() {
+            return Err(AgentError::TransportOff);
+        }
+        if self.outbox.is_some() {
+            return Err(AgentError::Busy);
+        }
+        if token.is_empty() {
+            return Err(AgentError::BadValue);
+        }
+        let subjects = self.trust_subjects(scope);
+        if subjects.is_empty() {
+            return Err(AgentError::Refused(WRONG_KEY));
+        }
+        self.outbox = Some(Outgoing::Trust(TrustRequest {
+            udi: self.ident.udi.clone(),
+            created_at: self.now(now),
+            token: Some(bounded(token)?),
+            force,
+            subjects,
+        }));
+        Ok(())
+    }
+
+    /// `license smart save trust-request <path>` (TRUST-6): the active's request, signed, for
+    /// the operator to carry to the authority; its answer is imported with `license smart import`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn save_trust_request(
+        &mut self,
+        now: Timestamp,
+        path: &str,
+        files: &mut dyn Files,
+        key: &mut dyn DeviceKey,
+        bin: &mut [u8],
+        text: &mut [u8],
+    ) -> Result<(), AgentError> {
+        let request = TrustRequest {
+            udi: self.ident.udi.clone(),
+            created_at: self.now(now),
+            token: None,
+            force: false,
+            subjects: self.trust_subjects(SyncScope::Local),
+        };
+        if request.subjects.is_empty() {
+            return Err(AgentError::Refused(WRONG_KEY));
+        }
+        let n = envelope::seal(Kind::TrustRequest, &request, key, bin)?;
+        let env = bin.get(..n).ok_or(EnvelopeError::NoSpace)?;
+        let m = envelope::armour(Kind::TrustRequest.armour_label(), env, text)?;
+        files.write(path, text.get(..m).ok_or(EnvelopeError::NoSpace)?)?;
+        Ok(())
+    }
+
+    /// Check a trust code from the authority: a UDI of this HA set, the key that slot has, and
+    /// an origin the authority may issue.
+    pub(super) fn check_trust_code(
+        &self,
+        code: &TrustCode,
+        t: Timestamp,
+    ) -> Result<(u8, TrustEntry), &'static str> {
+        if code.origin == TrustOrigin::Factory {
+            return Err(NO_FACTORY_IMPORT);
+        }
+        let slot = self.ident.slot_of(&code.udi).ok_or(WRONG_UDI)?;
+        match self.ident.slot_key(slot) {
+            Some(k) if k != code.device_key.0 => return Err(WRONG_KEY),
+            None if slot == self.ident.own_slot() => return Err(WRONG_KEY),
+            _ => {}
+        }
+        let slot8 = u8::try_from(slot).map_err(|_| WRONG_UDI)?;
+        Ok((
+            slot8,
+            TrustEntry {
+                origin: code.origin,
+                serial: code.serial,
+                issued_at: code.issued_at,
+                installed_at: t,
+            },
+        ))
+    }
+
+    /// Trust codes in an ACK (TRUST-5): installed where the slot has no code usable for
+    /// communication (a factory code is overwritten); a slot that has one did not ask (TRUST-7).
+    pub(super) fn ack_trust(
+        &self,
+        codes: &[TrustCode],
+        t: Timestamp,
+    ) -> Vec<(u8, TrustEntry), { Limits::HA_MEMBERS }> {
+        let mut out = Vec::new();
+        for c in codes {
+            if let Ok((slot, e)) = self.check_trust_code(c, t)
+                && !self.slot_communicates(usize::from(slot))
+                && !out.iter().any(|(s, _)| *s == slot)
+            {
+                let _ = out.push((slot, e));
+            }
+        }
+        out
+    }
+
+    /// The answer to an ID-token trust request made at `created`.
+    pub(super) fn on_trust_response(
+        &mut self,
+        t: Timestamp,
+        created: Timestamp,
+        response: Result<&[u8], CommError>,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let own = self.ident.udi.clone();
+        let bytes = match response {
+            Ok(b) => b,
+            Err(e) => {
+                self.stats.trust_establishment.failed(t, e.detail(), true);
+                let mut why: heapless::String<96> = heapless::String::new();
+                let _ = core::fmt::write(
+                    &mut why,
+                    format_args!("Communications failure: {}", e.detail()),
+                );
+                emit(sink, Message::TrustInstallFailed(&own, &why));
+                return Ok(());
+            }
+        };
+        let refuse = |a: &mut Self, sink: &mut dyn EventSink, why: &str| {
+            a.stats
+                .trust_establishment
+                .failed(t, "invalid response", false);
+            emit(sink, Message::TrustInstallFailed(&own, why));
+        };
+        let r: TrustResponse = match self.open_inbound(bytes, Kind::TrustResponse) {
+            Ok(r) => r,
+            Err(e) => {
+                let mut why: heapless::String<96> = heapless::String::new();
+                let _ = core::fmt::write(&mut why, format_args!("{e}"));
+                refuse(self, sink, &why);
+                return Ok(());
+            }
+        };
+        if r.udi != own || r.request_created_at != created {
+            refuse(self, sink, NOT_ANSWER);
+            return Ok(());
+        }
+        if r.seq <= self.state.seq_hwm {
+            refuse(self, sink, "timestamp mismatch: an older message");
+            return Ok(());
+        }
+        self.apply_trust_response(t, r, true, sink).map(|_| ())
+    }
+
+    /// Install what a trust response carries; `online`: it answers a request just made.
+    fn apply_trust_response(
+        &mut self,
+        t: Timestamp,
+        r: TrustResponse,
+        online: bool,
+        sink: &mut dyn EventSink,
+    ) -> Result<usize, AgentError> {
+        let mut codes: Vec<(u8, TrustEntry), { Limits::HA_MEMBERS }> = Vec::new();
+        let mut bad: Vec<(Udi, &'static str), { Limits::HA_MEMBERS }> = Vec::new();
+        for c in r.codes.iter() {
+            match self.check_trust_code(c, t) {
+                Ok(e) if !codes.iter().any(|(s, _)| *s == e.0) => {
+                    let _ = codes.push(e);
+                }
+                Ok(_) => {}
+                Err(why) => {
+                    let _ = bad.push((c.udi.clone(), why));
+                }
+            }
+        }
+        let installed = codes.len();
+        if installed > 0 {
+            self.commit(&[Record::TrustInstalled {
+                t,
+                seq: r.seq,
+                issued_at: r.issued_at,
+                codes: codes.clone(),
+            }])?;
+            for (slot, _) in codes.iter() {
+                if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
+                    emit(sink, Message::TrustInstallSuccess(udi));
+                }
+            }
+        }
+        for (udi, why) in r.refused.iter() {
+            emit(sink, Message::TrustInstallFailed(udi, why.text()));
+        }
+        for (udi, why) in bad.iter() {
+            emit(sink, Message::TrustInstallFailed(udi, why));
+        }
+        if online {
+            if installed > 0 {
+                self.stats.trust_establishment.succeeded(t, "OK");
+            } else {
+                let reason = r
+                    .refused
+                    .first()
+                    .map_or("invalid response", |(_, w)| w.text());
+                self.stats.trust_establishment.failed(t, reason, false);
+            }
+        }
+        Ok(installed)
+    }
+
+    /// `license smart import` of a trust response (the answer to a saved trust request) or of
+    /// one trust code.
+    pub(super) fn import_trust(
+        &mut self,
+        t: Timestamp,
+        kind: Kind,
+        bytes: &[u8],
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        if kind == Kind::TrustResponse {
+            let r: TrustResponse = self.open_inbound(bytes, Kind::TrustResponse)?;
+            if r.udi != self.ident.udi {
+                return Err(AgentError::WrongDevice);
+            }
+            if r.seq <= self.state.seq_hwm {
+                let same = r.codes.iter().all(|c| {
+                    self.ident
+                        .slot_of(&c.udi)
+                        .and_then(|s| self.state.trust.get(s))
+                        .and_then(Option::as_ref)
+                        .is_some_and(|e| e.serial == c.serial)
+                });
+                return if same && !r.codes.is_empty() {
+                    Ok(Imported::AlreadyApplied(Kind::TrustResponse))
+                } else {
+                    Err(AgentError::Stale)
+                };
+            }
+            if r.codes.is_empty() && r.refused.is_empty() {
+                return Err(AgentError::Refused("the response holds no trust code"));
+            }
+            return self
+                .apply_trust_response(t, r, false, sink)
+                .map(Imported::TrustCodes);
+        }
+        let file: TrustCodeFile = self.open_inbound(bytes, Kind::TrustCode)?;
+        let (slot, entry) = self
+            .check_trust_code(&file.code, t)
+            .map_err(|why| match why {
+                WRONG_UDI => AgentError::WrongDevice,
+                w => AgentError::Refused(w),
+            })?;
+        let current = self
+            .state
+            .trust
+            .get(usize::from(slot))
+            .and_then(Option::as_ref);
+        if current.is_some_and(|c| c.serial == entry.serial) {
+            return Ok(Imported::AlreadyApplied(Kind::TrustCode));
+        }
+        if file.seq <= self.state.seq_hwm {
+            return Err(AgentError::Stale);
+        }
+        // TRUST-7: a file cannot say `force`; a code from the authority stays.
+        if self.slot_communicates(usize::from(slot)) {
+            return Err(AgentError::Refused(ALREADY));
+        }
+        let issued_at = entry.issued_at;
+        let mut codes = Vec::new();
+        let _ = codes.push((slot, entry));
+        self.commit(&[Record::TrustInstalled {
+            t,
+            seq: file.seq,
+            issued_at,
+            codes,
+        }])?;
+        if let Some(udi) = self.ident.slot_udi(usize::from(slot)) {
+            emit(sink, Message::TrustInstallSuccess(udi));
+        }
+        Ok(Imported::TrustCodes(1))
+    }
+}
