@@ -1,8 +1,32 @@
 //! ECDSA P-256 over SHA-256 digests (DESIGN.md §3, GAP-3): the one place the core calls into
 //! elliptic-curve code, so the backend can be chosen per target.
 //!
-//! The portable backend is RustCrypto `p256`. Signatures are RFC 6979 deterministic, so a device
-//! needs no RNG, and the same key and digest give the same bytes on every backend.
+//! Signatures are RFC 6979 deterministic, so a device needs no RNG, and the same key and digest
+//! give the same bytes on every backend. Two backends, one chosen at build time ([`BACKEND`]):
+//!
+//! - `p256` (RustCrypto, portable): the default, and the reference on every target.
+//! - `p256-cm4` (feature `p256-cm4`): the `p256-cm4` crate, a Rust port of the P256-Cortex-M4
+//!   assembly, for Cortex-M4/M4F (`thumbv7em-none-eabi`, `thumbv7em-none-eabihf`). It takes the
+//!   nonce as an argument; [`sign_prehash`] derives it with the `rfc6979` crate exactly as RustCrypto
+//!   `ecdsa` does (HMAC-DRBG over SHA-256 from the secret and the digest, no extra data, next
+//!   candidate when `r` or `s` comes out zero), so the signatures are byte-identical.
+//!
+//! Where the feature applies (the condition below matches the one in `core/Cargo.toml`):
+//!
+//! - bare-metal ARM with 32-bit atomics (the thumbv7em targets): `p256-cm4`. Stable `cfg` cannot
+//!   tell a Cortex-M4 from an M3 or M33; on those the p256-cm4 assembly (UMAAL, a DSP
+//!   instruction) does not build, so the mistake is still caught at build time.
+//! - Cortex-M0/M0+ (`thumbv6m`, no 32-bit atomics): `compile_error!`. Asking for M4 assembly on
+//!   an M0 board is a configuration mistake, and quietly shipping the portable backend would hide
+//!   a 6x slower verify behind a feature that says otherwise.
+//! - the host and every target with an OS: the portable backend. Features are unified across a
+//!   workspace build (`--all-features`, or a firmware feature reaching `tally-core` while the
+//!   host crates build in the same invocation), the host never runs the assembly, and the host
+//!   tests are the reference the Cortex-M4 results are compared with.
+//!
+//! `core/tests/crypto_vectors.rs` holds the known answers (RFC 6979 A.2.5) and Wycheproof
+//! vectors for the host; `firmware/src/bin/crypto_bench.rs` runs the same ones on the Cortex-M4
+//! under QEMU with whichever backend it was built with (`scripts/bench-crypto.sh`).
 
 use tally_hal::{DeviceKey, KeyError, PublicKey, Signature};
 
@@ -17,36 +41,182 @@ pub enum CryptoError {
     BadSignature,
 }
 
+/// The backend this build uses: `"p256"` or `"p256-cm4"`.
+pub const BACKEND: &str = backend::NAME;
+
+#[cfg(all(
+    feature = "p256-cm4",
+    target_arch = "arm",
+    target_os = "none",
+    not(target_has_atomic = "32")
+))]
+compile_error!(
+    "feature `p256-cm4` is Cortex-M4 assembly (thumbv7em); build this target without it"
+);
+
 /// Verify `sig` (`r || s`, 64 bytes) over `digest` with the SEC1 public key `key`.
+///
+/// The key is checked first: a bad key gives [`CryptoError::BadKey`] whatever the signature.
 pub fn verify_prehash(key: &PublicKey, digest: &[u8; 32], sig: &[u8]) -> Result<(), CryptoError> {
-    use p256::ecdsa::signature::hazmat::PrehashVerifier;
-    let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(key).map_err(|_| CryptoError::BadKey)?;
-    let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| CryptoError::BadSignature)?;
-    vk.verify_prehash(digest, &sig)
-        .map_err(|_| CryptoError::BadSignature)
+    backend::verify_prehash(key, digest, sig)
 }
 
 /// The SEC1 uncompressed public key of a secret scalar (big-endian).
 pub fn public_key(secret: &[u8; 32]) -> Result<PublicKey, CryptoError> {
-    let sk = p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| CryptoError::BadSecret)?;
-    let point = sk.verifying_key().to_sec1_point(false);
-    let mut out = [0u8; 65];
-    out.get_mut(..point.as_bytes().len())
-        .ok_or(CryptoError::BadKey)?
-        .copy_from_slice(point.as_bytes());
-    Ok(out)
+    backend::public_key(secret)
 }
 
 /// RFC 6979 deterministic ECDSA signature of `digest` with the secret scalar (big-endian).
 pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, CryptoError> {
-    use p256::ecdsa::signature::hazmat::PrehashSigner;
-    let sk = p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| CryptoError::BadSecret)?;
-    let sig: p256::ecdsa::Signature = sk
-        .sign_prehash(digest)
-        .map_err(|_| CryptoError::BadSignature)?;
-    let mut out = [0u8; 64];
-    out.copy_from_slice(&sig.to_bytes());
-    Ok(out)
+    backend::sign_prehash(secret, digest)
+}
+
+/// RustCrypto `p256`: portable, constant-time, ~8 M instructions per operation on a Cortex-M4.
+#[cfg(not(all(
+    feature = "p256-cm4",
+    target_arch = "arm",
+    target_os = "none",
+    target_has_atomic = "32"
+)))]
+mod backend {
+    use super::CryptoError;
+    use tally_hal::{PublicKey, Signature};
+
+    pub const NAME: &str = "p256";
+
+    pub fn verify_prehash(
+        key: &PublicKey,
+        digest: &[u8; 32],
+        sig: &[u8],
+    ) -> Result<(), CryptoError> {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        let vk =
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(key).map_err(|_| CryptoError::BadKey)?;
+        let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| CryptoError::BadSignature)?;
+        vk.verify_prehash(digest, &sig)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+
+    pub fn public_key(secret: &[u8; 32]) -> Result<PublicKey, CryptoError> {
+        let sk = p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| CryptoError::BadSecret)?;
+        let point = sk.verifying_key().to_sec1_point(false);
+        let mut out = [0u8; 65];
+        out.get_mut(..point.as_bytes().len())
+            .ok_or(CryptoError::BadKey)?
+            .copy_from_slice(point.as_bytes());
+        Ok(out)
+    }
+
+    pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, CryptoError> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let sk = p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| CryptoError::BadSecret)?;
+        let sig: p256::ecdsa::Signature = sk
+            .sign_prehash(digest)
+            .map_err(|_| CryptoError::BadSignature)?;
+        let mut out = [0u8; 64];
+        out.copy_from_slice(&sig.to_bytes());
+        Ok(out)
+    }
+}
+
+/// `p256-cm4`: the P256-Cortex-M4 assembly. Its integers are `[u32; 8]`, least significant word
+/// first; ours are 32 big-endian bytes.
+#[cfg(all(
+    feature = "p256-cm4",
+    target_arch = "arm",
+    target_os = "none",
+    target_has_atomic = "32"
+))]
+mod backend {
+    use super::CryptoError;
+    use rfc6979::bigint::U256;
+    use tally_hal::{PublicKey, Signature};
+
+    pub const NAME: &str = "p256-cm4";
+
+    /// The group order n of P-256, the modulus of the RFC 6979 nonce.
+    static ORDER: U256 =
+        U256::from_be_hex("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551");
+
+    /// Nonce candidates tried before giving up. A candidate fails only when `r` or `s` is zero
+    /// (probability ~2^-256 each), so the first one is used in practice; the bound keeps the
+    /// function total.
+    const NONCE_TRIES: usize = 16;
+
+    fn words(be: &[u8; 32]) -> [u32; 8] {
+        let mut out = [0u32; 8];
+        for (word, chunk) in out.iter_mut().zip(be.rchunks_exact(4)) {
+            if let [a, b, c, d] = *chunk {
+                *word = u32::from_be_bytes([a, b, c, d]);
+            }
+        }
+        out
+    }
+
+    fn write_be(words: &[u32; 8], out: &mut [u8]) {
+        for (chunk, word) in out.rchunks_exact_mut(4).zip(words) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+    }
+
+    pub fn verify_prehash(
+        key: &PublicKey,
+        digest: &[u8; 32],
+        sig: &[u8],
+    ) -> Result<(), CryptoError> {
+        // Uncompressed SEC1 only, like the portable backend (p256-cm4 would also take the
+        // 0x06/0x07 "hybrid" tags). The parser checks both coordinates < p and the curve equation.
+        let (mut x, mut y) = ([0u32; 8], [0u32; 8]);
+        if key.first() != Some(&0x04) || !p256_cm4::octet_string_to_point(&mut x, &mut y, key) {
+            return Err(CryptoError::BadKey);
+        }
+        let (r, s) = sig
+            .split_first_chunk::<32>()
+            .ok_or(CryptoError::BadSignature)?;
+        let s: &[u8; 32] = s.try_into().map_err(|_| CryptoError::BadSignature)?;
+        // `verify` checks 1 <= r, s < n itself.
+        if p256_cm4::verify(&x, &y, digest, &words(r), &words(s)) {
+            Ok(())
+        } else {
+            Err(CryptoError::BadSignature)
+        }
+    }
+
+    pub fn public_key(secret: &[u8; 32]) -> Result<PublicKey, CryptoError> {
+        let (mut x, mut y) = ([0u32; 8], [0u32; 8]);
+        // `keygen` checks 1 <= secret < n.
+        if !p256_cm4::keygen(&mut x, &mut y, &words(secret)) {
+            return Err(CryptoError::BadSecret);
+        }
+        let mut out = [0u8; 65];
+        p256_cm4::point_to_octet_string_uncompressed(&mut out, &x, &y);
+        Ok(out)
+    }
+
+    pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, CryptoError> {
+        let d = words(secret);
+        if !p256_cm4::check_range_n(&d) {
+            return Err(CryptoError::BadSecret);
+        }
+        // As `ecdsa::hazmat::sign_prehashed_rfc6979` (ecdsa 0.17): the raw digest and the
+        // big-endian secret into the generator, candidates already reduced to 1..n-1.
+        let mut nonces =
+            rfc6979::KGenerator::<sha2::Sha256, U256>::new(secret, digest, &[], &ORDER);
+        for _ in 0..NONCE_TRIES {
+            let mut k = [0u8; 32];
+            nonces.fill_next_k(&mut k);
+            let (mut r, mut s) = ([0u32; 8], [0u32; 8]);
+            // Reduces the digest mod n like `bytes2scalar`; false when r or s is zero.
+            if p256_cm4::sign(&mut r, &mut s, digest, &d, &words(&k)) {
+                let mut out = [0u8; 64];
+                let (r_out, s_out) = out.split_at_mut(32);
+                write_be(&r, r_out);
+                write_be(&s, s_out);
+                return Ok(out);
+            }
+        }
+        Err(CryptoError::BadSignature)
+    }
 }
 
 /// A device key held in memory (protected flash or OTP read at boot): the [`DeviceKey`] of a
