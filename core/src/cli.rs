@@ -11,7 +11,6 @@ use crate::config::{
     ConfigChange, DEFAULT_CSLU_URL, DEFAULT_SMART_URL, Privacy, Transport, URL_LEN,
 };
 use crate::journal::Journal;
-use crate::limits::Limits;
 use crate::render::{self, RumFilter};
 use crate::rum::Selection;
 use crate::time::TimeZone;
@@ -551,11 +550,7 @@ impl Console {
                 let read = env.files.read(path, env.text);
                 match read {
                     Err(e) => fail(out, "import", AgentError::File(e))?,
-                    Ok(n) if n > Limits::IMPORT_FILE_BYTES => fail(
-                        out,
-                        "import",
-                        AgentError::Envelope(crate::envelope::EnvelopeError::TooLarge),
-                    )?,
+                    // The agent checks the size limit, and says what the file claimed to be.
                     Ok(n) => {
                         let text = env.text.get(..n).unwrap_or(&[]);
                         match a.import(now, text, env.bin, env.sink) {

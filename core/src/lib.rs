@@ -18,6 +18,9 @@
 //! | syslog messages and the event log | [`messages`] |
 //! | device configuration | [`config`] |
 //! | dates and time zones | [`time`] |
+//! | trust codes (agent side) | [`agent`] (`agent/trust.rs`) |
+//! | authorization codes, return codes | [`agent`] (`agent/authorization.rs`) |
+//! | the factory provisioning image | [`provision`] |
 //! | every capacity | [`limits`] |
 //!
 //! Requirement IDs (POL-7, RUM-14, …) refer to `shared/spec/seed-digest.md`.
@@ -46,6 +49,7 @@ pub mod limits;
 pub mod messages;
 pub mod outbound;
 pub mod policy;
+pub mod provision;
 pub mod render;
 pub mod rum;
 pub mod schedule;

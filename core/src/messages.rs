@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tally_hal::{Severity, Timestamp};
 
 /// Capacity of one formatted syslog line.
-pub const MESSAGE_LEN: usize = 192;
+pub const MESSAGE_LEN: usize = 256;
 
 /// A system message the agent emits, with its seed text (MSG-1..12). The seed's severities are
 /// kept as given, `-3-` on `COMM_RESTORED` and `POLICY_REMOVED` included.
@@ -57,12 +57,26 @@ impl Message<'_> {
         }
     }
 
-    /// The message as one bounded line.
+    /// The message as one bounded line. A line longer than the bound is cut at a character
+    /// boundary (never dropped, never a panic); the seed texts are far shorter.
     pub fn to_line(&self) -> String<MESSAGE_LEN> {
-        let mut s = String::new();
-        // A line longer than the bound is cut, never a panic: the texts are far shorter.
+        let mut s = Cut(String::new());
         let _ = write!(s, "{self}");
-        s
+        s.0
+    }
+}
+
+/// A bounded string that keeps what fits of every write.
+struct Cut(String<MESSAGE_LEN>);
+
+impl Write for Cut {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for c in text.chars() {
+            if self.0.push(c).is_err() {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -314,6 +328,11 @@ mod tests {
             Message::TrustInstallFailed(&udi, "x").severity(),
             Severity::Error
         );
+        // Too long for the bound: cut, not dropped.
+        let long = "x".repeat(400);
+        let line = Message::TrustInstallFailed(&udi, &long).to_line();
+        assert_eq!(line.len(), MESSAGE_LEN);
+        assert!(line.ends_with("xxx"));
     }
 
     #[test]

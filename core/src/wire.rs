@@ -352,11 +352,9 @@ impl TrustRefusal {
     pub const fn text(self) -> &'static str {
         match self {
             TrustRefusal::AlreadyInstalled => {
-                "A trust code is already installed (the UDI is registered); use force to overwrite it"
+                "Trust code already installed (UDI already registered); use force"
             }
-            TrustRefusal::AccountMismatch => {
-                "Smart Account-Virtual Account mismatch: the token's account does not include this product instance"
-            }
+            TrustRefusal::AccountMismatch => "Smart Account-Virtual Account mismatch",
             TrustRefusal::InvalidToken => "The ID token is not valid",
             TrustRefusal::TokenExpired => "The ID token has expired",
             TrustRefusal::TokenUsedUp => "The ID token has reached its maximum number of uses",

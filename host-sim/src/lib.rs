@@ -3,7 +3,9 @@
 
 pub mod authority;
 pub mod demo;
+pub mod factory;
 pub mod flash;
+pub mod inspect;
 pub mod profiles;
 pub mod sim;
 

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use tally_core::agent::{Agent, AgentError, Identity, LicenseStatus, Release};
 use tally_core::cli::{Console, Effect, Env, write_syslog_line};
 use tally_core::config::Transport;
+use tally_core::crypto::LocalKey;
 use tally_core::journal::flash::FlashJournal;
 use tally_core::limits::Limits;
 use tally_core::policy::{CategoryOverrides, CustomPolicy};
+use tally_core::provision::Provisioning;
 use tally_core::time::{Civil, ShowTime, TimeZone, timestamp_of};
-use tally_hal::mock::{DirFiles, MemFiles, SoftwareKey};
+use tally_hal::mock::{DirFiles, MemFiles};
 use tally_hal::{CommError, EventSink, Files, Platform, Severity, Timestamp, bounded};
 
 /// Where a simulation starts unless told otherwise: 2026-01-05 09:00:00 UTC.
@@ -30,6 +32,9 @@ pub struct SimOptions {
     pub release: Release,
     pub start: Timestamp,
     pub profile: Option<Profile>,
+    /// The device's factory provisioning image (`tally-sim factory provision`); with
+    /// `state_dir`, `DIR/devices/<serial>.prov` is used when present.
+    pub provision: Option<Provisioning>,
 }
 
 impl Default for SimOptions {
@@ -39,6 +44,7 @@ impl Default for SimOptions {
             release: Release::V17_7,
             start: DEFAULT_START,
             profile: None,
+            provision: None,
         }
     }
 }
@@ -58,7 +64,7 @@ impl EventSink for Collect {
 pub struct SimDevice {
     pub agent: Agent<FlashJournal<FileFlash>>,
     pub console: Console,
-    pub key: SoftwareKey,
+    pub key: LocalKey,
     pub platform: tally_hal::mock::MockPlatform,
     pub files: Box<dyn FilesDebug>,
 }
@@ -123,9 +129,11 @@ pub struct Simulator {
     response: Vec<u8>,
 }
 
-/// The simulated device key of the product instance with serial `serial`.
-pub fn device_key(serial: &str) -> SoftwareKey {
-    SoftwareKey::from_seed(format!("tally-sim device key {serial}").as_bytes())
+/// The simulated device key of the product instance with serial `serial` (a device without a
+/// provisioning image).
+pub fn device_key(serial: &str) -> Result<LocalKey, SimError> {
+    LocalKey::from_seed(format!("tally-sim device key {serial}").as_bytes())
+        .map_err(|e| SimError::State(format!("device key: {e:?}")))
 }
 
 impl Simulator {
@@ -179,11 +187,48 @@ impl Simulator {
                 Box::new(MemFiles::default()),
             ),
         };
-        let key = device_key(&serial);
+        let provision = match (&opts.provision, &opts.state_dir) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(dir)) => {
+                let path = dir.join("devices").join(format!("{serial}.prov"));
+                match std::fs::read(&path) {
+                    Ok(b) => Some(
+                        crate::factory::from_file(&b)
+                            .map_err(|e| SimError::State(format!("{}: {e}", path.display())))?,
+                    ),
+                    Err(_) => None,
+                }
+            }
+            (None, None) => None,
+        };
+        let key = match &provision {
+            Some(p) => {
+                if &p.udi != platform.udi() {
+                    return Err(SimError::State(format!(
+                        "the provisioning image is for {}, this device is {}",
+                        p.udi,
+                        platform.udi()
+                    )));
+                }
+                let secret = p.device_secret.ok_or_else(|| {
+                    SimError::State("the provisioning image has no device secret (a secure element holds it); the simulator needs it".into())
+                })?;
+                LocalKey::from_secret(secret)
+                    .map_err(|e| SimError::State(format!("device secret: {e:?}")))?
+            }
+            None => device_key(&serial)?,
+        };
         authority.register(platform.udi(), tally_hal::DeviceKey::public_key(&key));
         let mut identity =
             Identity::from_platform(&platform, &[authority.public_key()], opts.release)?;
         identity.trust.device_key = Some(tally_hal::DeviceKey::public_key(&key));
+        if let Some(p) = &provision {
+            // TRUST-2: the factory trust code, verified against the pinned manufacturing key.
+            identity.trust = p
+                .anchors()
+                .map_err(|e| SimError::State(format!("provisioning: {e}")))?;
+            identity.authority_keys = p.authority_keys();
+        }
         // Every HA member has its own key pair; the active knows their public keys (TRUST-12).
         let members: Vec<(usize, tally_hal::Udi)> = identity
             .slots()
@@ -191,15 +236,29 @@ impl Simulator {
             .map(|(i, (_, u))| (i, u.clone()))
             .collect();
         for (slot, udi) in members {
-            let k = tally_hal::DeviceKey::public_key(&device_key(&udi.sn));
-            authority.register(&udi, k);
+            let k = if &udi == platform.udi() {
+                tally_hal::DeviceKey::public_key(&key)
+            } else {
+                let k = tally_hal::DeviceKey::public_key(&device_key(&udi.sn)?);
+                authority.register(&udi, k);
+                k
+            };
             if let Some(s) = identity.trust.member_keys.get_mut(slot) {
                 *s = Some(k);
             }
         }
         let journal = FlashJournal::new(flash, 0, SECTORS as u32)
             .map_err(|e| SimError::Agent(AgentError::Journal(e)))?;
-        let agent = Agent::boot(identity, journal, skewed(now, rtc_offset))?;
+        let mut agent = Agent::boot(identity, journal, skewed(now, rtc_offset))?;
+        if let Some(p) = &provision {
+            // The factory's policy and authorization codes, taken in on the first boot.
+            let codes: Vec<&[u8]> = p.auth_codes.iter().map(|c| c.as_slice()).collect();
+            agent.install_factory(
+                skewed(now, rtc_offset),
+                p.policy.as_ref().map(|v| v.as_slice()),
+                &codes,
+            )?;
+        }
         let device = SimDevice {
             agent,
             console: Console::default(),
@@ -207,7 +266,7 @@ impl Simulator {
             platform,
             files,
         };
-        let sim = Simulator {
+        let mut sim = Simulator {
             now,
             rtc_offset,
             link_up,
@@ -218,6 +277,7 @@ impl Simulator {
             text: vec![0; Limits::USAGE_FILE_BYTES * 2],
             response: Vec::new(),
         };
+        sim.sync_features();
         sim.save()?;
         Ok(sim)
     }
@@ -641,11 +701,16 @@ impl Simulator {
                     .map_err(|e| format!("{FAILED}{e}"))?;
                 let _ = writeln!(out, "Return code accepted for {udi}");
             }
-            ["sim", "authority", "auth-code", feature, file] => {
+            ["sim", "authority", "auth-code", feature, file, kind @ ..] => {
+                let kind = match kind {
+                    [] => tally_core::wire::AuthKind::Slac,
+                    ["slr"] => tally_core::wire::AuthKind::Slr,
+                    _ => return Err("auth-code takes <feature> <file> [slr]".into()),
+                };
                 let udi = self.device.agent.identity().udi.clone();
                 let text = self
                     .authority
-                    .auth_code_file(self.now, &udi, feature)
+                    .auth_code_file(self.now, &udi, feature, kind)
                     .map_err(|e| format!("{FAILED}{e}"))?;
                 self.device
                     .files

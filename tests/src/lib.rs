@@ -20,6 +20,34 @@ pub fn lic(name: &str, tag: &str, term: Term) -> LicenseDef {
     LicenseDef::new(name, tag, &regid, name, Enforcement::Unenforced, term).unwrap()
 }
 
+/// A license that needs an authorization code (ENF-3, ENF-4).
+pub fn gated(name: &str, tag: &str, enforcement: Enforcement) -> LicenseDef {
+    let regid = format!("regid.2019-03.com.cisco.{tag},1.0_00000000-0000-0000-0000-000000000000");
+    LicenseDef::new(name, tag, &regid, name, enforcement, Term::Perpetual).unwrap()
+}
+
+/// Connect directly to the authority and establish trust for every member (TRUST-3).
+pub fn direct(sim: &mut Simulator) -> String {
+    let mut out = sim.line("license smart transport smart");
+    out += &sim.line("sim authority idtoken TALLY-TEST-TOKEN");
+    out += &sim.line("license smart trust idtoken TALLY-TEST-TOKEN all");
+    out
+}
+
+/// Every console line run, output concatenated, without failing on errors.
+pub fn lines(sim: &mut Simulator, lines: &[&str]) -> String {
+    lines.iter().map(|l| sim.line(l)).collect()
+}
+
+/// The messages with mnemonic suffix `m` in console output.
+pub fn messages(out: &str, m: &str) -> Vec<String> {
+    syslog(out)
+        .into_iter()
+        .filter(|(_, mm, _)| mm.ends_with(m))
+        .map(|(_, _, text)| text)
+        .collect()
+}
+
 pub fn udi(pid: &str, sn: &str) -> Udi {
     Udi::new(pid, sn).unwrap()
 }
@@ -67,6 +95,7 @@ pub fn sim(profile: Profile, release: Release, start: &str) -> Simulator {
         release,
         start: utc(start),
         profile: Some(profile),
+        provision: None,
     })
     .unwrap()
 }

@@ -592,6 +592,11 @@ impl<J: Journal> Agent<J> {
             && self.push_time(&sched).is_some_and(|p| t >= p)
             && self.retry_due(t)
         {
+            // As a real first attempt would, the first one closes the OPEN reports; retries
+            // then send what is closed once trust is there.
+            if self.state.comm_failing_since.is_none() {
+                self.commit(&[Record::CloseAll { t, reload: false }])?;
+            }
             self.last_attempt = Some(t);
             self.stats.usage_reporting.total = self.stats.usage_reporting.total.saturating_add(1);
             self.push_failed(

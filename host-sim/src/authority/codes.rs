@@ -200,13 +200,11 @@ impl Authority {
             .devices
             .get(&udi.to_string())
             .ok_or(AuthRefusal::UnknownCode)?;
-        let mut licenses: Vec<(String, u32)> = match (&dev.slac, mode) {
-            (Some(c), AuthMode::Add) => c.licenses.clone(),
-            _ => Vec::new(),
-        };
-        let returned: Vec<(String, u32)> = match (&dev.slac, mode) {
-            (Some(c), AuthMode::Replace) => c.licenses.clone(),
-            _ => Vec::new(),
+        // `add` keeps everything; `replace` keeps only the requested license (AUTH-2).
+        let held: Vec<(String, u32)> = dev.slac.as_ref().map_or(Vec::new(), |c| c.licenses.clone());
+        let (mut licenses, returned): (Vec<_>, Vec<_>) = match mode {
+            AuthMode::Add => (held, Vec::new()),
+            AuthMode::Replace => held.into_iter().partition(|(f, _)| f == feature),
         };
         if licenses.iter().any(|(f, _)| f == feature) {
             // Already authorized: the same licenses in a fresh code.
@@ -222,9 +220,7 @@ impl Authority {
             licenses.push((feature.to_string(), 1));
         }
         for (f, n) in returned {
-            if f != feature {
-                *self.pool.entry(f).or_insert(0) += n;
-            }
+            *self.pool.entry(f).or_insert(0) += n;
         }
         let serial = self.next_serial();
         if let Some(d) = self.devices.get_mut(&udi.to_string()) {
@@ -304,6 +300,15 @@ impl Authority {
             Err(why) => refused.extend(all(why)),
             Ok(account) => {
                 for s in req.subjects.iter() {
+                    // Every code issued is one use of the token (TRUST-9).
+                    let used_up = token
+                        .as_ref()
+                        .and_then(|t| self.tokens.get(t))
+                        .is_some_and(|tok| tok.max_uses.is_some_and(|m| tok.uses >= m));
+                    if used_up {
+                        refused.push((s.udi.clone(), TrustRefusal::TokenUsedUp));
+                        continue;
+                    }
                     let registered = self.is_registered(&s.udi);
                     if registered && !req.force {
                         refused.push((s.udi.clone(), TrustRefusal::AlreadyInstalled));
@@ -455,16 +460,30 @@ impl Authority {
     }
 
     /// A signed authorization-code file for `udi` (the portal's SLAC download, AUTH-6): one unit
-    /// of `feature` added to what the product instance holds.
+    /// of `feature` added to what the product instance holds. A feature the account does not
+    /// hold is added to its pool first (the portal's code is for a license bought for it).
     pub fn auth_code_file(
         &mut self,
         now: Timestamp,
         udi: &Udi,
         feature: &str,
+        kind: AuthKind,
     ) -> Result<String, String> {
-        let code = self
+        if !self.pool.contains_key(feature) {
+            self.pool.insert(feature.to_string(), 1);
+        }
+        let mut code = self
             .grant(now, udi, AuthMode::Add, feature)
             .map_err(|e| e.text().to_string())?;
+        // An SLR (a reservation from before migration, AUTH-1) travels the same way.
+        code.kind = kind;
+        if let Some(c) = self
+            .devices
+            .get_mut(&udi.to_string())
+            .and_then(|d| d.slac.as_mut())
+        {
+            c.kind = kind;
+        }
         let file = AuthCodeFile {
             seq: self.next_seq(),
             code,
@@ -473,6 +492,47 @@ impl Authority {
             .seal(Kind::AuthCode, &file)
             .map_err(|e| e.to_string())?;
         super::armour(Kind::AuthCode, &bytes).map_err(|e| e.to_string())
+    }
+
+    /// A factory-installed policy for `udi`: a signed policy envelope (AUTH-6 "pre-installed at
+    /// the factory", [003:349]).
+    pub fn factory_policy(
+        &mut self,
+        now: Timestamp,
+        udi: &Udi,
+        policy: &tally_core::policy::CustomPolicy,
+    ) -> Result<Vec<u8>, AuthorityError> {
+        let payload = tally_core::wire::PolicyPayload {
+            udi: udi.clone(),
+            issued_at: now,
+            seq: self.next_seq(),
+            policy: policy.clone(),
+        };
+        self.seal(Kind::Policy, &payload)
+    }
+
+    /// A factory-installed authorization code for `udi` holding `features` (bought with the
+    /// hardware, so they come with the order, not from the pool).
+    pub fn factory_auth_code(
+        &mut self,
+        now: Timestamp,
+        udi: &Udi,
+        features: &[String],
+    ) -> Result<Vec<u8>, String> {
+        let mut code = None;
+        for f in features {
+            *self.pool.entry(f.clone()).or_insert(0) += 1;
+            code = Some(
+                self.grant(now, udi, AuthMode::Add, f)
+                    .map_err(|e| e.text().to_string())?,
+            );
+        }
+        let code = code.ok_or("no feature to authorize")?;
+        let file = AuthCodeFile {
+            seq: self.next_seq(),
+            code,
+        };
+        self.seal(Kind::AuthCode, &file).map_err(|e| e.to_string())
     }
 
     /// A signed trust-code file for `udi` (origin: ACK), as CSSM gives for a saved trust request.

@@ -185,8 +185,10 @@ impl Authority {
 
     /// Register a product instance and its factory key (the provisioning stand-in).
     pub fn register(&mut self, udi: &Udi, public_key: PublicKey) {
+        // The factory's record of the key is authoritative (a re-provisioned device).
         self.devices
             .entry(udi.to_string())
+            .and_modify(|d| d.public_key = public_key)
             .or_insert_with(|| DeviceEntry {
                 udi: udi.clone(),
                 public_key,
