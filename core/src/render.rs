@@ -689,7 +689,7 @@ pub fn show_history<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
         ("Authorization Request", &s.authorization_request),
         ("Authorization Confirmation", &none),
         ("Authorization Return", &s.authorization_return),
-        ("Trust Sync", &none),
+        ("Trust Sync", &s.trust_sync),
         ("Hello Message", &none),
     ];
     for (name, c) in rows {

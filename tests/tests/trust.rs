@@ -573,3 +573,42 @@ fn factory_reset_keeps_only_the_licenses_in_use() {
     // A factory reset does not bring back the factory policy or codes.
     assert!(s.device.agent.state().auth[0].is_none());
 }
+
+#[test]
+fn a_standby_that_joins_gets_its_trust_by_sync() {
+    // TRUST-12: connected directly, the active installs trust for a standby without one when
+    // the set forms (at boot), and moves it to the active's account; `Trust Sync` counts it.
+    let mut s = switch();
+    run(
+        &mut s,
+        &[
+            "license smart transport smart",
+            "sim authority idtoken TOKEN",
+            "license smart trust idtoken TOKEN local",
+        ],
+    );
+    assert!(
+        s.device.agent.trust_of(1).is_none(),
+        "`local`: the active only"
+    );
+    let standby = tally_tests::udi("C9200L-48P-4X", "JAE24091ABD");
+    s.authority.move_device(&standby, "Eg-SA", "Lab-VA");
+    let out = run(&mut s, &["sim reload"]);
+    assert_eq!(
+        messages(&out, "TRUST_CODE_INSTALL_SUCCESS"),
+        [success(STANDBY)],
+        "{out}"
+    );
+    assert_eq!(
+        s.authority.device_account(&standby),
+        Some(("Eg-SA".to_string(), "Eg-VA".to_string()))
+    );
+    let h = run(&mut s, &["show license history message"]);
+    assert!(
+        h.contains("Trust Sync:\n  Attempts: Total=1, Success=1, Fail=0"),
+        "{h}"
+    );
+    // Nothing left to sync: the next boot sends no trust request.
+    let out = run(&mut s, &["sim reload"]);
+    assert!(messages(&out, "TRUST_CODE_INSTALL").is_empty());
+}

@@ -273,6 +273,8 @@ enum Inflight {
     Poll,
     /// The request made at this time; its answer must say so.
     Trust(Timestamp),
+    /// HA trust sync (TRUST-12).
+    Sync(Timestamp),
     Auth(Timestamp),
     Return(Timestamp),
 }
@@ -349,6 +351,7 @@ impl CommStats {
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Statistics {
     pub trust_establishment: CommStats,
+    pub trust_sync: CommStats,
     pub usage_reporting: CommStats,
     pub result_polling: CommStats,
     pub authorization_request: CommStats,
@@ -371,6 +374,8 @@ pub struct Agent<J: Journal> {
     outbox: Option<Outgoing>,
     /// The online return on the wire, removed when the authority confirms it.
     returning: Option<AuthReturn>,
+    /// HA trust sync was tried since boot (TRUST-12): once per boot, not on every wakeup.
+    trust_synced: bool,
 }
 
 fn is_unreported(r: &Report) -> bool {
@@ -393,6 +398,7 @@ impl<J: Journal> Agent<J> {
             stats: Statistics::default(),
             outbox: None,
             returning: None,
+            trust_synced: false,
         };
         agent.reboot(now)?;
         Ok(agent)
@@ -406,6 +412,7 @@ impl<J: Journal> Agent<J> {
         self.inflight = None;
         self.outbox = None;
         self.returning = None;
+        self.trust_synced = false;
         self.pending.clear();
         self.last_attempt = None;
         if self
@@ -706,15 +713,26 @@ impl<J: Journal> Agent<J> {
             return Ok(None);
         }
         let t = self.now(now);
+        if self.outbox.is_none() {
+            self.outbox = self.trust_sync(t).map(Outgoing::Trust);
+        }
         if let Some(out) = self.outbox.take() {
             let (kind, len, inflight) = match &out {
                 Outgoing::Trust(r) => {
-                    self.stats.trust_establishment.total =
-                        self.stats.trust_establishment.total.saturating_add(1);
+                    let stats = if r.token.is_some() {
+                        &mut self.stats.trust_establishment
+                    } else {
+                        &mut self.stats.trust_sync
+                    };
+                    stats.total = stats.total.saturating_add(1);
                     (
                         TransmitKind::TrustRequest,
                         envelope::seal(Kind::TrustRequest, r, key, buf)?,
-                        Inflight::Trust(r.created_at),
+                        if r.token.is_some() {
+                            Inflight::Trust(r.created_at)
+                        } else {
+                            Inflight::Sync(r.created_at)
+                        },
                     )
                 }
                 Outgoing::Auth(r) => {
@@ -849,6 +867,7 @@ impl<J: Journal> Agent<J> {
             Inflight::Push => self.on_push_response(t, response, sink),
             Inflight::Poll => self.on_poll_response(t, response, sink),
             Inflight::Trust(created) => self.on_trust_response(t, created, response, sink),
+            Inflight::Sync(created) => self.on_trust_sync_response(t, created, response, sink),
             Inflight::Auth(created) => self.on_auth_response(t, created, response, sink),
             Inflight::Return(created) => {
                 let sent = self.returning.take();

@@ -133,6 +133,77 @@ impl<J: Journal> Agent<J> {
         out
     }
 
+    /// HA trust sync (TRUST-12): connected directly with trust, the active asks once after a
+    /// boot (the HA set formed again, a standby may have joined) for the members that have no
+    /// usable code; the authority issues them and puts the members in the active's account.
+    pub(super) fn trust_sync(&mut self, t: Timestamp) -> Option<TrustRequest> {
+        if self.trust_synced
+            || self.state.config.transport != crate::config::Transport::Smart
+            || !self.direct_trust()
+        {
+            return None;
+        }
+        let own = self.ident.own_slot();
+        let mut subjects: Vec<TrustSubject, { Limits::HA_MEMBERS }> = Vec::new();
+        for (slot, (_, udi)) in self.ident.slots().enumerate() {
+            if slot != own
+                && !self.slot_communicates(slot)
+                && let Some(key) = self.ident.slot_key(slot)
+            {
+                let _ = subjects.push(TrustSubject {
+                    udi: udi.clone(),
+                    device_key: crate::wire::Key(key),
+                });
+            }
+        }
+        if subjects.is_empty() {
+            return None;
+        }
+        self.trust_synced = true;
+        Some(TrustRequest {
+            udi: self.ident.udi.clone(),
+            created_at: t,
+            token: None,
+            force: false,
+            subjects,
+        })
+    }
+
+    /// The answer to a trust sync.
+    pub(super) fn on_trust_sync_response(
+        &mut self,
+        t: Timestamp,
+        created: Timestamp,
+        response: Result<&[u8], CommError>,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let bytes = match response {
+            Ok(b) => b,
+            Err(e) => {
+                self.stats.trust_sync.failed(t, e.detail(), true);
+                return Ok(());
+            }
+        };
+        let r = match self.open_inbound::<TrustResponse>(bytes, Kind::TrustResponse) {
+            Ok(r) if r.udi == self.ident.udi && r.request_created_at == created => r,
+            _ => {
+                self.stats.trust_sync.failed(t, "invalid response", false);
+                return Ok(());
+            }
+        };
+        if r.seq <= self.state.seq_hwm {
+            self.stats.trust_sync.failed(t, "invalid response", false);
+            return Ok(());
+        }
+        let n = self.apply_trust_response(t, r, false, sink)?;
+        if n > 0 {
+            self.stats.trust_sync.succeeded(t, "OK");
+        } else {
+            self.stats.trust_sync.failed(t, "refused", false);
+        }
+        Ok(())
+    }
+
     /// `license smart trust idtoken <token> {local | all} [force]` (TRUST-3, TRUST-4): queue a
     /// trust request for the authority; the answer installs the codes (MSG-12) or says why not
     /// (MSG-6). Needs a transport that reaches the authority.
@@ -156,6 +227,8 @@ impl<J: Journal> Agent<J> {
         if subjects.is_empty() {
             return Err(AgentError::Refused(WRONG_KEY));
         }
+        // The operator chose the UDIs: no trust sync on top of it until the next boot.
+        self.trust_synced = true;
         self.outbox = Some(Outgoing::Trust(TrustRequest {
             udi: self.ident.udi.clone(),
             created_at: self.now(now),

@@ -276,7 +276,13 @@ impl Authority {
         let mut refused = Vec::new();
         let all = |why| req.subjects.iter().map(move |s| (s.udi.clone(), why));
         let token = req.token.as_ref().map(|t| t.to_string());
+        // Online without a token from a registered active: HA trust sync (TRUST-12), which
+        // moves the members to the active's account. From a file: a saved trust request.
+        let sync = token.is_none()
+            && self.is_registered(&req.udi)
+            && !req.subjects.iter().any(|s| s.udi == req.udi);
         let check = match &token {
+            None if sync => Ok(self.device_account(&req.udi)),
             None => Ok(None),
             Some(t) => match self.tokens.get(t) {
                 None => Err(TrustRefusal::InvalidToken),
@@ -310,14 +316,14 @@ impl Authority {
                         continue;
                     }
                     let registered = self.is_registered(&s.udi);
-                    if registered && !req.force {
+                    if registered && !req.force && !sync {
                         refused.push((s.udi.clone(), TrustRefusal::AlreadyInstalled));
                         continue;
                     }
                     if let Some((sa, va)) = &account {
                         let here = self.device_account(&s.udi);
                         if here.as_ref() != Some(&(sa.clone(), va.clone())) {
-                            if !req.force {
+                            if !req.force && !sync {
                                 refused.push((s.udi.clone(), TrustRefusal::AccountMismatch));
                                 continue;
                             }
