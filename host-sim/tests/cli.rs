@@ -180,3 +180,60 @@ fn kill_dash_nine_is_a_power_cut() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn factory_provisioning_then_a_console_on_it() {
+    // Issue 4: `tally-sim factory provision` writes the image and registers the device; the
+    // console boots from it (factory trust code, factory SLAC); `inspect` shows the image as
+    // JSON without the secret.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = tally_sim(
+        &[
+            "factory",
+            "provision",
+            "--udi",
+            "PID:C9200L-48P-4X,SN:JAE24091ABC",
+            "--state",
+            d,
+            "--seed",
+            "cli test",
+            "--slac",
+            "hseck9",
+            "--policy",
+            "Factory",
+            "ack",
+            "no",
+            "--out",
+            &format!("{d}/image.txt"),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Provisioned PID:C9200L-48P-4X,SN:JAE24091ABC: device key in the image, factory trust code, a factory policy, 1 authorization code(s); registered with the authority"), "{out}");
+    let (code, out, _) = tally_sim(
+        &["console", "--state", d],
+        "sim usage hseck9 1\nshow license summary\nshow license status\nsim feature hseck9\n",
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("hseck9                 (DNA_HSEC)                     1 IN USE\n"),
+        "{out}"
+    );
+    assert!(out.contains("  Policy name: Factory\n"), "{out}");
+    assert!(out.contains("Trust Code Installed:\n  Active: PID:C9200L-48P-4X,SN:JAE24091ABC\n         INSTALLED on Jan 04 09:00:00 2026 UTC\n"), "{out}");
+    assert!(out.contains("Feature hseck9: enabled\n"), "{out}");
+    let (code, json, _) = tally_sim(&["inspect", &format!("{d}/image.txt")], "");
+    assert_eq!(code, 0);
+    assert!(json.contains("\"file\": \"TALLY PROVISIONING\""), "{json}");
+    assert!(json.contains("\"device_secret\": \"present (not shown)\""));
+    assert!(json.contains("\"origin\": \"Factory\""), "{json}");
+    // A damaged image does not boot, and says why.
+    let path = format!("{d}/devices/JAE24091ABC.prov");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text = text.replacen("A", "B", 3);
+    std::fs::write(&path, text).unwrap();
+    let (code, _, err) = tally_sim(&["console", "--state", d], "");
+    assert_ne!(code, 0);
+    assert!(err.contains("JAE24091ABC.prov"), "{err}");
+}
