@@ -92,7 +92,7 @@ echo "== ECDSA P-256 on Cortex-M4F (QEMU mps2-an386, -icount shift=0; instructio
 printf '%-44s %14s %14s\n' "" "p256 0.14" "p256-cm4 0.4"
 printf '%-44s %14s %14s\n' "verify (RFC 6979 key, \"sample\")" "$(field "$p" verify)" "$(field "$c" verify)"
 printf '%-44s %14s %14s\n' "sign_prehash (RFC 6979 nonce)" "$(field "$p" sign)" "$(field "$c" sign)"
-printf '%-44s %14s %14s\n' "  of which the signature, key built before" "$(field "$p" sign_alone)" "$(field "$c" sign_alone)"
+printf '%-44s %14s %14s\n' "LocalKey::sign_digest (signing key kept)" "$(field "$p" sign_key)" "$(field "$c" sign_key)"
 printf '%-44s %14s %14s\n' "public key derivation" "$(field "$p" pubkey)" "$(field "$c" pubkey)"
 printf '%-44s %14s %14s\n' "stack, verify / sign / public key (bytes)" \
   "$(field "$p" verify_stack)/$(field "$p" sign_stack)/$(field "$p" pubkey_stack)" \

@@ -97,25 +97,42 @@ mod backend {
             .map_err(|_| CryptoError::BadSignature)
     }
 
+    /// A `p256` signing key. Building one derives the public key (as much work as a
+    /// signature), so [`super::LocalKey`] builds it once.
+    #[derive(Clone)]
+    pub struct Signer(p256::ecdsa::SigningKey);
+
+    impl Signer {
+        pub fn new(secret: &[u8; 32]) -> Result<(Signer, PublicKey), CryptoError> {
+            let sk =
+                p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| CryptoError::BadSecret)?;
+            let point = sk.verifying_key().to_sec1_point(false);
+            let mut public = [0u8; 65];
+            public
+                .get_mut(..point.as_bytes().len())
+                .ok_or(CryptoError::BadKey)?
+                .copy_from_slice(point.as_bytes());
+            Ok((Signer(sk), public))
+        }
+
+        pub fn sign(&self, digest: &[u8; 32]) -> Result<Signature, CryptoError> {
+            use p256::ecdsa::signature::hazmat::PrehashSigner;
+            let sig: p256::ecdsa::Signature = self
+                .0
+                .sign_prehash(digest)
+                .map_err(|_| CryptoError::BadSignature)?;
+            let mut out = [0u8; 64];
+            out.copy_from_slice(&sig.to_bytes());
+            Ok(out)
+        }
+    }
+
     pub fn public_key(secret: &[u8; 32]) -> Result<PublicKey, CryptoError> {
-        let sk = p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| CryptoError::BadSecret)?;
-        let point = sk.verifying_key().to_sec1_point(false);
-        let mut out = [0u8; 65];
-        out.get_mut(..point.as_bytes().len())
-            .ok_or(CryptoError::BadKey)?
-            .copy_from_slice(point.as_bytes());
-        Ok(out)
+        Signer::new(secret).map(|(_, public)| public)
     }
 
     pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, CryptoError> {
-        use p256::ecdsa::signature::hazmat::PrehashSigner;
-        let sk = p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| CryptoError::BadSecret)?;
-        let sig: p256::ecdsa::Signature = sk
-            .sign_prehash(digest)
-            .map_err(|_| CryptoError::BadSignature)?;
-        let mut out = [0u8; 64];
-        out.copy_from_slice(&sig.to_bytes());
-        Ok(out)
+        Signer::new(secret)?.0.sign(digest)
     }
 }
 
@@ -193,6 +210,20 @@ mod backend {
         Ok(out)
     }
 
+    /// The secret itself: p256-cm4 needs nothing prepared to sign.
+    #[derive(Clone)]
+    pub struct Signer([u8; 32]);
+
+    impl Signer {
+        pub fn new(secret: &[u8; 32]) -> Result<(Signer, PublicKey), CryptoError> {
+            Ok((Signer(*secret), public_key(secret)?))
+        }
+
+        pub fn sign(&self, digest: &[u8; 32]) -> Result<Signature, CryptoError> {
+            sign_prehash(&self.0, digest)
+        }
+    }
+
     pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, CryptoError> {
         let d = words(secret);
         if !p256_cm4::check_range_n(&d) {
@@ -225,6 +256,9 @@ mod backend {
 pub struct LocalKey {
     secret: [u8; 32],
     public: PublicKey,
+    /// Ready to sign: with the portable backend a `p256` signing key, whose construction costs
+    /// a public-key derivation that [`sign_prehash`] pays on every call.
+    signer: backend::Signer,
 }
 
 impl core::fmt::Debug for LocalKey {
@@ -236,8 +270,12 @@ impl core::fmt::Debug for LocalKey {
 
 impl LocalKey {
     pub fn from_secret(secret: [u8; 32]) -> Result<LocalKey, CryptoError> {
-        let public = public_key(&secret)?;
-        Ok(LocalKey { secret, public })
+        let (signer, public) = backend::Signer::new(&secret)?;
+        Ok(LocalKey {
+            secret,
+            public,
+            signer,
+        })
     }
 
     /// A key derived from seed bytes by SHA-256: development and simulator keys only.
@@ -258,7 +296,7 @@ impl DeviceKey for LocalKey {
     }
 
     fn sign_digest(&mut self, digest: &[u8; 32]) -> Result<Signature, KeyError> {
-        sign_prehash(&self.secret, digest).map_err(|_| KeyError::Unavailable)
+        self.signer.sign(digest).map_err(|_| KeyError::Unavailable)
     }
 }
 
