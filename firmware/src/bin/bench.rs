@@ -280,6 +280,8 @@ mod image {
             reports,
             account: None,
             policy: None,
+            trust: heapless::Vec::new(),
+            auth: heapless::Vec::new(),
         };
         let n_env = envelope::seal(Kind::Ack, &ack, &mut authority, &mut bin)
             .unwrap_or_else(|_| fail("seal"));
