@@ -205,12 +205,12 @@ impl Envelope<'_> {
 
     /// Decode the payload as `T`, refusing trailing bytes.
     pub fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, EnvelopeError> {
-        let (v, rest) =
-            postcard::take_from_bytes(self.payload.0).map_err(|_| EnvelopeError::Malformed)?;
-        if rest.is_empty() {
-            Ok(v)
-        } else {
-            Err(EnvelopeError::Malformed)
+        // Straight into the result: payloads are kilobytes, and every copy is stack on a device.
+        let mut de = postcard::Deserializer::from_bytes(self.payload.0);
+        let v = T::deserialize(&mut de).map_err(|_| EnvelopeError::Malformed)?;
+        match de.finalize() {
+            Ok([]) => Ok(v),
+            _ => Err(EnvelopeError::Malformed),
         }
     }
 }

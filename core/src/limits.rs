@@ -19,6 +19,8 @@ impl Limits {
     pub const ACK_REPORTS: usize = Limits::REPORTS;
     /// Entries in the licensing event log (EVT-3: bounded and rotating).
     pub const EVENTS: usize = 32;
+    /// Licenses one authorization code may hold (AUTH-1: codes are for the few gated licenses).
+    pub const CODE_LICENSES: usize = 4;
     /// HA members shown by `show license udi` (HA-8).
     pub const HA_MEMBERS: usize = 4;
     /// Largest armoured file the device accepts on `license smart import` (DESIGN.md §2.6).

@@ -12,7 +12,9 @@ use crate::rum::{
     ChangeReason, Flag, Report, ReportState, Selection, StorageReason, StorageState,
     TransactionError,
 };
-use crate::wire::{Account, AckPayload, AckStatus, AuthKind, RETURN_CODE_LEN, TrustOrigin};
+use crate::wire::{
+    Account, AckPayload, AckStatus, AckedReport, AuthKind, RETURN_CODE_LEN, TrustOrigin,
+};
 use heapless::{Deque, String, Vec};
 use serde::{Deserialize, Serialize};
 use tally_hal::{Enforcement, LicenseDef, Timestamp};
@@ -84,8 +86,7 @@ pub enum Record {
         t: Timestamp,
         selection: Selection,
     },
-    /// A verified ACK was applied (ACK-6). Its `trust` and `auth` wire fields are empty: the
-    /// checked codes are in the record.
+    /// A verified ACK was applied (ACK-6).
     Ack {
         t: Timestamp,
         ack: AckRecord,
@@ -250,13 +251,38 @@ pub struct Removal {
     pub return_code: Option<String<RETURN_CODE_LEN>>,
 }
 
-/// An ACK as journaled: the wire ACK with its trust and authorization codes resolved to HA
-/// slots and checked by the agent (ACK-6, TRUST-5, AUTH-6).
+/// An ACK as journaled (ACK-6, TRUST-5, AUTH-6): what the agent accepted of the wire ACK, with
+/// its trust and authorization codes resolved to HA slots and checked. Not the wire type: that
+/// one has room for whole codes, and a record is on the stack of every commit and replay.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckRecord {
-    pub ack: AckPayload,
+    pub issued_at: Timestamp,
+    pub seq: u64,
+    pub transaction: u64,
+    pub reports: Vec<AckedReport, { Limits::ACK_REPORTS }>,
+    pub account: Option<Account>,
+    pub policy: Option<CustomPolicy>,
     pub trust: Vec<(u8, TrustEntry), { Limits::HA_MEMBERS }>,
     pub auth: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }>,
+}
+
+impl AckRecord {
+    pub fn new(
+        ack: AckPayload,
+        trust: Vec<(u8, TrustEntry), { Limits::HA_MEMBERS }>,
+        auth: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }>,
+    ) -> AckRecord {
+        AckRecord {
+            issued_at: ack.issued_at,
+            seq: ack.seq,
+            transaction: ack.transaction,
+            reports: ack.reports,
+            account: ack.account,
+            policy: ack.policy,
+            trust,
+            auth,
+        }
+    }
 }
 
 /// A trust code as the device keeps it: the authority holds the signed code.
@@ -275,8 +301,8 @@ pub struct AuthEntry {
     pub serial: u64,
     pub issued_at: Timestamp,
     pub installed_at: Timestamp,
-    /// (catalogue index, count) per authorized license.
-    pub licenses: Vec<(u8, u32), { Limits::LICENSES }>,
+    /// (catalogue index, units) per authorized license.
+    pub licenses: Vec<(u8, u16), { Limits::CODE_LICENSES }>,
 }
 
 impl AuthEntry {
@@ -284,7 +310,7 @@ impl AuthEntry {
         self.licenses
             .iter()
             .find(|(l, _)| usize::from(*l) == lic)
-            .map_or(0, |(_, c)| *c)
+            .map_or(0, |(_, c)| u32::from(*c))
     }
 }
 
@@ -623,7 +649,7 @@ impl State {
                 self.events.push(t, EventKind::UsageSaved { reports: n });
             }
             Record::Ack { ack, .. } => {
-                self.apply_ack(t, &ack.ack);
+                self.apply_ack(t, ack);
                 self.install_trust(t, &ack.trust);
                 self.install_auth(catalogue, t, &ack.auth);
             }
@@ -780,26 +806,31 @@ impl State {
     /// push history, event log. Report IDs and the time high-water mark stay, so IDs never
     /// repeat and time never goes back; the licenses in use start new reports now.
     fn factory_reset(&mut self, catalogue: &[LicenseDef], t: Timestamp) {
-        let keep = State {
-            usage: self
-                .usage
-                .iter()
-                .map(|u| Usage {
-                    requested: u.requested,
-                    listed: u.listed,
-                    ..Usage::default()
-                })
-                .collect(),
-            last_id: self.last_id,
-            config: self.config.clone(),
-            hwm: self.hwm,
-            last_boot: self.last_boot,
-            seq_hwm: self.seq_hwm,
-            auth_serial_hwm: self.auth_serial_hwm,
-            provisioned: self.provisioned,
-            ..State::default()
-        };
-        *self = keep;
+        // In place: a second `State` would not fit the stack of a small device.
+        for u in self.usage.iter_mut() {
+            *u = Usage {
+                requested: u.requested,
+                listed: u.listed,
+                ..Usage::default()
+            };
+        }
+        self.reports.clear();
+        self.counters = Counters::default();
+        self.policy = None;
+        self.account = None;
+        self.last_ack = None;
+        self.last_push = None;
+        self.last_file_write = None;
+        self.next_poll = None;
+        self.poll_pending = None;
+        self.comm_failing_since = None;
+        self.last_alert = None;
+        self.last_measure = None;
+        self.events.clear();
+        self.tombstones.clear();
+        self.trust = Default::default();
+        self.auth = Default::default();
+        self.last_return = Default::default();
         self.events.push(t, EventKind::FactoryReset);
         for lic in 0..self.usage.len() {
             let value = self.consumed(catalogue, lic);
@@ -1012,7 +1043,7 @@ impl State {
         }
     }
 
-    fn apply_ack(&mut self, t: Timestamp, ack: &AckPayload) {
+    fn apply_ack(&mut self, t: Timestamp, ack: &AckRecord) {
         let mut n = 0u16;
         for a in ack.reports.iter() {
             let Some(r) = self.reports.iter_mut().find(|r| r.id == a.id) else {

@@ -400,7 +400,7 @@ pub struct AuthCode {
     pub issued_at: Timestamp,
     /// Unique at the authority; a returned code's serial is never accepted again.
     pub serial: u64,
-    pub licenses: Vec<AuthLicense, { Limits::LICENSES }>,
+    pub licenses: Vec<AuthLicense, { Limits::CODE_LICENSES }>,
 }
 
 /// A file or message that is one authorization code (`license smart import`, factory).
@@ -439,8 +439,8 @@ pub struct ReturnedCode {
     pub serial: u64,
     /// What the operator types into the portal (AUTH-4 format).
     pub return_code: String<RETURN_CODE_LEN>,
-    /// Only these licenses go back (`export return`); empty = the whole code.
-    pub features: Vec<String<LICENSE_NAME_LEN>, { Limits::LICENSES }>,
+    /// Only this license goes back (`export return`, AUTH-5); `None` = the whole code.
+    pub feature: Option<String<LICENSE_NAME_LEN>>,
 }
 
 /// Device → authority: `license smart authorization return` / `export return` (AUTH-3, AUTH-5).

@@ -179,7 +179,7 @@ fn add_keeps_what_the_code_holds_and_replace_gives_it_back() {
     let code = s.device.agent.authorization_of(0).unwrap();
     assert_eq!(
         code.licenses.as_slice(),
-        &[(1u8, 1u32)],
+        &[(1u8, 1u16)],
         "replace: only macsec-enc"
     );
     assert_eq!(
@@ -402,7 +402,7 @@ fn export_return_gives_back_one_export_key() {
     let out = run(&mut s, &["license smart export return local hseck9"]);
     assert!(out.starts_with("Enter this return code in Cisco Smart Software Manager portal:\n"));
     let code = s.device.agent.authorization_of(0).unwrap();
-    assert_eq!(code.licenses.as_slice(), &[(1u8, 1u32)], "macsec-enc stays");
+    assert_eq!(code.licenses.as_slice(), &[(1u8, 1u16)], "macsec-enc stays");
     assert_eq!(status(&mut s, 2), LicenseStatus::NotAuthorized);
     assert_eq!(s.device.agent.state().authorized(2), 0);
 }

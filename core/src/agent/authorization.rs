@@ -290,7 +290,8 @@ impl<J: Journal> Agent<J> {
                         .is_some_and(needs_authorization)
                 })
                 .ok_or(UNKNOWN_LICENSE)?;
-            if l.count == 0 || licenses.push((lic as u8, l.count)).is_err() {
+            let units = u16::try_from(l.count).map_err(|_| UNKNOWN_LICENSE)?;
+            if units == 0 || licenses.push((lic as u8, units)).is_err() {
                 return Err(UNKNOWN_LICENSE);
             }
         }
@@ -352,6 +353,7 @@ impl<J: Journal> Agent<J> {
 
     /// Install what an authorization response carries: new codes (MSG-9), refusals (MSG-2),
     /// and confirmed online returns (MSG-10).
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     fn apply_auth_response(
         &mut self,
         t: Timestamp,
@@ -376,6 +378,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// The answer to an authorization request made at `created`.
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     pub(super) fn on_auth_response(
         &mut self,
         t: Timestamp,
@@ -422,6 +425,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// `license smart import` of an authorization code or of the answer to a saved request.
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     pub(super) fn import_auth(
         &mut self,
         t: Timestamp,
@@ -520,15 +524,14 @@ impl<J: Journal> Agent<J> {
                 continue;
             };
             let key = self.ident.slot_key(*slot).unwrap_or([0; 65]);
-            let mut features = Vec::new();
-            if let Some(def) = only.and_then(|o| self.ident.catalogue.get(o)) {
-                let _ = features.push(def.name.clone());
-            }
+            let feature = only
+                .and_then(|o| self.ident.catalogue.get(o))
+                .map(|d| d.name.clone());
             let _ = returns.push(ReturnedCode {
                 udi: udi.clone(),
                 serial: a.serial,
                 return_code: return_code(udi, a.serial, &key),
-                features,
+                feature,
             });
         }
         Ok(AuthReturn {
@@ -545,6 +548,7 @@ impl<J: Journal> Agent<J> {
     /// the authority takes like a usage report. Online, the return is queued; the
     /// authority's confirmation removes the codes.
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     pub fn authorization_return(
         &mut self,
         now: Timestamp,
@@ -610,8 +614,8 @@ impl<J: Journal> Agent<J> {
                 continue;
             };
             let only = r
-                .features
-                .first()
+                .feature
+                .as_ref()
                 .and_then(|f| self.ident.license_index(f))
                 .and_then(|l| u8::try_from(l).ok());
             let _ = removed.push(Removal {
@@ -636,6 +640,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// The authority's confirmation of an online return made at `created`.
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     pub(super) fn on_return_response(
         &mut self,
         t: Timestamp,

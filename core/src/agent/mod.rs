@@ -717,48 +717,7 @@ impl<J: Journal> Agent<J> {
             self.outbox = self.trust_sync(t).map(Outgoing::Trust);
         }
         if let Some(out) = self.outbox.take() {
-            let (kind, len, inflight) = match &out {
-                Outgoing::Trust(r) => {
-                    let stats = if r.token.is_some() {
-                        &mut self.stats.trust_establishment
-                    } else {
-                        &mut self.stats.trust_sync
-                    };
-                    stats.total = stats.total.saturating_add(1);
-                    (
-                        TransmitKind::TrustRequest,
-                        envelope::seal(Kind::TrustRequest, r, key, buf)?,
-                        if r.token.is_some() {
-                            Inflight::Trust(r.created_at)
-                        } else {
-                            Inflight::Sync(r.created_at)
-                        },
-                    )
-                }
-                Outgoing::Auth(r) => {
-                    self.stats.authorization_request.total =
-                        self.stats.authorization_request.total.saturating_add(1);
-                    (
-                        TransmitKind::AuthRequest,
-                        envelope::seal(Kind::AuthRequest, r, key, buf)?,
-                        Inflight::Auth(r.created_at),
-                    )
-                }
-                Outgoing::Return(r) => {
-                    self.stats.authorization_return.total =
-                        self.stats.authorization_return.total.saturating_add(1);
-                    (
-                        TransmitKind::AuthReturn,
-                        envelope::seal(Kind::AuthReturn, r, key, buf)?,
-                        Inflight::Return(r.created_at),
-                    )
-                }
-            };
-            if let Outgoing::Return(r) = out {
-                self.returning = Some(r);
-            }
-            self.inflight = Some(inflight);
-            return Ok(Some(Transmit { kind, len }));
+            return self.send_outbox(out, key, buf).map(Some);
         }
         if self.direct_blocked() {
             // Nothing but trust requests goes out until trust is established (`tick` says so).
@@ -807,6 +766,58 @@ impl<J: Journal> Agent<J> {
             }));
         }
         Ok(None)
+    }
+
+    /// Seal a queued request (trust, authorization, return) for the authority.
+    #[inline(never)]
+    fn send_outbox(
+        &mut self,
+        out: Outgoing,
+        key: &mut dyn DeviceKey,
+        buf: &mut [u8],
+    ) -> Result<Transmit, AgentError> {
+        let (kind, len, inflight) = match &out {
+            Outgoing::Trust(r) => {
+                let stats = if r.token.is_some() {
+                    &mut self.stats.trust_establishment
+                } else {
+                    &mut self.stats.trust_sync
+                };
+                stats.total = stats.total.saturating_add(1);
+                (
+                    TransmitKind::TrustRequest,
+                    envelope::seal(Kind::TrustRequest, r, key, buf)?,
+                    if r.token.is_some() {
+                        Inflight::Trust(r.created_at)
+                    } else {
+                        Inflight::Sync(r.created_at)
+                    },
+                )
+            }
+            Outgoing::Auth(r) => {
+                self.stats.authorization_request.total =
+                    self.stats.authorization_request.total.saturating_add(1);
+                (
+                    TransmitKind::AuthRequest,
+                    envelope::seal(Kind::AuthRequest, r, key, buf)?,
+                    Inflight::Auth(r.created_at),
+                )
+            }
+            Outgoing::Return(r) => {
+                self.stats.authorization_return.total =
+                    self.stats.authorization_return.total.saturating_add(1);
+                (
+                    TransmitKind::AuthReturn,
+                    envelope::seal(Kind::AuthReturn, r, key, buf)?,
+                    Inflight::Return(r.created_at),
+                )
+            }
+        };
+        if let Outgoing::Return(r) = out {
+            self.returning = Some(r);
+        }
+        self.inflight = Some(inflight);
+        Ok(Transmit { kind, len })
     }
 
     fn seal_usage(
@@ -894,6 +905,7 @@ impl<J: Journal> Agent<J> {
         Ok(())
     }
 
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     fn on_push_response(
         &mut self,
         t: Timestamp,
@@ -928,6 +940,7 @@ impl<J: Journal> Agent<J> {
         Ok(())
     }
 
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     fn on_poll_response(
         &mut self,
         t: Timestamp,
@@ -982,6 +995,7 @@ impl<J: Journal> Agent<J> {
         Ok(env.decode()?)
     }
 
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     fn apply_ack(
         &mut self,
         t: Timestamp,
@@ -1033,25 +1047,28 @@ impl<J: Journal> Agent<J> {
         if !fresh && news == 0 {
             return Err(AgentError::Stale);
         }
+        let (slots_t, slots_a): (
+            Vec<u8, { Limits::HA_MEMBERS }>,
+            Vec<u8, { Limits::HA_MEMBERS }>,
+        ) = (
+            trust.iter().map(|(s, _)| *s).collect(),
+            auth.iter().map(|(s, _)| *s).collect(),
+        );
         ack.trust.clear();
         ack.auth.clear();
         self.commit(&[Record::Ack {
             t,
-            ack: AckRecord {
-                ack,
-                trust: trust.clone(),
-                auth: auth.clone(),
-            },
+            ack: AckRecord::new(ack, trust, auth),
         }])?;
         if policy_news {
             emit(sink, Message::PolicyInstallSuccess);
         }
-        for (slot, _) in trust.iter() {
+        for slot in slots_t.iter() {
             if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
                 emit(sink, Message::TrustInstallSuccess(udi));
             }
         }
-        for (slot, _) in auth.iter() {
+        for slot in slots_a.iter() {
             if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
                 emit(sink, Message::AuthInstallSuccess(udi));
             }
@@ -1142,6 +1159,7 @@ impl<J: Journal> Agent<J> {
         }
     }
 
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     fn install_policy_file(
         &mut self,
         t: Timestamp,

@@ -170,6 +170,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// The answer to a trust sync.
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     pub(super) fn on_trust_sync_response(
         &mut self,
         t: Timestamp,
@@ -316,6 +317,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// The answer to an ID-token trust request made at `created`.
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     pub(super) fn on_trust_response(
         &mut self,
         t: Timestamp,
@@ -364,6 +366,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// Install what a trust response carries; `online`: it answers a request just made.
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     fn apply_trust_response(
         &mut self,
         t: Timestamp,
@@ -420,6 +423,7 @@ impl<J: Journal> Agent<J> {
 
     /// `license smart import` of a trust response (the answer to a saved trust request) or of
     /// one trust code.
+    #[inline(never)] // its decoded messages stay off the callers' stacks
     pub(super) fn import_trust(
         &mut self,
         t: Timestamp,

@@ -432,7 +432,7 @@ impl Authority {
             let key = self.devices.get(&r.udi.to_string()).map(|d| d.public_key);
             let valid = key
                 .is_some_and(|k| check_return_code(&r.return_code, &r.udi, &k) == Some(r.serial));
-            let features: Vec<String> = r.features.iter().map(|f| f.to_string()).collect();
+            let features: Vec<String> = r.feature.iter().map(|f| f.to_string()).collect();
             if valid && self.take_back(&r.udi, r.serial, &features, &r.return_code) {
                 returned.push((r.udi.clone(), r.serial));
             } else {
