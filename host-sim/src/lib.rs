@@ -3,6 +3,7 @@
 
 pub mod authority;
 pub mod demo;
+pub mod device;
 pub mod factory;
 pub mod flash;
 pub mod inspect;

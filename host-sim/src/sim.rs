@@ -7,17 +7,15 @@ use crate::profiles::{self, Profile};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use tally_core::agent::{Agent, AgentError, Identity, LicenseStatus, Release};
-use tally_core::cli::{Console, Effect, Env, write_syslog_line};
-use tally_core::config::Transport;
+use tally_core::agent::{Agent, AgentError, Identity, Release};
+use tally_core::cli::write_syslog_line;
 use tally_core::crypto::LocalKey;
 use tally_core::journal::flash::FlashJournal;
-use tally_core::limits::Limits;
 use tally_core::policy::{CategoryOverrides, CustomPolicy};
 use tally_core::provision::Provisioning;
 use tally_core::time::{Civil, ShowTime, TimeZone, timestamp_of};
 use tally_hal::mock::{DirFiles, MemFiles};
-use tally_hal::{CommError, EventSink, Files, Platform, Severity, Timestamp, bounded};
+use tally_hal::{CommError, Platform, Timestamp, bounded};
 
 /// Where a simulation starts unless told otherwise: 2026-01-05 09:00:00 UTC.
 pub const DEFAULT_START: Timestamp = Timestamp(1_767_603_600);
@@ -49,29 +47,7 @@ impl Default for SimOptions {
     }
 }
 
-/// Syslog messages collected during one agent call.
-#[derive(Debug, Default)]
-struct Collect(Vec<(Severity, String)>);
-
-impl EventSink for Collect {
-    fn emit(&mut self, severity: Severity, message: &str) {
-        self.0.push((severity, message.to_string()));
-    }
-}
-
-/// One simulated product instance.
-#[derive(Debug)]
-pub struct SimDevice {
-    pub agent: Agent<FlashJournal<FileFlash>>,
-    pub console: Console,
-    pub key: LocalKey,
-    pub platform: tally_hal::mock::MockPlatform,
-    pub files: Box<dyn FilesDebug>,
-}
-
-/// `Files` that can be printed in debug output.
-pub trait FilesDebug: Files + std::fmt::Debug {}
-impl<T: Files + std::fmt::Debug> FilesDebug for T {}
+pub use crate::device::{Device, FilesDebug, Outcome, SimDevice, UsageError};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct SimFile {
@@ -121,12 +97,12 @@ pub struct Simulator {
     /// How far the device's RTC is off true time, in seconds (`sim clock skew`).
     pub rtc_offset: i64,
     pub link_up: bool,
+    /// The in-process device (the one driven unless `remote` is set).
     pub device: SimDevice,
+    /// A device over a serial link (firmware in QEMU or on a board), driven instead.
+    pub remote: Option<Box<dyn Device>>,
     pub authority: Authority,
     state_dir: Option<PathBuf>,
-    bin: Vec<u8>,
-    text: Vec<u8>,
-    response: Vec<u8>,
 }
 
 /// The simulated device key of the product instance with serial `serial` (a device without a
@@ -259,25 +235,16 @@ impl Simulator {
                 &codes,
             )?;
         }
-        let device = SimDevice {
-            agent,
-            console: Console::default(),
-            key,
-            platform,
-            files,
-        };
-        let mut sim = Simulator {
+        let device = SimDevice::new(agent, key, platform, files);
+        let sim = Simulator {
             now,
             rtc_offset,
             link_up,
             device,
+            remote: None,
             authority,
             state_dir: opts.state_dir,
-            bin: vec![0; Limits::USAGE_FILE_BYTES + 256],
-            text: vec![0; Limits::USAGE_FILE_BYTES * 2],
-            response: Vec::new(),
         };
-        sim.sync_features();
         sim.save()?;
         Ok(sim)
     }
@@ -302,85 +269,67 @@ impl Simulator {
         skewed(self.now, self.rtc_offset)
     }
 
-    /// Switch the platform's enforced features to what the agent allows (ENF-7): on while a
-    /// license is in use and authorized; unenforced features are never touched (MISC-12).
-    fn sync_features(&mut self) {
-        let agent = &self.device.agent;
-        let wanted: Vec<(String, bool)> = agent
-            .catalogue()
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| d.enforcement != tally_hal::Enforcement::Unenforced)
-            .map(|(i, d)| {
-                (
-                    d.name.to_string(),
-                    agent.license_status(i) == LicenseStatus::InUse,
-                )
-            })
-            .collect();
-        for (name, on) in wanted {
-            if self.device.platform.feature_enabled(&name) != Some(on) {
-                self.device.platform.set_feature_enabled(&name, on);
-            }
+    /// The device driven: the remote one if there is one, else the in-process one.
+    pub fn dev(&mut self) -> &mut dyn Device {
+        match &mut self.remote {
+            Some(r) => r.as_mut(),
+            None => &mut self.device,
         }
     }
 
-    pub fn timezone(&self) -> TimeZone {
-        self.device.agent.state().config.timezone.clone()
+    /// Drive a device over a serial link from now on (`--device`), booted at the current time.
+    pub fn attach(&mut self, remote: Box<dyn Device>) {
+        self.remote = Some(remote);
     }
 
-    fn flush(&self, sink: Collect, out: &mut String) {
-        let tz = self.timezone();
-        for (_, m) in sink.0 {
-            let _ = write_syslog_line(out, self.now, &tz, &m);
+    pub fn timezone(&mut self) -> TimeZone {
+        self.dev().timezone()
+    }
+
+    /// Print what a device call did: its output, its system messages (as the console shows
+    /// them, at the current time), its errors.
+    fn print(&mut self, o: &Outcome, out: &mut String) {
+        out.push_str(&o.output);
+        if !o.syslog.is_empty() {
+            let tz = self.timezone();
+            for m in &o.syslog {
+                let _ = write_syslog_line(out, self.now, &tz, m);
+            }
+        }
+        for e in &o.errors {
+            let _ = writeln!(out, "% Error: {e}");
         }
     }
 
     /// Everything the device does at the current time: measurements, alerts, and talking to
     /// the authority for as long as it has something to say.
     fn step(&mut self, out: &mut String) {
-        let mut sink = Collect::default();
         let rtc = self.rtc();
-        if let Err(e) = self.device.agent.tick(rtc, &mut sink) {
-            let _ = writeln!(out, "% Error: {e}");
-        }
-        self.flush(sink, out);
-        self.communicate(out);
+        let o = self.dev().advance(rtc, rtc);
+        self.print(&o, out);
+        self.communicate(o, out);
     }
 
-    fn communicate(&mut self, out: &mut String) {
+    /// Send what the device wants sent, hand it the answers, until it has nothing more.
+    fn communicate(&mut self, first: Outcome, out: &mut String) {
+        let mut o = first;
         // Bounded: each exchange either succeeds or is gated by the retry schedule.
         for _ in 0..16 {
-            let mut sink = Collect::default();
-            let dev = &mut self.device;
-            let rtc = skewed(self.now, self.rtc_offset);
-            let tx = match dev.agent.poll_transmit(rtc, &mut dev.key, &mut self.bin) {
-                Ok(Some(tx)) => tx,
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = writeln!(out, "% Error: {e}");
-                    break;
-                }
+            let Some(tx) = o.transmit.take() else {
+                break;
             };
-            let transport = dev.agent.state().config.transport;
-            let result: Result<Vec<u8>, CommError> = if !self.link_up || transport == Transport::Off
-            {
+            let result: Result<Vec<u8>, CommError> = if !self.link_up {
                 Err(CommError::Unreachable)
             } else {
                 // The authority refusing a message looks like a server error to the device.
                 self.authority
-                    .handle(self.now, self.bin.get(..tx.len).unwrap_or(&[]))
+                    .handle(self.now, &tx)
                     .map_err(|_| CommError::HostNotFound)
             };
-            self.response = result.clone().unwrap_or_default();
-            let resp = result
-                .as_ref()
-                .map(|_| self.response.as_slice())
-                .map_err(|e| *e);
-            if let Err(e) = self.device.agent.on_response(rtc, resp, &mut sink) {
-                let _ = writeln!(out, "% Error: {e}");
-            }
-            self.flush(sink, out);
+            let rtc = self.rtc();
+            let answer = result.as_deref().map_err(|e| *e);
+            o = self.dev().deliver(rtc, answer);
+            self.print(&o, out);
         }
     }
 
@@ -392,22 +341,18 @@ impl Simulator {
 
     pub fn run_until(&mut self, target: Timestamp, out: &mut String) {
         loop {
-            // The device wakes by its own clock.
-            let wake = self
-                .device
-                .agent
-                .next_wakeup()
-                .map(|w| unskewed(w, self.rtc_offset).max(self.now.add_secs(1)));
-            match wake {
-                Some(w) if w <= target => {
-                    self.now = w;
-                    self.step(out);
-                }
-                _ => break,
+            // The device wakes by its own clock; it stops where it has something to say.
+            let (from, until) = (self.rtc(), skewed(target, self.rtc_offset));
+            let o = self.dev().advance(from, until);
+            self.now = unskewed(o.at, self.rtc_offset).max(self.now);
+            self.print(&o, out);
+            let done = o.done;
+            self.communicate(o, out);
+            if done {
+                break;
             }
         }
         self.now = self.now.max(target);
-        self.step(out);
     }
 
     /// Run one console line and return what the console prints.
@@ -440,7 +385,7 @@ impl Simulator {
     /// If power was cut inside a flash operation, power comes back and the device reboots from
     /// what its flash holds.
     fn after_power_cut(&mut self, out: &mut String) {
-        if !self.device.agent.journal_mut().flash_mut().take_power_cut() {
+        if !self.dev().take_power_cut() {
             return;
         }
         let _ = writeln!(
@@ -454,50 +399,34 @@ impl Simulator {
     }
 
     fn device_line(&mut self, line: &str, out: &mut String) {
-        let mut sink = Collect::default();
         let rtc = self.rtc();
-        let dev = &mut self.device;
-        let mut env = Env {
-            agent: &mut dev.agent,
-            key: &mut dev.key,
-            files: &mut *dev.files,
-            sink: &mut sink,
-            now: rtc,
-            bin: &mut self.bin,
-            text: &mut self.text,
-        };
-        let effect = dev
-            .console
-            .execute(line, &mut env, out)
-            .unwrap_or(Effect::None);
-        self.flush(sink, out);
+        let o = self.dev().console(rtc, line);
+        self.print(&o, out);
         // Whatever the command changed (sync, transport, interval), let the device act on it now.
-        let _ = effect;
         self.step(out);
-        self.sync_features();
     }
 
-    pub fn prompt(&self) -> String {
-        self.device.console.prompt().to_string()
+    pub fn prompt(&mut self) -> String {
+        self.dev().prompt()
     }
 
     /// Reboot the device cleanly (its journal is replayed; OPEN reports close with RELOAD).
     pub fn reload(&mut self) -> Result<(), SimError> {
         let rtc = self.rtc();
-        self.device.agent.reboot(rtc)?;
-        self.device.console = Console::default();
-        Ok(())
+        self.dev().reboot(rtc).map_err(SimError::State)
     }
 
     fn read_file(&mut self, path: &str) -> Result<Vec<u8>, String> {
-        let mut buf = vec![0u8; Limits::USAGE_FILE_BYTES * 2];
-        let n = self
-            .device
-            .files
-            .read(path, &mut buf)
-            .map_err(|e| format!("{path}: {e}"))?;
-        buf.truncate(n);
-        Ok(buf)
+        self.dev().read_file(path)
+    }
+
+    fn write_file(&mut self, path: &str, data: &[u8]) -> Result<(), String> {
+        self.dev().write_file(path, data)
+    }
+
+    /// The device's UDI (as the authority knows it).
+    fn udi(&mut self) -> tally_hal::Udi {
+        self.dev().udi()
     }
 
     fn sim_command(&mut self, line: &str, out: &mut String) -> Result<(), String> {
@@ -525,15 +454,13 @@ impl Simulator {
             ["sim", "usage", name, count] => {
                 let count: u32 = count.parse().map_err(|_| format!("bad count '{count}'"))?;
                 let rtc = self.rtc();
-                self.device
-                    .agent
+                self.dev()
                     .set_usage(rtc, name, count)
                     .map_err(|e| match e {
-                        AgentError::UnknownLicense => format!("unknown license '{name}'"),
-                        e => format!("{FAILED}usage: {e}"),
+                        UsageError::UnknownLicense => format!("unknown license '{name}'"),
+                        UsageError::Failed(e) => format!("{FAILED}usage: {e}"),
                     })?;
                 self.step(out);
-                self.sync_features();
             }
             ["sim", "clock", "skew", d] => {
                 // The device's RTC runs ahead (+) or behind (-) true time (MISC-1).
@@ -546,7 +473,7 @@ impl Simulator {
                 self.step(out);
             }
             ["sim", "feature", name] => {
-                let on = self.device.platform.feature_enabled(name);
+                let on = self.dev().feature(name);
                 let _ = writeln!(
                     out,
                     "Feature {name}: {}",
@@ -571,31 +498,11 @@ impl Simulator {
             ["sim", "power-cut"] => {
                 // Inside the next flash operation: a few bytes into it, varying with the clock.
                 let bytes = 1 + self.now.secs() % 23;
-                self.device
-                    .agent
-                    .journal_mut()
-                    .flash_mut()
-                    .cut_power_after(bytes);
+                self.dev().power_cut(bytes);
             }
             ["sim", "flash"] => {
-                let flash = self.device.agent.journal().flash();
-                let stats = flash.stats();
-                let _ = writeln!(
-                    out,
-                    "Licensing partition: {} sectors of {} bytes, write size {} bytes",
-                    SECTORS,
-                    crate::flash::SECTOR_SIZE,
-                    crate::flash::WRITE_SIZE
-                );
-                let _ = writeln!(out, "Erase counts: {:?}", flash.erase_counts());
-                let _ = writeln!(
-                    out,
-                    "This run: {} bytes written in {} writes, {} sector erases, {} commits",
-                    stats.bytes_written,
-                    stats.writes,
-                    stats.erases,
-                    self.device.agent.journal().commits()
-                );
+                let report = self.dev().flash_report();
+                out.push_str(&report);
             }
             ["sim", "reload"] => {
                 self.reload().map_err(|e| e.to_string())?;
@@ -607,32 +514,23 @@ impl Simulator {
                     .authority
                     .upload(self.now, &text)
                     .map_err(|e| e.to_string())?;
-                self.device
-                    .files
-                    .write(ack, ack_text.as_bytes())
-                    .map_err(|e| format!("{ack}: {e}"))?;
+                self.write_file(ack, ack_text.as_bytes())?;
             }
             ["sim", "authority", "policy", file] => {
-                let udi = self.device.agent.identity().udi.clone();
+                let udi = self.udi();
                 let text = self
                     .authority
                     .policy_file(self.now, &udi)
                     .map_err(|e| e.to_string())?;
-                self.device
-                    .files
-                    .write(file, text.as_bytes())
-                    .map_err(|e| format!("{file}: {e}"))?;
+                self.write_file(file, text.as_bytes())?;
             }
             ["sim", "authority", "ack-file", file] => {
-                let udi = self.device.agent.identity().udi.clone();
+                let udi = self.udi();
                 let text = self
                     .authority
                     .ack_file(self.now, &udi)
                     .map_err(|e| e.to_string())?;
-                self.device
-                    .files
-                    .write(file, text.as_bytes())
-                    .map_err(|e| format!("{file}: {e}"))?;
+                self.write_file(file, text.as_bytes())?;
             }
             ["sim", "authority", "account", sa, va] => {
                 bounded::<{ tally_core::wire::ACCOUNT_NAME_LEN }>(sa)
@@ -691,7 +589,7 @@ impl Simulator {
                 self.authority.busy = n.parse().map_err(|_| format!("bad count '{n}'"))?;
             }
             ["sim", "authority", "move", sa, va] => {
-                let udi = self.device.agent.identity().udi.clone();
+                let udi = self.udi();
                 self.authority.move_device(&udi, sa, va);
             }
             ["sim", "authority", "return-code", code] => {
@@ -707,29 +605,23 @@ impl Simulator {
                     ["slr"] => tally_core::wire::AuthKind::Slr,
                     _ => return Err("auth-code takes <feature> <file> [slr]".into()),
                 };
-                let udi = self.device.agent.identity().udi.clone();
+                let udi = self.udi();
                 let text = self
                     .authority
                     .auth_code_file(self.now, &udi, feature, kind)
                     .map_err(|e| format!("{FAILED}{e}"))?;
-                self.device
-                    .files
-                    .write(file, text.as_bytes())
-                    .map_err(|e| format!("{file}: {e}"))?;
+                self.write_file(file, text.as_bytes())?;
             }
             ["sim", "authority", "trust-code", file] => {
-                let udi = self.device.agent.identity().udi.clone();
+                let udi = self.udi();
                 let text = self
                     .authority
                     .trust_code_file(self.now, &udi)
                     .map_err(|e| format!("{FAILED}{e}"))?;
-                self.device
-                    .files
-                    .write(file, text.as_bytes())
-                    .map_err(|e| format!("{file}: {e}"))?;
+                self.write_file(file, text.as_bytes())?;
             }
             ["sim", "authority", "show"] => {
-                let udi = self.device.agent.identity().udi.clone();
+                let udi = self.udi();
                 let _ = writeln!(out, "Smart Account: {}", self.authority.smart_account);
                 let _ = writeln!(out, "Virtual Account: {}", self.authority.virtual_account);
                 let _ = writeln!(
@@ -740,7 +632,7 @@ impl Simulator {
                         .as_ref()
                         .map_or("<none>".to_string(), |p| p.name.to_string())
                 );
-                for (_, u) in self.device.agent.identity().slots() {
+                for (_, u) in self.dev().slots().iter() {
                     let (sa, va) = self.authority.device_account(u).unwrap_or_default();
                     let _ = writeln!(
                         out,

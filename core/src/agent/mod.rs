@@ -312,6 +312,32 @@ pub enum SyncScope {
     All,
 }
 
+/// Where [`Agent::advance`] stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Advanced {
+    /// The device time it stopped at.
+    pub at: Timestamp,
+    /// A message to send now (at the start of the caller's buffer).
+    pub transmit: Option<Transmit>,
+    /// What failed (the periodic work, then looking for a message); each changed nothing.
+    pub errors: Vec<AgentError, 2>,
+    /// It reached `until`.
+    pub done: bool,
+}
+
+/// An event sink that counts what passes through.
+struct Counted<'a> {
+    inner: &'a mut dyn EventSink,
+    n: u32,
+}
+
+impl EventSink for Counted<'_> {
+    fn emit(&mut self, severity: tally_hal::Severity, message: &str) {
+        self.n = self.n.saturating_add(1);
+        self.inner.emit(severity, message);
+    }
+}
+
 /// Communication statistics of one message category since boot (XPORT-9, EVT-4).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommStats {
@@ -655,6 +681,53 @@ impl<J: Journal> Agent<J> {
             self.push_time(&sched)
         } else {
             sched.next_push
+        }
+    }
+
+    /// Run the agent's own timers from `from` to `until` (device time): wake whenever
+    /// [`Agent::next_wakeup`] says, do the periodic work ([`Agent::tick`]) and look for a
+    /// message to send ([`Agent::poll_transmit`]). It stops early at a wake where a message
+    /// must go out or a system message was raised, so the caller can send or show it at that
+    /// time; the caller passes the answer to [`Agent::on_response`] and calls again from the
+    /// returned time. A device's main loop and the simulator both drive time through this, so
+    /// they wake at the same instants.
+    pub fn advance(
+        &mut self,
+        from: Timestamp,
+        until: Timestamp,
+        sink: &mut dyn EventSink,
+        key: &mut dyn DeviceKey,
+        buf: &mut [u8],
+    ) -> Advanced {
+        let mut now = from;
+        loop {
+            let wake = self.next_wakeup().map(|w| w.max(now.add_secs(1)));
+            let (t, done) = match wake {
+                Some(w) if w <= until => (w, false),
+                _ => (now.max(until), true),
+            };
+            now = t;
+            let mut counted = Counted { inner: sink, n: 0 };
+            let mut errors = Vec::new();
+            if let Err(e) = self.tick(now, &mut counted) {
+                let _ = errors.push(e);
+            }
+            let raised = counted.n > 0;
+            let transmit = match self.poll_transmit(now, key, buf) {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = errors.push(e);
+                    None
+                }
+            };
+            if transmit.is_some() || raised || done || !errors.is_empty() {
+                return Advanced {
+                    at: now,
+                    transmit,
+                    errors,
+                    done,
+                };
+            }
         }
     }
 
