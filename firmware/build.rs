@@ -8,6 +8,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=memory-mps2-an386.x");
     println!("cargo:rerun-if-changed=memory-cortex-m0.x");
+    println!("cargo:rerun-if-changed=device.x");
     let target = env::var("TARGET").unwrap_or_default();
     let map = if target.starts_with("thumbv7em") {
         "memory-mps2-an386.x"
@@ -20,6 +21,11 @@ fn main() {
     if let Err(e) = fs::copy(map, out.join("memory.x")) {
         println!("cargo:warning=cannot copy {map}: {e}");
     }
+    // cortex-m-rt's `device` feature includes device.x: the interrupt handlers' defaults.
+    if let Err(e) = fs::copy("device.x", out.join("device.x")) {
+        println!("cargo:warning=cannot copy device.x: {e}");
+    }
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
+    println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
 }

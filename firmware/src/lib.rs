@@ -7,6 +7,13 @@
 //! and `thumbv6m-none-eabi` with no std and no global allocator.
 #![no_std]
 
+pub mod boards;
+pub mod server;
+#[cfg(target_os = "none")]
+pub mod stack;
+#[cfg(target_os = "none")]
+pub mod vectors;
+
 use core::fmt;
 use heapless::Vec;
 use tally_core::agent::{Agent, AgentError, Identity, Release, SyncScope};

@@ -1,18 +1,29 @@
-//! The Tally firmware image for Cortex-M (board: QEMU mps2-an386; any Cortex-M0 part for the
-//! thumbv6m build). It links the whole core with no std and no global allocator: if anything in
-//! the core allocated, this image would not link. On the host it is only a notice.
+//! The Tally firmware image.
+//!
+//! - thumbv7em (Cortex-M4F), board QEMU `mps2-an386`: the serial protocol server of
+//!   `tally-link` on UART0, the licensing partition persisted through semihosting (see
+//!   `boards/mps2_an386.rs`). `tally-sim console --device qemu` drives it.
+//! - thumbv6m (Cortex-M0): a link check that drives every part of the core once: it proves the
+//!   core builds and links with no std and no allocator for the smallest parts.
+//! - on the host: only a notice.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
 mod image {
     use core::panic::PanicInfo;
     use cortex_m_rt::entry;
-    use tally_hal::Timestamp;
 
+    #[cfg(target_has_atomic = "32")]
+    #[entry]
+    fn main() -> ! {
+        tally_firmware::boards::mps2_an386::run()
+    }
+
+    #[cfg(not(target_has_atomic = "32"))]
     #[entry]
     fn main() -> ! {
         // 2026-01-05 09:00:00 UTC until the board has a clock.
-        let out = tally_firmware::exercise(Timestamp(1_767_603_600));
+        let out = tally_firmware::exercise(tally_hal::Timestamp(1_767_603_600));
         core::hint::black_box(out.is_ok());
         loop {
             cortex_m::asm::wfi();
@@ -20,11 +31,30 @@ mod image {
     }
 
     /// No panic is reachable from host input (clippy denies the ways to write one); if one
-    /// happens anyway, reset rather than hang.
+    /// happens anyway, say where and reset rather than hang.
     #[panic_handler]
-    fn panic(_: &PanicInfo) -> ! {
+    fn panic(info: &PanicInfo) -> ! {
+        #[cfg(target_has_atomic = "32")]
+        {
+            if let Some(l) = info.location() {
+                defmt::error!("panic at {=str}:{=u32}", l.file(), l.line());
+            }
+        }
+        #[cfg(not(target_has_atomic = "32"))]
+        let _ = info;
         cortex_m::peripheral::SCB::sys_reset()
     }
+
+    /// UART0 RX interrupt (IRQ 0, named by the vector table of `tally_firmware::vectors`).
+    #[cfg(target_has_atomic = "32")]
+    #[allow(unsafe_code)] // the handler's symbol name is what the vector table links to
+    #[unsafe(no_mangle)]
+    extern "C" fn UART0RX() {
+        tally_firmware::boards::mps2_an386::on_uart0_rx()
+    }
+
+    #[cfg(target_has_atomic = "32")]
+    use defmt_semihosting as _;
 }
 
 #[cfg(not(target_os = "none"))]

@@ -11,6 +11,7 @@
 //! | UDI, HA members, license catalogue, feature gate (MISC-7, MISC-14) | [`Platform`] |
 //! | syslog in `%FACILITY-SEVERITY-MNEMONIC: text` form (MSG-0) | [`EventSink`] |
 //! | the device file system (`bootflash:`) for save/import | [`Files`] |
+//! | the reference product (simulator and firmware default) | [`reference`] |
 //!
 //! With the `mock` feature the crate also has std test doubles in [`mock`].
 #![no_std]
@@ -30,6 +31,8 @@ extern crate std;
 
 mod types;
 pub use types::*;
+
+pub mod reference;
 
 #[cfg(feature = "mock")]
 pub mod mock;

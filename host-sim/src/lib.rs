@@ -7,6 +7,7 @@ pub mod device;
 pub mod factory;
 pub mod flash;
 pub mod inspect;
+pub mod link_device;
 pub mod profiles;
 pub mod sim;
 

@@ -20,6 +20,9 @@ options:
   --release 17.3|17.7  which IOS-XE release's show formats the device reproduces (default 17.7)
   --start 'YYYY-MM-DD HH:MM:SS'  simulated start time, UTC (new state only)
   --provision FILE   boot the device from this provisioning image
+  --device qemu[:ELF] | serial:PORT   drive the firmware in QEMU mps2-an386 (default ELF:
+                     target/thumbv7em-none-eabihf/release/tally-firmware) or a board on a
+                     serial port (raw mode: stty -F PORT raw -echo) instead of an in-process device
 factory options:
   --state DIR        write DIR/devices/<serial>.prov and register the device with DIR's authority
   --out FILE         write the image as an armoured text file
@@ -46,6 +49,21 @@ fn parse_opts(args: &[String]) -> Result<SimOptions, String> {
                     Some("17.7") => Release::V17_7,
                     _ => return Err("--release takes 17.3 or 17.7".into()),
                 }
+            }
+            "--device" => {
+                let d = it
+                    .next()
+                    .ok_or("--device needs qemu[:ELF] or serial:PORT")?;
+                opts.device = match d.split_once(':') {
+                    None if d == "qemu" => tally_host_sim::sim::DeviceKind::Qemu { elf: None },
+                    Some(("qemu", elf)) => tally_host_sim::sim::DeviceKind::Qemu {
+                        elf: Some(PathBuf::from(elf)),
+                    },
+                    Some(("serial", port)) => {
+                        tally_host_sim::sim::DeviceKind::Serial(PathBuf::from(port))
+                    }
+                    _ => return Err(format!("--device {d}: use qemu[:ELF] or serial:PORT")),
+                };
             }
             "--provision" => {
                 let path = it.next().ok_or("--provision needs a file")?;

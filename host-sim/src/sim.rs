@@ -33,6 +33,20 @@ pub struct SimOptions {
     /// The device's factory provisioning image (`tally-sim factory provision`); with
     /// `state_dir`, `DIR/devices/<serial>.prov` is used when present.
     pub provision: Option<Provisioning>,
+    /// Which product instance to drive.
+    pub device: DeviceKind,
+}
+
+/// Where the product instance runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DeviceKind {
+    /// In this process (the default).
+    #[default]
+    InProcess,
+    /// The firmware under QEMU `mps2-an386` (`None`: this workspace's release build).
+    Qemu { elf: Option<PathBuf> },
+    /// A board on a serial port.
+    Serial(PathBuf),
 }
 
 impl Default for SimOptions {
@@ -43,6 +57,7 @@ impl Default for SimOptions {
             start: DEFAULT_START,
             profile: None,
             provision: None,
+            device: DeviceKind::InProcess,
         }
     }
 }
@@ -108,14 +123,16 @@ pub struct Simulator {
 /// The simulated device key of the product instance with serial `serial` (a device without a
 /// provisioning image).
 pub fn device_key(serial: &str) -> Result<LocalKey, SimError> {
-    LocalKey::from_seed(format!("tally-sim device key {serial}").as_bytes())
-        .map_err(|e| SimError::State(format!("device key: {e:?}")))
+    let mut seed = heapless::String::new();
+    tally_hal::reference::development_key_seed(serial, &mut seed)
+        .map_err(|_| SimError::State("serial too long".into()))?;
+    LocalKey::from_seed(seed.as_bytes()).map_err(|e| SimError::State(format!("device key: {e:?}")))
 }
 
 impl Simulator {
     pub fn new(opts: SimOptions) -> Result<Simulator, SimError> {
-        let profile = match opts.profile {
-            Some(p) => p,
+        let profile = match &opts.profile {
+            Some(p) => p.clone(),
             None => profiles::stack_switch().map_err(|_| SimError::Profile)?,
         };
         let platform = profile.platform;
@@ -144,15 +161,17 @@ impl Simulator {
                     }
                     Err(_) => (opts.start, 0, true),
                 };
-                let flash = FileFlash::open(&devdir.join(format!("{serial}.flash")))?;
-                (
-                    authority,
-                    now,
-                    rtc_offset,
-                    link_up,
-                    flash,
-                    Box::new(DirFiles::new(devdir.join(&serial))),
-                )
+                // A remote device keeps the flash image and the files itself.
+                let (flash, files): (FileFlash, Box<dyn FilesDebug>) =
+                    if opts.device == DeviceKind::InProcess {
+                        (
+                            FileFlash::open(&devdir.join(format!("{serial}.flash")))?,
+                            Box::new(DirFiles::new(devdir.join(&serial))),
+                        )
+                    } else {
+                        (FileFlash::in_memory(), Box::new(MemFiles::default()))
+                    };
+                (authority, now, rtc_offset, link_up, flash, files)
             }
             None => (
                 Authority::new(DEFAULT_KEY_SEED),
@@ -236,15 +255,20 @@ impl Simulator {
             )?;
         }
         let device = SimDevice::new(agent, key, platform, files);
-        let sim = Simulator {
+        let mut sim = Simulator {
             now,
             rtc_offset,
             link_up,
             device,
             remote: None,
             authority,
-            state_dir: opts.state_dir,
+            state_dir: opts.state_dir.clone(),
         };
+        if opts.device != DeviceKind::InProcess {
+            let remote = remote_device(&opts, &serial, provision.as_ref(), skewed(now, rtc_offset))
+                .map_err(SimError::State)?;
+            sim.attach(remote);
+        }
         sim.save()?;
         Ok(sim)
     }
@@ -718,6 +742,72 @@ pub fn split_quoted(line: &str) -> Result<Vec<String>, String> {
         out.push(cur);
     }
     Ok(out)
+}
+
+/// Start the remote device of `opts` (firmware in QEMU or a board) and boot it at `now`.
+fn remote_device(
+    opts: &SimOptions,
+    serial: &str,
+    provision: Option<&Provisioning>,
+    now: Timestamp,
+) -> Result<Box<dyn Device>, String> {
+    use crate::link_device::{LinkDevice, QemuSpec};
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    if opts.profile.is_some() {
+        return Err(
+            "the firmware runs the reference product: no --profile with a remote device".into(),
+        );
+    }
+    match &opts.device {
+        DeviceKind::InProcess => Err("not a remote device".into()),
+        DeviceKind::Serial(port) => Ok(Box::new(LinkDevice::serial(port, opts.release, now)?)),
+        DeviceKind::Qemu { elf } => {
+            let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = std::env::temp_dir().join(format!("tally-qemu-{}-{run}", std::process::id()));
+            std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+            let (flash, files, log) = match &opts.state_dir {
+                Some(dir) => {
+                    let devdir = dir.join("devices");
+                    let files = devdir.join(serial);
+                    std::fs::create_dir_all(files.join("bootflash")).map_err(|e| e.to_string())?;
+                    (
+                        devdir.join(format!("{serial}.flash")),
+                        Some(files),
+                        devdir.join(format!("{serial}.qemu.log")),
+                    )
+                }
+                None => {
+                    let flash = tmp.join("flash.img");
+                    let _ = std::fs::remove_file(&flash);
+                    (flash, None, tmp.join("qemu.log"))
+                }
+            };
+            let provision = match provision {
+                Some(p) => {
+                    let path = tmp.join("provision.bin");
+                    std::fs::write(&path, crate::factory::to_bytes(p)?)
+                        .map_err(|e| e.to_string())?;
+                    Some(path)
+                }
+                None => None,
+            };
+            let spec = QemuSpec {
+                elf: elf.clone().unwrap_or_else(QemuSpec::default_elf),
+                flash,
+                files,
+                provision,
+                log,
+                socket: tmp.join("uart0.sock"),
+            };
+            if !spec.elf.exists() {
+                return Err(format!(
+                    "{}: build the firmware first: cargo build --release -p tally-firmware --target thumbv7em-none-eabihf",
+                    spec.elf.display()
+                ));
+            }
+            Ok(Box::new(LinkDevice::qemu(spec, opts.release, now)?))
+        }
+    }
 }
 
 /// `t` moved by `offset` seconds (the device RTC relative to true time).

@@ -71,9 +71,10 @@ pub enum Request<'a> {
         license: &'a str,
         count: u32,
     },
-    /// Periodic work at `now`, then the next message for the authority, if one is due.
-    /// Body: [`Outcome`] (its `transmit` is the message).
-    Step { now: u64 },
+    /// Run the agent's timers from `from` to `until` (`Agent::advance`): it stops early where
+    /// a message must go out or a system message was raised. Body: [`Outcome`] (its
+    /// `transmit` is the message, `at` where it stopped, `done` whether it reached `until`).
+    Advance { from: u64, until: u64 },
     /// The authority's answer to the message of the last `Step`: the first `len` bytes of the
     /// input buffer, or why it failed. Body: [`Outcome`].
     Deliver { now: u64, result: Delivery },
@@ -209,27 +210,30 @@ pub struct Outcome<'a> {
     pub output: &'a str,
     #[serde(borrow)]
     pub syslog: Vec<Syslog<'a>, MAX_SYSLOG>,
-    /// An error the agent returned, as text.
+    /// Errors the agent returned, as text.
     #[serde(borrow)]
-    pub error: Option<&'a str>,
+    pub errors: Vec<&'a str, 2>,
     /// A message for the authority (after `Step`), and what it is.
     #[serde(borrow)]
     pub transmit: Option<&'a [u8]>,
     /// The console asks the driver to talk to the authority now (`license smart sync`).
     pub communicate: bool,
+    /// For `Advance`: the device time it stopped at, and whether it reached `until`.
+    pub at: u64,
+    pub done: bool,
 }
 
 /// The body of `Status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub wake: Option<u64>,
-    /// The agent's time zone: name and offset in minutes.
+    /// The agent's time zone: name and UTC offset in seconds.
     pub tz_name: heapless::String<16>,
-    pub tz_minutes: i32,
+    pub tz_offset_secs: i32,
     /// The console prompt.
     pub prompt: heapless::String<48>,
-    /// Enforced features switched on (by catalogue index), per the platform hook.
-    pub features_on: Vec<(u8, bool), 8>,
+    /// The platform's switches of enforced features, by license name.
+    pub features: Vec<(heapless::String<32>, bool), 8>,
     /// Flash: erases and bytes written since power-on.
     pub erases: u32,
     pub bytes_written: u32,
@@ -268,10 +272,7 @@ pub fn decode<'a, T: Deserialize<'a>>(
 ) -> Result<T, FrameError> {
     let n = cobs_decode(frame, scratch)?;
     let body = n.checked_sub(4).ok_or(FrameError::Damaged)?;
-    let (msg, crc) = scratch
-        .get(..n)
-        .ok_or(FrameError::Damaged)?
-        .split_at(body);
+    let (msg, crc) = scratch.get(..n).ok_or(FrameError::Damaged)?.split_at(body);
     let crc: [u8; 4] = crc.try_into().map_err(|_| FrameError::Damaged)?;
     if CRC32.checksum(msg) != u32::from_le_bytes(crc) {
         return Err(FrameError::Damaged);
@@ -446,7 +447,14 @@ mod tests {
     #[test]
     fn damage_is_detected() {
         let mut frame = [0u8; MAX_FRAME];
-        let n = encode(&Request::Step { now: 99 }, &mut frame).unwrap();
+        let n = encode(
+            &Request::Advance {
+                from: 99,
+                until: 100,
+            },
+            &mut frame,
+        )
+        .unwrap();
         let mut scratch = [0u8; MAX_FRAME];
         for i in 0..n - 1 {
             for bit in 0..8 {

@@ -4,6 +4,9 @@
 
 #[cfg(target_os = "none")]
 mod image {
+    // The vector table the runtime needs (its interrupts all default).
+    use tally_firmware as _;
+
     use core::panic::PanicInfo;
     use cortex_m_rt::entry;
 

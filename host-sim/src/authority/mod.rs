@@ -148,7 +148,7 @@ pub struct Authority {
 }
 
 /// Seed of the default authority root key.
-pub const DEFAULT_KEY_SEED: &str = "tally-sim authority root key 1";
+pub const DEFAULT_KEY_SEED: &str = tally_hal::reference::DEVELOPMENT_AUTHORITY_SEED;
 
 impl Authority {
     pub fn new(key_seed: &str) -> Authority {

@@ -1,0 +1,5 @@
+//! Board support: each board gives the protocol server ([`crate::server`]) its flash, files,
+//! feature switches and serial line.
+
+#[cfg(all(target_os = "none", target_has_atomic = "32"))]
+pub mod mps2_an386;

@@ -1,0 +1,548 @@
+//! QEMU `mps2-an386` (Cortex-M4F), the CI board (DESIGN.md §6, `shared/notes/firmware-under-qemu.md`).
+//!
+//! - UART0 (CMSDK APB UART at 0x4000_4000) carries the `tally-link` protocol. Received bytes
+//!   come in through the RX interrupt (IRQ 0) into a ring buffer shared with the main loop
+//!   under `critical-section`.
+//! - The licensing partition (8 × 4 KiB, 8-byte words, as the simulator's) lives in RAM and is
+//!   written through to a host file with semihosting, so the file always holds exactly the
+//!   flash operations done so far and killing QEMU is a real power cut.
+//! - Device files (`bootflash:`) are host files in a directory, through semihosting, or RAM.
+//! - Semihosting arguments: `<flash image> [<files dir>|-] [<provisioning image>]`.
+//! - Logs: defmt over semihosting.
+#![allow(unsafe_code)] // MMIO of the UART and the interrupt handler, each with its reason
+
+use crate::server::{self, Activity, Board, Server};
+use core::cell::RefCell;
+use core::ffi::CStr;
+use critical_section::Mutex;
+use embedded_storage::nor_flash::ErrorType;
+use heapless::{Deque, String, Vec};
+use semihosting::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use tally_hal::{FileError, Files, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+use tally_link::{MAX_FRAME, Received, Receiver};
+
+const UART0: usize = 0x4000_4000;
+const DATA: usize = 0x00;
+const STATE: usize = 0x04;
+const CTRL: usize = 0x08;
+const INT: usize = 0x0C;
+const BAUDDIV: usize = 0x10;
+const TX_FULL: u32 = 1;
+const RX_FULL: u32 = 2;
+
+fn reg_read(off: usize) -> u32 {
+    // SAFETY: a CMSDK UART register of mps2-an386, always mapped and 32-bit readable.
+    unsafe { core::ptr::read_volatile((UART0 + off) as *const u32) }
+}
+
+fn reg_write(off: usize, v: u32) {
+    // SAFETY: as above; writes to these registers have no effect beyond the UART.
+    unsafe { core::ptr::write_volatile((UART0 + off) as *mut u32, v) }
+}
+
+/// Bytes received by the interrupt, not yet taken by the main loop.
+static RX: Mutex<RefCell<Deque<u8, 8192>>> = Mutex::new(RefCell::new(Deque::new()));
+/// Bytes lost because the ring was full (never expected: the host waits for each answer).
+static RX_LOST: Mutex<RefCell<u32>> = Mutex::new(RefCell::new(0));
+
+/// UART0 RX interrupt (IRQ 0; the image's `UART0RX` handler calls this): move every received
+/// byte into the ring.
+pub fn on_uart0_rx() {
+    while reg_read(STATE) & RX_FULL != 0 {
+        let b = reg_read(DATA) as u8;
+        critical_section::with(|cs| {
+            if RX.borrow_ref_mut(cs).push_back(b).is_err() {
+                *RX_LOST.borrow_ref_mut(cs) += 1;
+            }
+        });
+    }
+    reg_write(INT, 2); // clear the RX interrupt
+}
+
+#[derive(Copy, Clone)]
+struct Uart0Rx;
+
+// SAFETY: 0 is UART0 RX's external interrupt number on mps2-an386 (QEMU hw/arm/mps2.c).
+unsafe impl cortex_m::interrupt::InterruptNumber for Uart0Rx {
+    fn number(self) -> u16 {
+        0
+    }
+}
+
+fn uart_init() {
+    reg_write(BAUDDIV, 16);
+    reg_write(CTRL, 0b1011); // TX enable, RX enable, RX interrupt enable
+    // SAFETY: the handler only touches the ring through critical sections.
+    unsafe { cortex_m::peripheral::NVIC::unmask(Uart0Rx) };
+}
+
+fn uart_write(bytes: &[u8]) {
+    for &b in bytes {
+        while reg_read(STATE) & TX_FULL != 0 {}
+        reg_write(DATA, u32::from(b));
+    }
+}
+
+fn next_byte() -> Option<u8> {
+    critical_section::with(|cs| RX.borrow_ref_mut(cs).pop_front())
+}
+
+/// A NUL-terminated path for semihosting.
+fn cpath(s: &str) -> Option<Vec<u8, 256>> {
+    let mut v = Vec::new();
+    v.extend_from_slice(s.as_bytes()).ok()?;
+    v.push(0).ok()?;
+    Some(v)
+}
+
+fn as_cstr(v: &[u8]) -> Option<&CStr> {
+    CStr::from_bytes_with_nul(v).ok()
+}
+
+/// Why a flash operation failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FlashError {
+    OutOfBounds,
+    NotAligned,
+    /// A word written twice without an erase (ECC flash forbids it, DESIGN.md §4).
+    WriteTwice,
+    /// Power was cut during this operation.
+    PowerCut,
+    /// The host file could not be written.
+    Io,
+}
+
+impl NorFlashError for FlashError {
+    fn kind(&self) -> NorFlashErrorKind {
+        match self {
+            FlashError::OutOfBounds => NorFlashErrorKind::OutOfBounds,
+            FlashError::NotAligned => NorFlashErrorKind::NotAligned,
+            _ => NorFlashErrorKind::Other,
+        }
+    }
+}
+
+pub const WRITE: usize = 8;
+pub const SECTOR: usize = 4096;
+pub const SECTORS: usize = 8;
+const BYTES: usize = SECTOR * SECTORS;
+
+/// The licensing partition: RAM, written through to a host file.
+#[allow(missing_debug_implementations)] // holds the image; nothing to print
+pub struct FileFlash {
+    mem: [u8; BYTES],
+    file: Option<semihosting::fs::File>,
+    /// Bytes of flash activity left before power goes (a test hook).
+    cut: Option<u32>,
+    pub lost_power: bool,
+    pub erases: u32,
+    pub written: u32,
+}
+
+impl FileFlash {
+    /// The image at `path` (created erased if missing or of the wrong size).
+    fn open(path: Option<&str>) -> FileFlash {
+        let mut f = FileFlash {
+            mem: [0xFF; BYTES],
+            file: None,
+            cut: None,
+            lost_power: false,
+            erases: 0,
+            written: 0,
+        };
+        let Some(p) = path.and_then(cpath) else {
+            return f;
+        };
+        let Some(c) = as_cstr(&p) else {
+            return f;
+        };
+        let mut whole = false;
+        if let Ok(mut file) = semihosting::fs::File::open(c) {
+            let mut img = [0u8; 512];
+            let mut at = 0;
+            let mut ok = true;
+            while at < BYTES {
+                match file.read(&mut img) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if let Some(dst) = f.mem.get_mut(at..at + n) {
+                            dst.copy_from_slice(img.get(..n).unwrap_or(&[]));
+                        } else {
+                            ok = false;
+                            break;
+                        }
+                        at += n;
+                    }
+                    Err(_) => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            whole = ok && at == BYTES;
+            if !whole {
+                f.mem = [0xFF; BYTES];
+            }
+        }
+        // Semihosting opens read-write either an existing file (r+b) or a new, empty one (w+b).
+        let mut opts = semihosting::fs::File::options();
+        opts.read(true).write(true);
+        if !whole {
+            opts.create(true).truncate(true);
+        }
+        f.file = opts.open(c).ok();
+        if !whole && let Some(file) = &mut f.file {
+            let _ = file.write_all(&f.mem);
+        }
+        f
+    }
+
+    fn mirror(&mut self, from: usize, to: usize) -> Result<(), FlashError> {
+        let (Some(file), Some(bytes)) = (&mut self.file, self.mem.get(from..to)) else {
+            return Ok(());
+        };
+        file.seek(SeekFrom::Start(from as u64))
+            .and_then(|_| file.write_all(bytes))
+            .map_err(|_| FlashError::Io)
+    }
+
+    /// How many of `n` bytes may happen before the power goes.
+    fn budget(&mut self, n: usize) -> usize {
+        match self.cut {
+            Some(left) if (left as usize) < n => {
+                self.cut = Some(0);
+                left as usize
+            }
+            Some(left) => {
+                self.cut = Some(left - n as u32);
+                n
+            }
+            None => n,
+        }
+    }
+}
+
+impl Activity for FileFlash {
+    fn activity(&self) -> (u32, u32) {
+        (self.erases, self.written)
+    }
+}
+
+impl ErrorType for FileFlash {
+    type Error = FlashError;
+}
+
+impl ReadNorFlash for FileFlash {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
+        let at = offset as usize;
+        let src = self
+            .mem
+            .get(at..at + bytes.len())
+            .ok_or(FlashError::OutOfBounds)?;
+        bytes.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        BYTES
+    }
+}
+
+impl NorFlash for FileFlash {
+    const WRITE_SIZE: usize = WRITE;
+    const ERASE_SIZE: usize = SECTOR;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
+        let (from, to) = (from as usize, to as usize);
+        if !from.is_multiple_of(SECTOR) || !to.is_multiple_of(SECTOR) || to > BYTES || from > to {
+            return Err(FlashError::NotAligned);
+        }
+        let n = self.budget(to - from);
+        if let Some(dst) = self.mem.get_mut(from..from + n) {
+            dst.fill(0xFF);
+        }
+        self.mirror(from, from + n)?;
+        if n < to - from {
+            self.lost_power = true;
+            return Err(FlashError::PowerCut);
+        }
+        self.erases += ((to - from) / SECTOR) as u32;
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
+        let at = offset as usize;
+        if !at.is_multiple_of(WRITE) || !bytes.len().is_multiple_of(WRITE) {
+            return Err(FlashError::NotAligned);
+        }
+        let cur = self
+            .mem
+            .get(at..at + bytes.len())
+            .ok_or(FlashError::OutOfBounds)?;
+        // Write-once words: a word may be programmed only while erased.
+        for (c, b) in cur.chunks(WRITE).zip(bytes.chunks(WRITE)) {
+            if c.iter().any(|x| *x != 0xFF) && c != b {
+                return Err(FlashError::WriteTwice);
+            }
+        }
+        let n = self.budget(bytes.len());
+        if let (Some(dst), Some(src)) = (self.mem.get_mut(at..at + n), bytes.get(..n)) {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d &= *s;
+            }
+        }
+        self.mirror(at, at + n)?;
+        self.written += n as u32;
+        if n < bytes.len() {
+            self.lost_power = true;
+            return Err(FlashError::PowerCut);
+        }
+        Ok(())
+    }
+}
+
+/// Device files: host files in a directory (semihosting), or RAM when there is none.
+struct HostFiles {
+    dir: Option<String<200>>,
+    ram: crate::RamFiles,
+}
+
+impl HostFiles {
+    /// `bootflash:u.txt` → `<dir>/bootflash/u.txt`, with the simulator's rules (no `..`).
+    fn host_path(&self, dir: &str, path: &str) -> Result<Vec<u8, 256>, FileError> {
+        let (dev, rest) = match path.split_once(':') {
+            Some((d, r)) => (d, r.trim_start_matches('/')),
+            None => ("", path),
+        };
+        if rest.is_empty()
+            || rest.split('/').any(|c| c == ".." || c.is_empty())
+            || !dev.chars().all(|c| c.is_ascii_alphanumeric())
+            || rest.contains('/')
+        {
+            return Err(FileError::BadPath);
+        }
+        let mut p: String<256> = String::new();
+        let push = |p: &mut String<256>, s: &str| p.push_str(s).map_err(|_| FileError::BadPath);
+        push(&mut p, dir)?;
+        if !dev.is_empty() {
+            push(&mut p, "/")?;
+            push(&mut p, dev)?;
+        }
+        push(&mut p, "/")?;
+        push(&mut p, rest)?;
+        cpath(&p).ok_or(FileError::BadPath)
+    }
+}
+
+impl Files for HostFiles {
+    fn read(&mut self, path: &str, buf: &mut [u8]) -> Result<usize, FileError> {
+        let Some(dir) = self.dir.clone() else {
+            return self.ram.read(path, buf);
+        };
+        let p = self.host_path(&dir, path)?;
+        let c = as_cstr(&p).ok_or(FileError::BadPath)?;
+        let mut f = semihosting::fs::File::open(c).map_err(|_| FileError::NotFound)?;
+        let mut n = 0;
+        loop {
+            let room = buf.get_mut(n..).ok_or(FileError::TooLarge)?;
+            if room.is_empty() {
+                // Full: a longer file is an error, not a truncation.
+                let mut probe = [0u8; 1];
+                return match f.read(&mut probe) {
+                    Ok(0) => Ok(n),
+                    _ => Err(FileError::TooLarge),
+                };
+            }
+            match f.read(room) {
+                Ok(0) => return Ok(n),
+                Ok(k) => n += k,
+                Err(_) => return Err(FileError::Io),
+            }
+        }
+    }
+
+    fn write(&mut self, path: &str, data: &[u8]) -> Result<(), FileError> {
+        let Some(dir) = self.dir.clone() else {
+            return self.ram.write(path, data);
+        };
+        let p = self.host_path(&dir, path)?;
+        let c = as_cstr(&p).ok_or(FileError::BadPath)?;
+        semihosting::fs::write(c, data).map_err(|_| FileError::Io)
+    }
+}
+
+struct Mps2 {
+    files: HostFiles,
+    arm: Option<u32>,
+    stack_top: usize,
+}
+
+impl Board for Mps2 {
+    fn name(&self) -> &'static str {
+        "qemu-mps2-an386"
+    }
+    fn files(&mut self) -> &mut dyn Files {
+        &mut self.files
+    }
+    fn set_feature(&mut self, license: &str, on: bool) {
+        defmt::info!("feature {=str} {=bool}", license, on);
+    }
+    fn arm_power_cut(&mut self, bytes: u32) {
+        self.arm = Some(bytes);
+    }
+    fn stack_peak(&self) -> u32 {
+        crate::stack::peak(self.stack_top) as u32
+    }
+}
+
+/// Read a small host file whole (the provisioning image).
+fn read_host(path: &str, buf: &mut [u8]) -> Option<usize> {
+    let p = cpath(path)?;
+    let mut f = semihosting::fs::File::open(as_cstr(&p)?).ok()?;
+    let mut n = 0;
+    while let Some(room) = buf.get_mut(n..) {
+        match f.read(room) {
+            Ok(0) => return Some(n),
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+        if room.is_empty() {
+            return None;
+        }
+    }
+    None
+}
+
+/// The firmware: set up the board, then answer requests forever.
+pub fn run() -> ! {
+    let args = semihosting::experimental::env::args::<1024>();
+    let mut words: Vec<String<200>, 4> = Vec::new();
+    if let Ok(args) = &args {
+        for a in args.into_iter().skip(1).flatten() {
+            let mut s = String::new();
+            if s.push_str(a).is_ok() {
+                let _ = words.push(s);
+            }
+        }
+    }
+    let flash_path = words.first().map(String::as_str);
+    let dir = words.get(1).filter(|d| d.as_str() != "-").cloned();
+    let mut flash = FileFlash::open(flash_path);
+    defmt::info!(
+        "tally-firmware on qemu-mps2-an386, flash image {=bool}",
+        flash.file.is_some()
+    );
+
+    // The provisioning image, or the development identity.
+    let mut image = [0u8; tally_core::provision::PROVISION_BYTES];
+    let provision = words
+        .get(2)
+        .and_then(|p| read_host(p.as_str(), &mut image))
+        .and_then(|n| image.get(..n))
+        .and_then(|b| tally_core::provision::Provisioning::decode(b).ok());
+    let Some((mut ident, key)) = server::reference_identity() else {
+        semihosting::process::exit(2)
+    };
+    let mut key = key;
+    let mut policy: Option<Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>> = None;
+    let mut codes: Vec<Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>, 2> = Vec::new();
+    if let Some(p) = &provision {
+        match (
+            p.anchors(),
+            p.device_secret
+                .and_then(|s| tally_core::crypto::LocalKey::from_secret(s).ok()),
+        ) {
+            (Ok(anchors), Some(k)) if p.udi == ident.udi => {
+                let members = ident.trust.member_keys;
+                ident.trust = anchors;
+                ident.trust.member_keys = members;
+                let own_slot = ident.own_slot();
+                if let Some(own) = ident.trust.member_keys.get_mut(own_slot) {
+                    *own = Some(tally_hal::DeviceKey::public_key(&k));
+                }
+                ident.authority_keys = p.authority_keys();
+                key = k;
+                policy = p.policy.clone();
+                codes = p.auth_codes.clone();
+            }
+            _ => defmt::warn!("provisioning image refused; development identity"),
+        }
+    }
+    let policy_ref = policy.as_ref().map(|p| p.as_slice());
+    let code_refs: Vec<&[u8], 2> = codes.iter().map(|c| c.as_slice()).collect();
+    let mut server = Server::new(
+        ident,
+        key,
+        flash_take(&mut flash),
+        SECTORS as u32,
+        policy_ref,
+        &code_refs,
+    );
+    let mut board = Mps2 {
+        files: HostFiles {
+            dir,
+            ram: crate::RamFiles::default(),
+        },
+        arm: None,
+        stack_top: 0,
+    };
+    // Everything above is set up; the stack below is what requests use.
+    board.stack_top = crate::stack::paint();
+    uart_init();
+    let mut rx = Receiver::default();
+    loop {
+        let Some(b) = next_byte() else {
+            cortex_m::asm::wfi();
+            continue;
+        };
+        let mut reply = [0u8; MAX_FRAME];
+        let n = {
+            let r = match rx.push(b) {
+                Received::More => continue,
+                Received::Frame(f) => server.handle_frame(f, &mut board),
+                Received::Overflow => server.overflow(),
+            };
+            let n = r.len().min(reply.len());
+            if let (Some(dst), Some(src)) = (reply.get_mut(..n), r.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            n
+        };
+        if server.flash_lost_power() {
+            // Power went inside a flash operation: the device is dead until QEMU restarts.
+            semihosting::process::exit(3);
+        }
+        uart_write(reply.get(..n).unwrap_or(&[]));
+        if let Some(bytes) = board.arm.take() {
+            server.arm_flash_cut(bytes);
+        }
+    }
+}
+
+fn flash_take(f: &mut FileFlash) -> FileFlash {
+    core::mem::replace(
+        f,
+        FileFlash {
+            mem: [0xFF; BYTES],
+            file: None,
+            cut: None,
+            lost_power: false,
+            erases: 0,
+            written: 0,
+        },
+    )
+}
+
+impl Server<FileFlash> {
+    fn flash_lost_power(&mut self) -> bool {
+        self.flash_mut().is_some_and(|f| f.lost_power)
+    }
+
+    fn arm_flash_cut(&mut self, bytes: u32) {
+        if let Some(f) = self.flash_mut() {
+            f.cut = Some(bytes);
+        }
+    }
+}

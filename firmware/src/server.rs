@@ -1,0 +1,585 @@
+//! The device side of the serial protocol (`tally-link`, issue 5): one request in, one response
+//! out, driving the same core as the simulator's in-process device. Board-independent: a board
+//! gives it a NOR flash, a file system and its feature switches, and moves bytes.
+//!
+//! Every request is checked before anything changes; a malformed, oversized or damaged frame
+//! gets an error response and changes nothing; the server never stops answering.
+
+use core::fmt::{self, Write as _};
+use heapless::{String, Vec};
+use tally_core::agent::{Agent, Identity, Release};
+use tally_core::cli::{Console, Effect, Env};
+use tally_core::crypto::LocalKey;
+use tally_core::journal::flash::FlashJournal;
+use tally_core::limits::Limits;
+use tally_hal::{CommError, DeviceKey, EventSink, Files, NorFlash, Severity, Timestamp};
+use tally_link::{
+    Delivery, FrameError, Hello, LINK_VERSION, LinkError, MAX_CHUNK, MAX_FRAME, MAX_SYSLOG,
+    Outcome, Request, Response, Status, Syslog,
+};
+
+/// Bytes of the input buffer (files and authority answers the host uploads).
+pub const INPUT_BYTES: usize = 2 * Limits::USAGE_FILE_BYTES;
+/// Bytes of the output buffer (reply bodies: console output, files, messages to send).
+pub const OUTPUT_BYTES: usize = 2 * Limits::USAGE_FILE_BYTES + 8 * 1024;
+/// Console output one command may print.
+pub const CONSOLE_BYTES: usize = 24 * 1024;
+/// Characters of one syslog line kept.
+pub const SYSLOG_LINE: usize = 256;
+
+/// What a board provides besides the flash.
+pub trait Board {
+    /// Name reported in `Hello`.
+    fn name(&self) -> &'static str;
+    /// The device file system (`bootflash:`).
+    fn files(&mut self) -> &mut dyn Files;
+    /// Switch the feature behind an enforced license (ENF-7; a GPIO, a register, a flag).
+    fn set_feature(&mut self, license: &str, on: bool);
+    /// Cut power inside the next flash operation, `bytes` into it (a test hook).
+    fn arm_power_cut(&mut self, bytes: u32);
+    /// Deepest stack seen so far, in bytes.
+    fn stack_peak(&self) -> u32;
+}
+
+/// Flash activity a board's flash driver counts since power-on.
+pub trait Activity {
+    /// (sector erases, bytes written)
+    fn activity(&self) -> (u32, u32);
+}
+
+/// Syslog messages of one request, kept for the reply.
+struct Lines {
+    lines: Vec<(u8, u64, String<SYSLOG_LINE>), MAX_SYSLOG>,
+    at: u64,
+}
+
+impl EventSink for Lines {
+    fn emit(&mut self, severity: Severity, message: &str) {
+        let mut s = String::new();
+        for c in message.chars() {
+            if s.push(c).is_err() {
+                break;
+            }
+        }
+        let _ = self.lines.push((severity as u8, self.at, s));
+    }
+}
+
+/// Console output into a bounded buffer; what does not fit is cut, not an error.
+struct Text<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl fmt::Write for Text<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            let mut utf8 = [0u8; 4];
+            let b = c.encode_utf8(&mut utf8).as_bytes();
+            let Some(dst) = self.buf.get_mut(self.len..self.len + b.len()) else {
+                return Ok(());
+            };
+            dst.copy_from_slice(b);
+            self.len += b.len();
+        }
+        Ok(())
+    }
+}
+
+/// The protocol server around one agent.
+pub struct Server<F: NorFlash + Activity> {
+    ident: Identity,
+    key: LocalKey,
+    sectors: u32,
+    flash: Option<F>,
+    agent: Option<Agent<FlashJournal<F>>>,
+    console: Console,
+    factory_policy: Option<Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>>,
+    factory_codes: Vec<Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>, 2>,
+    features: [Option<bool>; Limits::LICENSES],
+    input: [u8; INPUT_BYTES],
+    output: [u8; OUTPUT_BYTES],
+    out_len: usize,
+    console_out: [u8; CONSOLE_BYTES],
+    bin: [u8; Limits::USAGE_FILE_BYTES + 256],
+    text: [u8; 2 * Limits::USAGE_FILE_BYTES],
+    /// The message of the last `Step`/`Deliver`, kept in `bin` for the reply.
+    frame: [u8; MAX_FRAME],
+}
+
+impl<F: NorFlash + Activity> fmt::Debug for Server<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("booted", &self.agent.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn err_text(e: impl fmt::Display) -> String<96> {
+    let mut s = String::new();
+    let _ = write!(Text2(&mut s), "{e}");
+    s
+}
+
+/// `fmt::Write` into a bounded string that cuts.
+struct Text2<'a, const N: usize>(&'a mut String<N>);
+
+impl<const N: usize> fmt::Write for Text2<'_, N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if self.0.push(c).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<F: NorFlash + Activity> Server<F> {
+    /// The flash, before boot or under the journal.
+    pub fn flash_mut(&mut self) -> Option<&mut F> {
+        match &mut self.agent {
+            Some(a) => Some(a.journal_mut().flash_mut()),
+            None => self.flash.as_mut(),
+        }
+    }
+
+    /// A server for the agent of `ident`, with `key`, on `sectors` sectors of `flash`, and the
+    /// factory policy and codes of its provisioning image (taken in on the first boot).
+    pub fn new(
+        ident: Identity,
+        key: LocalKey,
+        flash: F,
+        sectors: u32,
+        factory_policy: Option<&[u8]>,
+        factory_codes: &[&[u8]],
+    ) -> Self {
+        let mut codes = Vec::new();
+        for c in factory_codes {
+            if let Ok(v) = Vec::from_slice(c) {
+                let _ = codes.push(v);
+            }
+        }
+        Server {
+            ident,
+            key,
+            sectors,
+            flash: Some(flash),
+            agent: None,
+            console: Console::default(),
+            factory_policy: factory_policy.and_then(|p| Vec::from_slice(p).ok()),
+            factory_codes: codes,
+            features: [None; Limits::LICENSES],
+            input: [0; INPUT_BYTES],
+            output: [0; OUTPUT_BYTES],
+            out_len: 0,
+            console_out: [0; CONSOLE_BYTES],
+            bin: [0; Limits::USAGE_FILE_BYTES + 256],
+            text: [0; 2 * Limits::USAGE_FILE_BYTES],
+            frame: [0; MAX_FRAME],
+        }
+    }
+
+    /// Handle one received frame (without its delimiter); returns the response frame to send.
+    pub fn handle_frame(&mut self, frame: &[u8], board: &mut dyn Board) -> &[u8] {
+        let mut scratch = [0u8; MAX_FRAME];
+        let len = match tally_link::decode::<Request<'_>>(frame, &mut scratch) {
+            Ok(req) => {
+                let req = req.clone();
+                self.respond(req, board)
+            }
+            Err(FrameError::Damaged) => self.error(LinkError::Frame, "damaged frame"),
+            Err(FrameError::TooLarge) => self.error(LinkError::TooLarge, "frame too large"),
+            Err(FrameError::Malformed) => self.error(LinkError::Malformed, "not a request"),
+        };
+        self.frame.get(..len).unwrap_or(&[])
+    }
+
+    /// The response to a frame that was too long for the receiver.
+    pub fn overflow(&mut self) -> &[u8] {
+        let len = self.error(LinkError::TooLarge, "frame too large");
+        self.frame.get(..len).unwrap_or(&[])
+    }
+
+    fn encode(&mut self, r: &Response<'_>) -> usize {
+        let mut f = [0u8; MAX_FRAME];
+        let n = tally_link::encode(r, &mut f).unwrap_or(0);
+        if let (Some(dst), Some(src)) = (self.frame.get_mut(..n), f.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        n
+    }
+
+    fn error(&mut self, kind: LinkError, detail: &str) -> usize {
+        self.encode(&Response::Error { kind, detail })
+    }
+
+    fn done(&mut self, body: usize) -> usize {
+        self.out_len = body;
+        let wake = self
+            .agent
+            .as_ref()
+            .and_then(|a| a.next_wakeup())
+            .map(|t| t.secs());
+        self.encode(&Response::Done {
+            body: body as u32,
+            wake,
+        })
+    }
+
+    /// Serialize `body` into the output buffer and answer `Done`.
+    fn body<T: serde::Serialize>(&mut self, body: &T) -> usize {
+        match postcard::to_slice(body, &mut self.output) {
+            Ok(b) => {
+                let n = b.len();
+                self.done(n)
+            }
+            Err(_) => self.error(LinkError::TooLarge, "reply too large"),
+        }
+    }
+
+    fn sync_features(&mut self, board: &mut dyn Board) {
+        let Some(agent) = &self.agent else {
+            return;
+        };
+        for (i, def) in self.ident.catalogue.iter().enumerate() {
+            if def.enforcement == tally_hal::Enforcement::Unenforced {
+                continue;
+            }
+            let on = agent.license_status(i) == tally_core::LicenseStatus::InUse;
+            if let Some(slot) = self.features.get_mut(i)
+                && *slot != Some(on)
+            {
+                *slot = Some(on);
+                board.set_feature(def.name.as_str(), on);
+            }
+        }
+    }
+
+    fn respond(&mut self, req: Request<'_>, board: &mut dyn Board) -> usize {
+        match req {
+            Request::Hello => {
+                let mut slots = Vec::new();
+                for (r, u) in self.ident.slots() {
+                    let _ = slots.push((r, u.clone()));
+                }
+                let mut name = String::new();
+                let _ = name.push_str(board.name());
+                let hello = Hello {
+                    version: LINK_VERSION,
+                    board: name,
+                    udi: self.ident.udi.clone(),
+                    slots,
+                    input_bytes: INPUT_BYTES as u32,
+                    output_bytes: OUTPUT_BYTES as u32,
+                    booted: self.agent.is_some(),
+                };
+                self.body(&hello)
+            }
+            Request::Boot { now, release } => self.boot(Timestamp(now), release, board),
+            Request::Put { offset, data } => {
+                let at = offset as usize;
+                match self.input.get_mut(at..at + data.len()) {
+                    Some(dst) if data.len() <= MAX_CHUNK => {
+                        dst.copy_from_slice(data);
+                        self.done(0)
+                    }
+                    _ => self.error(LinkError::BadRequest, "beyond the input buffer"),
+                }
+            }
+            Request::Get { offset } => {
+                let at = offset as usize;
+                let end = self.out_len.min(at.saturating_add(MAX_CHUNK));
+                if at > self.out_len {
+                    return self.error(LinkError::BadRequest, "beyond the reply");
+                }
+                let mut chunk = [0u8; MAX_CHUNK];
+                let n = end - at;
+                if let (Some(dst), Some(src)) = (chunk.get_mut(..n), self.output.get(at..end)) {
+                    dst.copy_from_slice(src);
+                }
+                self.encode(&Response::Chunk {
+                    offset,
+                    data: chunk.get(..n).unwrap_or(&[]),
+                })
+            }
+            Request::WriteFile { path, len } => {
+                let Some(data) = self.input.get(..len as usize) else {
+                    return self.error(LinkError::BadRequest, "beyond the input buffer");
+                };
+                match board.files().write(path, data) {
+                    Ok(()) => self.done(0),
+                    Err(e) => {
+                        let t = err_text(e);
+                        self.error(LinkError::Device, &t)
+                    }
+                }
+            }
+            Request::ReadFile { path } => match board.files().read(path, &mut self.output) {
+                Ok(n) => self.done(n),
+                Err(e) => {
+                    let t = err_text(e);
+                    self.error(LinkError::Device, &t)
+                }
+            },
+            Request::PowerCut { bytes } => {
+                board.arm_power_cut(bytes);
+                self.done(0)
+            }
+            other => {
+                if self.agent.is_none() {
+                    return self.error(LinkError::BadRequest, "not booted");
+                }
+                self.agent_request(other, board)
+            }
+        }
+    }
+
+    fn boot(
+        &mut self,
+        now: Timestamp,
+        release: tally_link::Release,
+        board: &mut dyn Board,
+    ) -> usize {
+        self.ident.release = match release {
+            tally_link::Release::V17_3 => Release::V17_3,
+            tally_link::Release::V17_7 => Release::V17_7,
+        };
+        self.console = Console::default();
+        if let Some(agent) = &mut self.agent {
+            // A reload: the agent reboots from its journal.
+            return match agent.reboot(now) {
+                Ok(()) => {
+                    self.sync_features(board);
+                    self.done(0)
+                }
+                Err(e) => {
+                    let t = err_text(e);
+                    self.error(LinkError::Device, &t)
+                }
+            };
+        }
+        let Some(flash) = self.flash.take() else {
+            return self.error(LinkError::Device, "no flash");
+        };
+        let journal = match FlashJournal::new(flash, 0, self.sectors) {
+            Ok(j) => j,
+            Err(e) => {
+                let t = err_text(e);
+                return self.error(LinkError::Device, &t);
+            }
+        };
+        match Agent::boot(self.ident.clone(), journal, now) {
+            Ok(mut agent) => {
+                {
+                    let codes: Vec<&[u8], 2> =
+                        self.factory_codes.iter().map(|c| c.as_slice()).collect();
+                    let _ = agent.install_factory(
+                        now,
+                        self.factory_policy.as_ref().map(|p| p.as_slice()),
+                        &codes,
+                    );
+                }
+                self.agent = Some(agent);
+                self.sync_features(board);
+                self.done(0)
+            }
+            Err(e) => {
+                let t = err_text(e);
+                self.error(LinkError::Device, &t)
+            }
+        }
+    }
+
+    fn agent_request(&mut self, req: Request<'_>, board: &mut dyn Board) -> usize {
+        let mut sink = Lines {
+            lines: Vec::new(),
+            at: 0,
+        };
+        let mut errors: Vec<String<96>, 2> = Vec::new();
+        let mut transmit: Option<usize> = None;
+        let mut console_len = 0;
+        let mut communicate = false;
+        let mut at = 0;
+        let mut done = false;
+        let Some(agent) = self.agent.as_mut() else {
+            return self.error(LinkError::BadRequest, "not booted");
+        };
+        match req {
+            Request::Console { now, line } => {
+                sink.at = now;
+                let mut out = Text {
+                    buf: &mut self.console_out,
+                    len: 0,
+                };
+                let mut env = Env {
+                    agent,
+                    key: &mut self.key,
+                    files: board.files(),
+                    sink: &mut sink,
+                    now: Timestamp(now),
+                    bin: &mut self.bin,
+                    text: &mut self.text,
+                };
+                communicate = self
+                    .console
+                    .execute(line, &mut env, &mut out)
+                    .unwrap_or(Effect::None)
+                    == Effect::Communicate;
+                console_len = out.len;
+            }
+            Request::Usage {
+                now,
+                license,
+                count,
+            } => {
+                if let Err(e) = agent.set_usage(Timestamp(now), license, count) {
+                    let t = err_text(e);
+                    let kind = if e == tally_core::AgentError::UnknownLicense {
+                        LinkError::BadRequest
+                    } else {
+                        LinkError::Device
+                    };
+                    return self.error(kind, &t);
+                }
+            }
+            Request::Advance { from, until } => {
+                sink.at = from;
+                let a = agent.advance(
+                    Timestamp(from),
+                    Timestamp(until),
+                    &mut sink,
+                    &mut self.key,
+                    &mut self.bin,
+                );
+                for e in a.errors.iter() {
+                    let _ = errors.push(err_text(e));
+                }
+                transmit = a.transmit.map(|t| t.len);
+                at = a.at.secs();
+                done = a.done;
+            }
+            Request::Deliver { now, result } => {
+                sink.at = now;
+                at = now;
+                let t = Timestamp(now);
+                let answer: Result<&[u8], CommError> = match result {
+                    Delivery::Answered { len } => self
+                        .input
+                        .get(..len as usize)
+                        .ok_or(CommError::ResponseTooLarge),
+                    Delivery::Failed(f) => Err(f.into()),
+                };
+                if let Err(e) = agent.on_response(t, answer, &mut sink) {
+                    let _ = errors.push(err_text(e));
+                }
+                match agent.poll_transmit(t, &mut self.key, &mut self.bin) {
+                    Ok(tx) => transmit = tx.map(|t| t.len),
+                    Err(e) => {
+                        let _ = errors.push(err_text(e));
+                    }
+                }
+            }
+            Request::Status => {
+                let tz = agent.state().config.timezone.clone();
+                let mut prompt = String::new();
+                let _ = write!(Text2(&mut prompt), "{}", self.console.prompt());
+                let mut features = Vec::new();
+                for (def, f) in self.ident.catalogue.iter().zip(self.features.iter()) {
+                    if let Some(on) = f {
+                        let mut name = String::new();
+                        let _ = name.push_str(def.name.as_str());
+                        let _ = features.push((name, *on));
+                    }
+                }
+                let (erases, bytes_written) = agent.journal().flash().activity();
+                let mut tz_name = String::new();
+                let _ = tz_name.push_str(tz.name.as_str());
+                let status = Status {
+                    wake: agent.next_wakeup().map(|t| t.secs()),
+                    tz_name,
+                    tz_offset_secs: tz.offset_secs,
+                    prompt,
+                    features,
+                    erases,
+                    bytes_written,
+                    stack_peak: board.stack_peak(),
+                };
+                return self.body(&status);
+            }
+            Request::State => {
+                let state = agent.state().clone();
+                return self.body(&state);
+            }
+            _ => return self.error(LinkError::BadRequest, "unexpected request"),
+        }
+        self.sync_features(board);
+        let syslog: Vec<Syslog<'_>, MAX_SYSLOG> = sink
+            .lines
+            .iter()
+            .map(|(sev, at, line)| Syslog {
+                at: *at,
+                severity: *sev,
+                line: line.as_str(),
+            })
+            .collect();
+        let encoded = {
+            let output = core::str::from_utf8(self.console_out.get(..console_len).unwrap_or(&[]))
+                .unwrap_or("");
+            let outcome = Outcome {
+                output,
+                syslog,
+                errors: errors.iter().map(|e| e.as_str()).collect(),
+                transmit: transmit.and_then(|n| self.bin.get(..n)),
+                communicate,
+                at,
+                done,
+            };
+            postcard::to_slice(&outcome, &mut self.output).map(|b| b.len())
+        };
+        match encoded {
+            Ok(n) => self.done(n),
+            Err(_) => self.error(LinkError::TooLarge, "reply too large"),
+        }
+    }
+}
+
+/// The device key of a board without a provisioning image (a development key: the one the
+/// simulator uses for the same serial).
+pub fn development_key(serial: &str) -> Option<LocalKey> {
+    let mut seed = String::new();
+    tally_hal::reference::development_key_seed(serial, &mut seed).ok()?;
+    LocalKey::from_seed(seed.as_bytes()).ok()
+}
+
+/// The reference identity (`tally_hal::reference`) with the development keys: what a board
+/// without a provisioning image runs.
+pub fn reference_identity() -> Option<(Identity, LocalKey)> {
+    let (members, licenses) = tally_hal::reference::c9200l_stack().ok()?;
+    let key = development_key(members.first()?.udi.sn.as_str())?;
+    let authority =
+        LocalKey::from_seed(tally_hal::reference::DEVELOPMENT_AUTHORITY_SEED.as_bytes())
+            .ok()?
+            .public_key();
+    let mut ident = Identity {
+        udi: members.first()?.udi.clone(),
+        members: Vec::from_slice(&members).ok()?,
+        catalogue: Vec::from_slice(&licenses).ok()?,
+        partner: tally_hal::reference::PARTNER,
+        release: Release::V17_7,
+        authority_keys: Vec::from_slice(&[authority]).ok()?,
+        trust: Default::default(),
+    };
+    ident.trust.device_key = Some(key.public_key());
+    for (slot, m) in members.iter().enumerate() {
+        let k = if m.udi == ident.udi {
+            key.public_key()
+        } else {
+            development_key(m.udi.sn.as_str())?.public_key()
+        };
+        if let Some(s) = ident.trust.member_keys.get_mut(slot) {
+            *s = Some(k);
+        }
+    }
+    Some((ident, key))
+}
