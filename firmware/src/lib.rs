@@ -11,7 +11,7 @@ pub mod boards;
 pub mod server;
 #[cfg(target_os = "none")]
 pub mod stack;
-#[cfg(target_os = "none")]
+#[cfg(all(target_os = "none", feature = "board-mps2-an386"))]
 pub mod vectors;
 
 use core::fmt;

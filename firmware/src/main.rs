@@ -13,7 +13,7 @@ mod image {
     use core::panic::PanicInfo;
     use cortex_m_rt::entry;
 
-    #[cfg(target_has_atomic = "32")]
+    #[cfg(all(target_has_atomic = "32", feature = "board-mps2-an386"))]
     #[entry]
     fn main() -> ! {
         tally_firmware::boards::mps2_an386::run()
@@ -46,7 +46,7 @@ mod image {
     }
 
     /// UART0 RX interrupt (IRQ 0, named by the vector table of `tally_firmware::vectors`).
-    #[cfg(target_has_atomic = "32")]
+    #[cfg(all(target_has_atomic = "32", feature = "board-mps2-an386"))]
     #[allow(unsafe_code)] // the handler's symbol name is what the vector table links to
     #[unsafe(no_mangle)]
     extern "C" fn UART0RX() {
