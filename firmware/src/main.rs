@@ -3,6 +3,9 @@
 //! - thumbv7em (Cortex-M4F), board QEMU `mps2-an386`: the serial protocol server of
 //!   `tally-link` on UART0, the licensing partition persisted through semihosting (see
 //!   `boards/mps2_an386.rs`). `tally-sim console --device qemu` drives it.
+//! - thumbv7em, board nRF52840-DK (feature `board-nrf52840`): the same server on UARTE0 (the
+//!   DK's USB serial port), the licensing partition in the internal flash (see
+//!   `boards/nrf52840.rs`). `tally-sim console --device serial:/dev/ttyACM0` drives it.
 //! - thumbv6m (Cortex-M0): a link check that drives every part of the core once: it proves the
 //!   core builds and links with no std and no allocator for the smallest parts.
 //! - on the host: only a notice.
@@ -17,6 +20,12 @@ mod image {
     #[entry]
     fn main() -> ! {
         tally_firmware::boards::mps2_an386::run()
+    }
+
+    #[cfg(all(target_has_atomic = "32", feature = "board-nrf52840"))]
+    #[entry]
+    fn main() -> ! {
+        tally_firmware::boards::nrf52840::run()
     }
 
     #[cfg(not(target_has_atomic = "32"))]
@@ -53,7 +62,18 @@ mod image {
         tally_firmware::boards::mps2_an386::on_uart0_rx()
     }
 
-    #[cfg(target_has_atomic = "32")]
+    /// UARTE0 interrupt (the nRF52840 PAC's vector table names it).
+    #[cfg(all(target_has_atomic = "32", feature = "board-nrf52840"))]
+    #[allow(unsafe_code)] // the handler's symbol name is what the vector table links to
+    #[unsafe(no_mangle)]
+    extern "C" fn UARTE0_UART0() {
+        tally_firmware::boards::nrf52840::on_uarte0()
+    }
+
+    // The defmt transport: semihosting under QEMU, RTT on the nRF52840 (probe-rs reads it).
+    #[cfg(all(target_has_atomic = "32", feature = "board-nrf52840"))]
+    use defmt_rtt as _;
+    #[cfg(all(target_has_atomic = "32", not(feature = "board-nrf52840")))]
     use defmt_semihosting as _;
 }
 

@@ -18,12 +18,42 @@ use tally_link::{
     Outcome, Request, Response, Status, Syslog,
 };
 
-/// Bytes of the input buffer (files and authority answers the host uploads).
-pub const INPUT_BYTES: usize = 2 * Limits::USAGE_FILE_BYTES;
-/// Bytes of the output buffer (reply bodies: console output, files, messages to send).
-pub const OUTPUT_BYTES: usize = 2 * Limits::USAGE_FILE_BYTES + 8 * 1024;
-/// Console output one command may print.
-pub const CONSOLE_BYTES: usize = 24 * 1024;
+pub use sizes::{CONSOLE_BYTES, INPUT_BYTES, OUTPUT_BYTES, TEXT_BYTES};
+
+/// Buffer sizes of the QEMU board (4 MiB of RAM) and of any build without a smaller board.
+#[cfg(not(feature = "board-nrf52840"))]
+mod sizes {
+    use tally_core::limits::Limits;
+    /// Bytes of the input buffer (files and authority answers the host uploads).
+    pub const INPUT_BYTES: usize = 2 * Limits::USAGE_FILE_BYTES;
+    /// Bytes of the output buffer (reply bodies: console output, files, messages to send).
+    pub const OUTPUT_BYTES: usize = 2 * Limits::USAGE_FILE_BYTES + 8 * 1024;
+    /// Console output one command may print.
+    pub const CONSOLE_BYTES: usize = 24 * 1024;
+    /// Scratch for armoured text (`Env::text`).
+    pub const TEXT_BYTES: usize = 2 * Limits::USAGE_FILE_BYTES;
+}
+
+/// Buffer sizes of the nRF52840 (256 KiB of RAM): the server, the RAM files and the stack of
+/// the deepest request (a first boot: ~90 KiB) must fit (boards/nrf52840.rs). Uploads, replies
+/// and console output are half or two thirds of the QEMU board's, still above what the agent's
+/// own limits produce (an import file is at most 8 KiB, a usage message at most 16 KiB).
+#[cfg(feature = "board-nrf52840")]
+mod sizes {
+    use tally_core::limits::Limits;
+    pub const INPUT_BYTES: usize = Limits::USAGE_FILE_BYTES;
+    pub const OUTPUT_BYTES: usize = Limits::USAGE_FILE_BYTES + 8 * 1024;
+    pub const CONSOLE_BYTES: usize = 16 * 1024;
+    pub const TEXT_BYTES: usize = 24 * 1024;
+}
+
+/// Scratch for envelopes (`Env::bin`: at least a usage file, and the message being sent).
+const BIN_BYTES: usize = Limits::USAGE_FILE_BYTES + 256;
+
+// `Env::text` holds the armour of a whole `bin`: 48 bytes a line as 64 characters and a line
+// break, and the BEGIN/END lines.
+const _: () = assert!(TEXT_BYTES >= BIN_BYTES.div_ceil(48) * 65 + 256);
+const _: () = assert!(INPUT_BYTES >= Limits::IMPORT_FILE_BYTES);
 /// Characters of one syslog line kept.
 pub const SYSLOG_LINE: usize = 256;
 
@@ -101,8 +131,7 @@ pub struct Server<F: NorFlash + Activity> {
     output: [u8; OUTPUT_BYTES],
     out_len: usize,
     console_out: [u8; CONSOLE_BYTES],
-    bin: [u8; Limits::USAGE_FILE_BYTES + 256],
-    text: [u8; 2 * Limits::USAGE_FILE_BYTES],
+    bin: [u8; BIN_BYTES],
     /// The message of the last `Step`/`Deliver`, kept in `bin` for the reply.
     frame: [u8; MAX_FRAME],
 }
@@ -174,8 +203,7 @@ impl<F: NorFlash + Activity> Server<F> {
             output: [0; OUTPUT_BYTES],
             out_len: 0,
             console_out: [0; CONSOLE_BYTES],
-            bin: [0; Limits::USAGE_FILE_BYTES + 256],
-            text: [0; 2 * Limits::USAGE_FILE_BYTES],
+            bin: [0; BIN_BYTES],
             frame: [0; MAX_FRAME],
         }
     }
@@ -346,19 +374,41 @@ impl<F: NorFlash + Activity> Server<F> {
             tally_link::Release::V17_7 => Release::V17_7,
         };
         self.console = Console::default();
-        if let Some(agent) = &mut self.agent {
-            // A reload: the agent reboots from its journal.
-            return match agent.reboot(now) {
-                Ok(()) => {
-                    self.sync_features(board);
-                    self.done(0)
-                }
-                Err(e) => {
-                    let t = err_text(e);
-                    self.error(LinkError::Device, &t)
-                }
-            };
+        if self.agent.is_some() {
+            self.reload(now, board)
+        } else {
+            self.first_boot(now, board)
         }
+    }
+
+    // On the nRF52840, `reload` and `first_boot` are out of line so that their frames are on
+    // the stack only for their own requests: the agent `first_boot` builds (moved by value,
+    // ~30 KiB of frame) is then neither under every request's frame nor under a reload's
+    // journal replay: the difference between fitting in 256 KiB of RAM or not. (The QEMU
+    // board's flash model holds its 32 KiB image, so there the agent is larger and inlining
+    // into the main loop's frame, as before, keeps the request stack small.)
+
+    /// A reload: the agent reboots from its journal.
+    #[cfg_attr(feature = "board-nrf52840", inline(never))]
+    fn reload(&mut self, now: Timestamp, board: &mut dyn Board) -> usize {
+        let Some(agent) = &mut self.agent else {
+            return self.error(LinkError::BadRequest, "not booted");
+        };
+        match agent.reboot(now) {
+            Ok(()) => {
+                self.sync_features(board);
+                self.done(0)
+            }
+            Err(e) => {
+                let t = err_text(e);
+                self.error(LinkError::Device, &t)
+            }
+        }
+    }
+
+    /// The first boot: the agent mounts the journal and takes in the factory policy and codes.
+    #[cfg_attr(feature = "board-nrf52840", inline(never))]
+    fn first_boot(&mut self, now: Timestamp, board: &mut dyn Board) -> usize {
         let Some(flash) = self.flash.take() else {
             return self.error(LinkError::Device, "no flash");
         };
@@ -408,6 +458,9 @@ impl<F: NorFlash + Activity> Server<F> {
         match req {
             Request::Console { now, line } => {
                 sink.at = now;
+                // Scratch of this command only: on the stack of console requests, which are
+                // shallower than a boot's, rather than in the server for its whole life.
+                let mut text = [0u8; TEXT_BYTES];
                 let mut out = Text {
                     buf: &mut self.console_out,
                     len: 0,
@@ -419,7 +472,7 @@ impl<F: NorFlash + Activity> Server<F> {
                     sink: &mut sink,
                     now: Timestamp(now),
                     bin: &mut self.bin,
-                    text: &mut self.text,
+                    text: &mut text,
                 };
                 communicate = self
                     .console
@@ -508,8 +561,14 @@ impl<F: NorFlash + Activity> Server<F> {
                 return self.body(&status);
             }
             Request::State => {
-                let state = agent.state().clone();
-                return self.body(&state);
+                // Serialized in place: a copy of the state would add ~9 KiB to this frame.
+                return match postcard::to_slice(agent.state(), &mut self.output) {
+                    Ok(b) => {
+                        let n = b.len();
+                        self.done(n)
+                    }
+                    Err(_) => self.error(LinkError::TooLarge, "reply too large"),
+                };
             }
             _ => return self.error(LinkError::BadRequest, "unexpected request"),
         }
