@@ -91,7 +91,8 @@ pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 /// Civil time of `t` in `tz`.
 pub fn civil(t: Timestamp, tz: &TimeZone) -> Civil {
-    let local = t.0 as i64 + i64::from(tz.offset_secs);
+    // Held at Timestamp::LATEST: a time from outside can be any u64.
+    let local = t.min(Timestamp::LATEST).0 as i64 + i64::from(tz.offset_secs);
     let days = local.div_euclid(SECS_PER_DAY as i64);
     let secs = local.rem_euclid(SECS_PER_DAY as i64) as u32;
     let (year, month, day) = civil_from_days(days);
@@ -191,6 +192,25 @@ mod tests {
 
     fn ist() -> TimeZone {
         TimeZone::new("IST", 5, 30).unwrap()
+    }
+
+    #[test]
+    fn times_from_outside_never_overflow() {
+        // A signed issue time of i64::MAX (found by the import fuzz target) or any u64 shows
+        // as the latest time kept, in every zone.
+        for t in [i64::MAX as u64, u64::MAX, Timestamp::LATEST.0 + 1] {
+            for tz in [ist(), TimeZone::new("PST", -8, 0).unwrap(), TimeZone::utc()] {
+                let shown = std::format!("{}", ShowTime(Timestamp(t), &tz));
+                assert!(
+                    shown.contains(" 9999 ") || shown.contains(" 10000 "),
+                    "{shown}"
+                );
+            }
+        }
+        assert_eq!(
+            std::format!("{}", ShowTime(Timestamp::LATEST, &TimeZone::utc())),
+            "Dec 31 23:59:59 9999 UTC"
+        );
     }
 
     #[test]

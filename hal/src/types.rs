@@ -12,6 +12,9 @@ pub struct Timestamp(pub u64);
 
 impl Timestamp {
     pub const ZERO: Timestamp = Timestamp(0);
+    /// 9999-12-31 23:59:59 UTC: the latest time the core keeps or shows. Later values (a wild
+    /// RTC, a hostile issue time) are held at it, so no date arithmetic can overflow.
+    pub const LATEST: Timestamp = Timestamp(253_402_300_799);
     pub const fn secs(self) -> u64 {
         self.0
     }

@@ -87,7 +87,6 @@ fn console_corpus_runs_without_panicking() {
 /// Inputs that still crash a target because of a core bug (`fuzz/regressions/README.md`):
 /// once the bug is fixed, this passes and the inputs join their corpus.
 #[test]
-#[ignore = "known core bug, fuzz/regressions/README.md: un-ignore once fixed"]
 fn regressions_are_fixed() {
     let mut failing = Vec::new();
     for (target, check) in TARGETS {

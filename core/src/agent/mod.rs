@@ -505,7 +505,7 @@ impl<J: Journal> Agent<J> {
     /// Time as the agent uses it: never before the high-water mark, so a clock wound back
     /// cannot extend a deadline or reorder the journal (DESIGN.md §3).
     pub fn now(&self, rtc: Timestamp) -> Timestamp {
-        rtc.max(self.state.hwm)
+        rtc.max(self.state.hwm).min(Timestamp::LATEST)
     }
 
     fn commit(&mut self, records: &[Record]) -> Result<(), AgentError> {
