@@ -54,6 +54,8 @@ pub trait Device: std::fmt::Debug {
     fn take_power_cut(&mut self) -> bool;
     /// `sim flash`: the licensing partition and this run's flash activity.
     fn flash_report(&mut self) -> String;
+    /// The concrete device, for tests that need more than the trait.
+    fn as_any(&mut self) -> &mut dyn std::any::Any;
 }
 
 /// Why a usage change was refused.
@@ -269,6 +271,10 @@ impl Device for SimDevice {
 
     fn take_power_cut(&mut self) -> bool {
         self.agent.journal_mut().flash_mut().take_power_cut()
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 
     fn flash_report(&mut self) -> String {

@@ -114,6 +114,7 @@ pub enum Reply {
     Done { body: u32, wake: Option<u64> },
     Chunk(Vec<u8>),
     Error(LinkError, String),
+    Ready,
 }
 
 /// The firmware's exit code when power was cut inside a flash operation.
@@ -159,6 +160,14 @@ impl LinkDevice {
         Self::open(Box::new(stream), Some((spec, child)), release, now)
     }
 
+    /// A freshly started device announces that it receives; nothing is sent before.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        match self.read_reply()? {
+            Reply::Ready => Ok(()),
+            r => Err(format!("the device did not start: {r:?}")),
+        }
+    }
+
     /// A board on a serial port (already in raw mode: `stty -F <port> raw -echo`).
     pub fn serial(
         port: &Path,
@@ -196,6 +205,9 @@ impl LinkDevice {
             power_lost: false,
             requests: 0,
         };
+        if d.qemu.is_some() {
+            d.wait_ready()?;
+        }
         d.hello()?;
         d.expect_done(&Request::Boot {
             now: now.secs(),
@@ -253,6 +265,7 @@ impl LinkDevice {
                         let r: Response<'_> = tally_link::decode(f, &mut scratch)
                             .map_err(|e| format!("a bad response frame: {e:?}"))?;
                         return Ok(match r {
+                            Response::Ready => Reply::Ready,
                             Response::Done { body, wake } => Reply::Done { body, wake },
                             Response::Chunk { data, .. } => Reply::Chunk(data.to_vec()),
                             Response::Error { kind, detail } => {
@@ -287,7 +300,7 @@ impl LinkDevice {
         match self.call(req)? {
             Reply::Done { body, wake } => Ok((body, wake)),
             Reply::Error(_, d) => Err(d),
-            Reply::Chunk(_) => Err("unexpected chunk".into()),
+            Reply::Chunk(_) | Reply::Ready => Err("unexpected reply".into()),
         }
     }
 
@@ -301,7 +314,7 @@ impl LinkDevice {
                 Reply::Chunk(c) if !c.is_empty() => out.extend_from_slice(&c),
                 Reply::Chunk(_) => return Err("the reply ended early".into()),
                 Reply::Error(_, d) => return Err(d),
-                Reply::Done { .. } => return Err("unexpected reply".into()),
+                Reply::Done { .. } | Reply::Ready => return Err("unexpected reply".into()),
             }
         }
         Ok(out)
@@ -374,6 +387,7 @@ impl LinkDevice {
         self.qemu = Some((spec, child));
         self.rx = Receiver::default();
         self.power_lost = false;
+        self.wait_ready()?;
         self.hello()?;
         self.expect_done(&Request::Boot {
             now: now.secs(),
@@ -410,7 +424,9 @@ impl Device for LinkDevice {
                 Err(UsageError::UnknownLicense)
             }
             Ok(Reply::Error(_, d)) => Err(UsageError::Failed(d)),
-            Ok(Reply::Chunk(_)) => Err(UsageError::Failed("unexpected reply".into())),
+            Ok(Reply::Chunk(_) | Reply::Ready) => {
+                Err(UsageError::Failed("unexpected reply".into()))
+            }
             Err(e) => Err(UsageError::Failed(e)),
         }
     }
@@ -506,6 +522,10 @@ impl Device for LinkDevice {
 
     fn take_power_cut(&mut self) -> bool {
         self.power_lost
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 
     fn flash_report(&mut self) -> String {

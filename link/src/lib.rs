@@ -148,6 +148,9 @@ impl From<CommFailure> for CommError {
 /// Device → host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response<'a> {
+    /// Sent once, unasked, when the device's receiver is on after power-on: the host sends
+    /// nothing before it (a UART that is not yet receiving may drop or hold bytes).
+    Ready,
     /// Done; the reply's body is `body` bytes in the output buffer; `wake` is when the agent
     /// next needs a `Step` (RTC), if ever.
     Done { body: u32, wake: Option<u64> },

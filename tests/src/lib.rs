@@ -96,6 +96,7 @@ pub fn sim(profile: Profile, release: Release, start: &str) -> Simulator {
         start: utc(start),
         profile: Some(profile),
         provision: None,
+        device: Default::default(),
     })
     .unwrap()
 }

@@ -48,6 +48,10 @@ static RX_LOST: Mutex<RefCell<u32>> = Mutex::new(RefCell::new(0));
 /// UART0 RX interrupt (IRQ 0; the image's `UART0RX` handler calls this): move every received
 /// byte into the ring.
 pub fn on_uart0_rx() {
+    // Clear first, then drain: a byte that lands after the last look sets the interrupt
+    // again. Cleared after the drain, such a byte would sit in DATA with its interrupt gone
+    // and QEMU offering nothing more: the line wedged (found by the hostile-frames test).
+    reg_write(INT, 2);
     while reg_read(STATE) & RX_FULL != 0 {
         let b = reg_read(DATA) as u8;
         critical_section::with(|cs| {
@@ -56,7 +60,6 @@ pub fn on_uart0_rx() {
             }
         });
     }
-    reg_write(INT, 2); // clear the RX interrupt
 }
 
 #[derive(Copy, Clone)]
@@ -491,10 +494,22 @@ pub fn run() -> ! {
     // Everything above is set up; the stack below is what requests use.
     board.stack_top = crate::stack::paint();
     uart_init();
+    // Say so: QEMU holds bytes a UART did not accept before it was enabled, and does not
+    // offer them again until the guest reads; the host waits for this frame.
+    let mut ready = [0u8; 16];
+    if let Ok(n) = tally_link::encode(&tally_link::Response::Ready, &mut ready) {
+        uart_write(ready.get(..n).unwrap_or(&[]));
+    }
     let mut rx = Receiver::default();
     loop {
         let Some(b) = next_byte() else {
-            cortex_m::asm::wfi();
+            // Sleep only if the ring is still empty with interrupts masked: a byte that arrives
+            // between the check and the WFI keeps its interrupt pending, and WFI returns.
+            critical_section::with(|cs| {
+                if RX.borrow_ref(cs).is_empty() {
+                    cortex_m::asm::wfi();
+                }
+            });
             continue;
         };
         let mut reply = [0u8; MAX_FRAME];
