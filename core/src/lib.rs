@@ -53,6 +53,7 @@ pub mod provision;
 pub mod render;
 pub mod rum;
 pub mod schedule;
+pub mod sort;
 pub mod state;
 pub mod time;
 pub mod wire;

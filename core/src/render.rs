@@ -563,7 +563,7 @@ fn rum_rows<'a, J: Journal>(
             });
         }
     }
-    rows.sort_unstable_by_key(|r| r.id);
+    crate::sort::sort_by_key(&mut rows, |r| r.id);
     rows
 }
 

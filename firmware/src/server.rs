@@ -69,6 +69,8 @@ pub trait Board {
     fn arm_power_cut(&mut self, bytes: u32);
     /// Deepest stack seen so far, in bytes.
     fn stack_peak(&self) -> u32;
+    /// Stack the main loop's frame holds for good (the server and its buffers), in bytes.
+    fn stack_resident(&self) -> u32;
 }
 
 /// Flash activity a board's flash driver counts since power-on.
@@ -557,6 +559,8 @@ impl<F: NorFlash + Activity> Server<F> {
                     erases,
                     bytes_written,
                     stack_peak: board.stack_peak(),
+                    stack_resident: board.stack_resident(),
+                    partition: (self.sectors, F::ERASE_SIZE as u32, F::WRITE_SIZE as u32),
                 };
                 return self.body(&status);
             }

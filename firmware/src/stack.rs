@@ -29,3 +29,14 @@ pub fn peak(top: usize) -> usize {
     }
     top - p
 }
+
+/// The stack pointer the image starts with (word 0 of its vector table): the top of RAM's
+/// stack. `initial_sp() - paint()` is what the main loop's frame holds for good.
+pub fn initial_sp() -> usize {
+    // SAFETY: VTOR points at the active vector table, whose first word is the initial stack
+    // pointer; both are always readable.
+    unsafe {
+        let vtor = (*cortex_m::peripheral::SCB::PTR).vtor.read() as usize;
+        core::ptr::read_volatile(vtor as *const u32) as usize
+    }
+}

@@ -531,8 +531,15 @@ impl Device for LinkDevice {
     fn flash_report(&mut self) -> String {
         match self.status() {
             Ok(s) => format!(
-                "Licensing partition: 8 sectors of 4096 bytes, write size 8 bytes (firmware on {})\nThis run: {} bytes written, {} sector erases; deepest stack {} bytes\n",
-                self.hello.board, s.bytes_written, s.erases, s.stack_peak
+                "Licensing partition: {} sectors of {} bytes, write size {} bytes (firmware on {})\nThis run: {} bytes written, {} sector erases; deepest stack {} bytes, {} bytes held by the main loop\n",
+                s.partition.0,
+                s.partition.1,
+                s.partition.2,
+                self.hello.board,
+                s.bytes_written,
+                s.erases,
+                s.stack_peak,
+                s.stack_resident
             ),
             Err(e) => format!("% device link: {e}\n"),
         }

@@ -240,8 +240,12 @@ pub struct Status {
     /// Flash: erases and bytes written since power-on.
     pub erases: u32,
     pub bytes_written: u32,
-    /// Deepest stack seen, in bytes (painted at boot).
+    /// Deepest stack seen, in bytes (painted at boot), below what the main loop holds.
     pub stack_peak: u32,
+    /// Stack the main loop's frame holds for good: the agent, its buffers, the RX framer.
+    pub stack_resident: u32,
+    /// The licensing partition: sectors, bytes per sector, bytes per write.
+    pub partition: (u32, u32, u32),
 }
 
 /// Why a frame could not be made or read.

@@ -544,7 +544,7 @@ impl<F: NorFlash> FlashJournal<F> {
             }
         }
         if let Some(o) = order.get_mut(..n) {
-            o.sort_unstable();
+            crate::sort::sort_by_key(o, |x| *x);
         }
         n
     }

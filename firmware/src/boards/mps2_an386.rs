@@ -40,8 +40,9 @@ fn reg_write(off: usize, v: u32) {
     unsafe { core::ptr::write_volatile((UART0 + off) as *mut u32, v) }
 }
 
-/// Bytes received by the interrupt, not yet taken by the main loop.
-static RX: Mutex<RefCell<Deque<u8, 8192>>> = Mutex::new(RefCell::new(Deque::new()));
+/// Bytes received by the interrupt, not yet taken by the main loop. The host sends one
+/// request and waits for its answer, so one whole frame (1,291 bytes) is the most in flight.
+static RX: Mutex<RefCell<Deque<u8, 2048>>> = Mutex::new(RefCell::new(Deque::new()));
 /// Bytes lost because the ring was full (never expected: the host waits for each answer).
 static RX_LOST: Mutex<RefCell<u32>> = Mutex::new(RefCell::new(0));
 
@@ -397,6 +398,10 @@ impl Board for Mps2 {
     }
     fn stack_peak(&self) -> u32 {
         crate::stack::peak(self.stack_top) as u32
+    }
+
+    fn stack_resident(&self) -> u32 {
+        crate::stack::initial_sp().saturating_sub(self.stack_top) as u32
     }
 }
 

@@ -451,6 +451,10 @@ impl Board for Dk {
     fn stack_peak(&self) -> u32 {
         stack::peak(self.stack_top) as u32
     }
+
+    fn stack_resident(&self) -> u32 {
+        crate::stack::initial_sp().saturating_sub(self.stack_top) as u32
+    }
 }
 
 /// The provisioning image in its page, if the page holds one: postcard bytes, then the CRC,
