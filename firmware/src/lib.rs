@@ -8,6 +8,8 @@
 #![no_std]
 
 pub mod boards;
+#[cfg(target_os = "none")]
+pub mod once;
 pub mod server;
 #[cfg(target_os = "none")]
 pub mod stack;

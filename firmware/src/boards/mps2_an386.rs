@@ -131,10 +131,14 @@ pub const SECTOR: usize = 4096;
 pub const SECTORS: usize = 8;
 const BYTES: usize = SECTOR * SECTORS;
 
+/// The RAM image of the partition, in `.bss`: a field of `FileFlash` would be copied with it
+/// into the server, and into the agent at boot.
+static MIRROR: crate::once::Once<[u8; BYTES]> = crate::once::Once::new([0; BYTES]);
+
 /// The licensing partition: RAM, written through to a host file.
 #[allow(missing_debug_implementations)] // holds the image; nothing to print
 pub struct FileFlash {
-    mem: [u8; BYTES],
+    mem: &'static mut [u8; BYTES],
     file: Option<semihosting::fs::File>,
     /// Bytes of flash activity left before power goes (a test hook).
     cut: Option<u32>,
@@ -144,10 +148,13 @@ pub struct FileFlash {
 }
 
 impl FileFlash {
-    /// The image at `path` (created erased if missing or of the wrong size).
-    fn open(path: Option<&str>) -> FileFlash {
+    /// The image at `path` (created erased if missing or of the wrong size); `None` the
+    /// second time (there is one partition).
+    fn open(path: Option<&str>) -> Option<FileFlash> {
+        let mem = MIRROR.take()?;
+        mem.fill(0xFF);
         let mut f = FileFlash {
-            mem: [0xFF; BYTES],
+            mem,
             file: None,
             cut: None,
             lost_power: false,
@@ -155,10 +162,10 @@ impl FileFlash {
             written: 0,
         };
         let Some(p) = path.and_then(cpath) else {
-            return f;
+            return Some(f);
         };
         let Some(c) = as_cstr(&p) else {
-            return f;
+            return Some(f);
         };
         let mut whole = false;
         if let Ok(mut file) = semihosting::fs::File::open(c) {
@@ -185,7 +192,7 @@ impl FileFlash {
             }
             whole = ok && at == BYTES;
             if !whole {
-                f.mem = [0xFF; BYTES];
+                f.mem.fill(0xFF);
             }
         }
         // Semihosting opens read-write either an existing file (r+b) or a new, empty one (w+b).
@@ -196,9 +203,9 @@ impl FileFlash {
         }
         f.file = opts.open(c).ok();
         if !whole && let Some(file) = &mut f.file {
-            let _ = file.write_all(&f.mem);
+            let _ = file.write_all(f.mem.as_slice());
         }
-        f
+        Some(f)
     }
 
     fn mirror(&mut self, from: usize, to: usize) -> Result<(), FlashError> {
@@ -437,7 +444,9 @@ pub fn run() -> ! {
     }
     let flash_path = words.first().map(String::as_str);
     let dir = words.get(1).filter(|d| d.as_str() != "-").cloned();
-    let mut flash = FileFlash::open(flash_path);
+    let Some(flash) = FileFlash::open(flash_path) else {
+        semihosting::process::exit(2)
+    };
     defmt::info!(
         "tally-firmware on qemu-mps2-an386, flash image {=bool}",
         flash.file.is_some()
@@ -480,14 +489,7 @@ pub fn run() -> ! {
     }
     let policy_ref = policy.as_ref().map(|p| p.as_slice());
     let code_refs: Vec<&[u8], 2> = codes.iter().map(|c| c.as_slice()).collect();
-    let mut server = Server::new(
-        ident,
-        key,
-        flash_take(&mut flash),
-        SECTORS as u32,
-        policy_ref,
-        &code_refs,
-    );
+    let mut server = Server::new(ident, key, flash, SECTORS as u32, policy_ref, &code_refs);
     let mut board = Mps2 {
         files: HostFiles {
             dir,
@@ -539,20 +541,6 @@ pub fn run() -> ! {
             server.arm_flash_cut(bytes);
         }
     }
-}
-
-fn flash_take(f: &mut FileFlash) -> FileFlash {
-    core::mem::replace(
-        f,
-        FileFlash {
-            mem: [0xFF; BYTES],
-            file: None,
-            cut: None,
-            lost_power: false,
-            erases: 0,
-            written: 0,
-        },
-    )
 }
 
 impl Server<FileFlash> {
