@@ -118,6 +118,43 @@ impl fmt::Write for Text<'_> {
     }
 }
 
+/// The server's buffers. A board keeps them in a static (`.bss`: zeroed at reset, nothing in
+/// the image) and lends them to [`Server::new`]: as fields of the server they were built on
+/// the stack and copied with it.
+pub struct Buffers {
+    input: [u8; INPUT_BYTES],
+    output: [u8; OUTPUT_BYTES],
+    console_out: [u8; CONSOLE_BYTES],
+    bin: [u8; BIN_BYTES],
+    /// The response frame to send.
+    frame: [u8; MAX_FRAME],
+}
+
+impl Buffers {
+    /// All zeroes.
+    pub const fn new() -> Self {
+        Buffers {
+            input: [0; INPUT_BYTES],
+            output: [0; OUTPUT_BYTES],
+            console_out: [0; CONSOLE_BYTES],
+            bin: [0; BIN_BYTES],
+            frame: [0; MAX_FRAME],
+        }
+    }
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Buffers::new()
+    }
+}
+
+impl fmt::Debug for Buffers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Buffers").finish_non_exhaustive()
+    }
+}
+
 /// The protocol server around one agent.
 pub struct Server<F: NorFlash + Activity> {
     ident: Identity,
@@ -129,13 +166,10 @@ pub struct Server<F: NorFlash + Activity> {
     factory_policy: Option<Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>>,
     factory_codes: Vec<Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>, 2>,
     features: [Option<bool>; Limits::LICENSES],
-    input: [u8; INPUT_BYTES],
-    output: [u8; OUTPUT_BYTES],
+    buf: &'static mut Buffers,
     out_len: usize,
-    console_out: [u8; CONSOLE_BYTES],
-    bin: [u8; BIN_BYTES],
-    /// The message of the last `Step`/`Deliver`, kept in `bin` for the reply.
-    frame: [u8; MAX_FRAME],
+    /// Bytes of the response in `buf.frame`.
+    frame_len: usize,
 }
 
 impl<F: NorFlash + Activity> fmt::Debug for Server<F> {
@@ -175,8 +209,17 @@ impl<F: NorFlash + Activity> Server<F> {
         }
     }
 
+    /// The flash, before boot or under the journal.
+    pub fn flash(&self) -> Option<&F> {
+        match &self.agent {
+            Some(a) => Some(a.journal().flash()),
+            None => self.flash.as_ref(),
+        }
+    }
+
     /// A server for the agent of `ident`, with `key`, on `sectors` sectors of `flash`, and the
-    /// factory policy and codes of its provisioning image (taken in on the first boot).
+    /// factory policy and codes of its provisioning image (taken in on the first boot), working
+    /// in `buf`.
     pub fn new(
         ident: Identity,
         key: LocalKey,
@@ -184,6 +227,7 @@ impl<F: NorFlash + Activity> Server<F> {
         sectors: u32,
         factory_policy: Option<&[u8]>,
         factory_codes: &[&[u8]],
+        buf: &'static mut Buffers,
     ) -> Self {
         let mut codes = Vec::new();
         for c in factory_codes {
@@ -201,17 +245,18 @@ impl<F: NorFlash + Activity> Server<F> {
             factory_policy: factory_policy.and_then(|p| Vec::from_slice(p).ok()),
             factory_codes: codes,
             features: [None; Limits::LICENSES],
-            input: [0; INPUT_BYTES],
-            output: [0; OUTPUT_BYTES],
+            buf,
             out_len: 0,
-            console_out: [0; CONSOLE_BYTES],
-            bin: [0; BIN_BYTES],
-            frame: [0; MAX_FRAME],
+            frame_len: 0,
         }
     }
 
-    /// Handle one received frame (without its delimiter); returns the response frame to send.
-    pub fn handle_frame(&mut self, frame: &[u8], board: &mut dyn Board) -> &[u8] {
+    /// Handle one received frame (without its delimiter); [`Server::response`] is then the
+    /// frame to send.
+    // Out of line: what requests need is on the stack only while one is handled, not in the
+    // caller's frame for good.
+    #[inline(never)]
+    pub fn handle_frame(&mut self, frame: &[u8], board: &mut dyn Board) {
         let mut scratch = [0u8; MAX_FRAME];
         let len = match tally_link::decode::<Request<'_>>(frame, &mut scratch) {
             Ok(req) => {
@@ -222,22 +267,24 @@ impl<F: NorFlash + Activity> Server<F> {
             Err(FrameError::TooLarge) => self.error(LinkError::TooLarge, "frame too large"),
             Err(FrameError::Malformed) => self.error(LinkError::Malformed, "not a request"),
         };
-        self.frame.get(..len).unwrap_or(&[])
+        self.frame_len = len;
     }
 
-    /// The response to a frame that was too long for the receiver.
-    pub fn overflow(&mut self) -> &[u8] {
-        let len = self.error(LinkError::TooLarge, "frame too large");
-        self.frame.get(..len).unwrap_or(&[])
+    /// Answer a frame that was too long for the receiver; [`Server::response`] is then the
+    /// frame to send.
+    pub fn overflow(&mut self) {
+        self.frame_len = self.error(LinkError::TooLarge, "frame too large");
+    }
+
+    /// The response frame of the last request (with its delimiter).
+    pub fn response(&self) -> &[u8] {
+        self.buf.frame.get(..self.frame_len).unwrap_or(&[])
     }
 
     fn encode(&mut self, r: &Response<'_>) -> usize {
-        let mut f = [0u8; MAX_FRAME];
-        let n = tally_link::encode(r, &mut f).unwrap_or(0);
-        if let (Some(dst), Some(src)) = (self.frame.get_mut(..n), f.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        n
+        // A frame that does not fit is sent as nothing, as before (`encode` fails before it
+        // would write past the buffer, and only a whole frame is ever sent).
+        tally_link::encode(r, &mut self.buf.frame).unwrap_or(0)
     }
 
     fn error(&mut self, kind: LinkError, detail: &str) -> usize {
@@ -259,7 +306,7 @@ impl<F: NorFlash + Activity> Server<F> {
 
     /// Serialize `body` into the output buffer and answer `Done`.
     fn body<T: serde::Serialize>(&mut self, body: &T) -> usize {
-        match postcard::to_slice(body, &mut self.output) {
+        match postcard::to_slice(body, &mut self.buf.output) {
             Ok(b) => {
                 let n = b.len();
                 self.done(n)
@@ -309,7 +356,7 @@ impl<F: NorFlash + Activity> Server<F> {
             Request::Boot { now, release } => self.boot(Timestamp(now), release, board),
             Request::Put { offset, data } => {
                 let at = offset as usize;
-                match self.input.get_mut(at..at + data.len()) {
+                match self.buf.input.get_mut(at..at + data.len()) {
                     Some(dst) if data.len() <= MAX_CHUNK => {
                         dst.copy_from_slice(data);
                         self.done(0)
@@ -323,18 +370,13 @@ impl<F: NorFlash + Activity> Server<F> {
                 if at > self.out_len {
                     return self.error(LinkError::BadRequest, "beyond the reply");
                 }
-                let mut chunk = [0u8; MAX_CHUNK];
-                let n = end - at;
-                if let (Some(dst), Some(src)) = (chunk.get_mut(..n), self.output.get(at..end)) {
-                    dst.copy_from_slice(src);
-                }
-                self.encode(&Response::Chunk {
-                    offset,
-                    data: chunk.get(..n).unwrap_or(&[]),
-                })
+                // Encoded straight from the output buffer into the frame (disjoint fields).
+                let data = self.buf.output.get(at..end).unwrap_or(&[]);
+                tally_link::encode(&Response::Chunk { offset, data }, &mut self.buf.frame)
+                    .unwrap_or(0)
             }
             Request::WriteFile { path, len } => {
-                let Some(data) = self.input.get(..len as usize) else {
+                let Some(data) = self.buf.input.get(..len as usize) else {
                     return self.error(LinkError::BadRequest, "beyond the input buffer");
                 };
                 match board.files().write(path, data) {
@@ -345,7 +387,7 @@ impl<F: NorFlash + Activity> Server<F> {
                     }
                 }
             }
-            Request::ReadFile { path } => match board.files().read(path, &mut self.output) {
+            Request::ReadFile { path } => match board.files().read(path, &mut self.buf.output) {
                 Ok(n) => self.done(n),
                 Err(e) => {
                     let t = err_text(e);
@@ -383,15 +425,13 @@ impl<F: NorFlash + Activity> Server<F> {
         }
     }
 
-    // On the nRF52840, `reload` and `first_boot` are out of line so that their frames are on
-    // the stack only for their own requests: the agent `first_boot` builds (moved by value,
-    // ~30 KiB of frame) is then neither under every request's frame nor under a reload's
-    // journal replay: the difference between fitting in 256 KiB of RAM or not. (The QEMU
-    // board's flash model holds its 32 KiB image, so there the agent is larger and inlining
-    // into the main loop's frame, as before, keeps the request stack small.)
+    // `reload` and `first_boot` are out of line so that their frames are on the stack only for
+    // their own requests: the agent `first_boot` builds (moved by value, a copy or two of
+    // ~14 KiB) is then neither in the main loop's frame, nor under every request's frame, nor
+    // under a reload's journal replay.
 
     /// A reload: the agent reboots from its journal.
-    #[cfg_attr(feature = "board-nrf52840", inline(never))]
+    #[inline(never)]
     fn reload(&mut self, now: Timestamp, board: &mut dyn Board) -> usize {
         let Some(agent) = &mut self.agent else {
             return self.error(LinkError::BadRequest, "not booted");
@@ -409,7 +449,7 @@ impl<F: NorFlash + Activity> Server<F> {
     }
 
     /// The first boot: the agent mounts the journal and takes in the factory policy and codes.
-    #[cfg_attr(feature = "board-nrf52840", inline(never))]
+    #[inline(never)]
     fn first_boot(&mut self, now: Timestamp, board: &mut dyn Board) -> usize {
         let Some(flash) = self.flash.take() else {
             return self.error(LinkError::Device, "no flash");
@@ -464,7 +504,7 @@ impl<F: NorFlash + Activity> Server<F> {
                 // shallower than a boot's, rather than in the server for its whole life.
                 let mut text = [0u8; TEXT_BYTES];
                 let mut out = Text {
-                    buf: &mut self.console_out,
+                    buf: &mut self.buf.console_out,
                     len: 0,
                 };
                 let mut env = Env {
@@ -473,7 +513,7 @@ impl<F: NorFlash + Activity> Server<F> {
                     files: board.files(),
                     sink: &mut sink,
                     now: Timestamp(now),
-                    bin: &mut self.bin,
+                    bin: &mut self.buf.bin,
                     text: &mut text,
                 };
                 communicate = self
@@ -505,7 +545,7 @@ impl<F: NorFlash + Activity> Server<F> {
                     Timestamp(until),
                     &mut sink,
                     &mut self.key,
-                    &mut self.bin,
+                    &mut self.buf.bin,
                 );
                 for e in a.errors.iter() {
                     let _ = errors.push(err_text(e));
@@ -520,6 +560,7 @@ impl<F: NorFlash + Activity> Server<F> {
                 let t = Timestamp(now);
                 let answer: Result<&[u8], CommError> = match result {
                     Delivery::Answered { len } => self
+                        .buf
                         .input
                         .get(..len as usize)
                         .ok_or(CommError::ResponseTooLarge),
@@ -528,7 +569,7 @@ impl<F: NorFlash + Activity> Server<F> {
                 if let Err(e) = agent.on_response(t, answer, &mut sink) {
                     let _ = errors.push(err_text(e));
                 }
-                match agent.poll_transmit(t, &mut self.key, &mut self.bin) {
+                match agent.poll_transmit(t, &mut self.key, &mut self.buf.bin) {
                     Ok(tx) => transmit = tx.map(|t| t.len),
                     Err(e) => {
                         let _ = errors.push(err_text(e));
@@ -566,7 +607,7 @@ impl<F: NorFlash + Activity> Server<F> {
             }
             Request::State => {
                 // Serialized in place: a copy of the state would add ~9 KiB to this frame.
-                return match postcard::to_slice(agent.state(), &mut self.output) {
+                return match postcard::to_slice(agent.state(), &mut self.buf.output) {
                     Ok(b) => {
                         let n = b.len();
                         self.done(n)
@@ -587,18 +628,19 @@ impl<F: NorFlash + Activity> Server<F> {
             })
             .collect();
         let encoded = {
-            let output = core::str::from_utf8(self.console_out.get(..console_len).unwrap_or(&[]))
-                .unwrap_or("");
+            let output =
+                core::str::from_utf8(self.buf.console_out.get(..console_len).unwrap_or(&[]))
+                    .unwrap_or("");
             let outcome = Outcome {
                 output,
                 syslog,
                 errors: errors.iter().map(|e| e.as_str()).collect(),
-                transmit: transmit.and_then(|n| self.bin.get(..n)),
+                transmit: transmit.and_then(|n| self.buf.bin.get(..n)),
                 communicate,
                 at,
                 done,
             };
-            postcard::to_slice(&outcome, &mut self.output).map(|b| b.len())
+            postcard::to_slice(&outcome, &mut self.buf.output).map(|b| b.len())
         };
         match encoded {
             Ok(n) => self.done(n),

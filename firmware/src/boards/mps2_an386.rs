@@ -19,7 +19,7 @@ use embedded_storage::nor_flash::ErrorType;
 use heapless::{Deque, String, Vec};
 use semihosting::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use tally_hal::{FileError, Files, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
-use tally_link::{MAX_FRAME, Received, Receiver};
+use tally_link::{Received, Receiver};
 
 const UART0: usize = 0x4000_4000;
 const DATA: usize = 0x00;
@@ -430,8 +430,20 @@ fn read_host(path: &str, buf: &mut [u8]) -> Option<usize> {
     None
 }
 
-/// The firmware: set up the board, then answer requests forever.
-pub fn run() -> ! {
+/// The server's buffers (see `server::Buffers`).
+static BUFFERS: crate::once::Once<server::Buffers> = crate::once::Once::new(server::Buffers::new());
+
+/// What the main loop holds.
+struct Device {
+    server: Server<FileFlash>,
+    board: Mps2,
+}
+
+/// The server and the board, from the semihosting arguments. Out of line: the arguments, the
+/// provisioning image and the identity being built are then gone from the stack when the
+/// main loop starts, instead of staying in its frame for good.
+#[inline(never)]
+fn setup() -> Device {
     let args = semihosting::experimental::env::args::<1024>();
     let mut words: Vec<String<200>, 4> = Vec::new();
     if let Ok(args) = &args {
@@ -444,7 +456,7 @@ pub fn run() -> ! {
     }
     let flash_path = words.first().map(String::as_str);
     let dir = words.get(1).filter(|d| d.as_str() != "-").cloned();
-    let Some(flash) = FileFlash::open(flash_path) else {
+    let (Some(flash), Some(buf)) = (FileFlash::open(flash_path), BUFFERS.take()) else {
         semihosting::process::exit(2)
     };
     defmt::info!(
@@ -489,8 +501,16 @@ pub fn run() -> ! {
     }
     let policy_ref = policy.as_ref().map(|p| p.as_slice());
     let code_refs: Vec<&[u8], 2> = codes.iter().map(|c| c.as_slice()).collect();
-    let mut server = Server::new(ident, key, flash, SECTORS as u32, policy_ref, &code_refs);
-    let mut board = Mps2 {
+    let server = Server::new(
+        ident,
+        key,
+        flash,
+        SECTORS as u32,
+        policy_ref,
+        &code_refs,
+        buf,
+    );
+    let board = Mps2 {
         files: HostFiles {
             dir,
             ram: crate::RamFiles::default(),
@@ -498,8 +518,15 @@ pub fn run() -> ! {
         arm: None,
         stack_top: 0,
     };
+    Device { server, board }
+}
+
+/// The firmware: set up the board, then answer requests forever.
+pub fn run() -> ! {
+    // Used in place, never moved out (a move would copy it within this frame).
+    let mut dev = setup();
     // Everything above is set up; the stack below is what requests use.
-    board.stack_top = crate::stack::paint();
+    dev.board.stack_top = crate::stack::paint();
     uart_init();
     // Say so: QEMU holds bytes a UART did not accept before it was enabled, and does not
     // offer them again until the guest reads; the host waits for this frame.
@@ -519,33 +546,25 @@ pub fn run() -> ! {
             });
             continue;
         };
-        let mut reply = [0u8; MAX_FRAME];
-        let n = {
-            let r = match rx.push(b) {
-                Received::More => continue,
-                Received::Frame(f) => server.handle_frame(f, &mut board),
-                Received::Overflow => server.overflow(),
-            };
-            let n = r.len().min(reply.len());
-            if let (Some(dst), Some(src)) = (reply.get_mut(..n), r.get(..n)) {
-                dst.copy_from_slice(src);
-            }
-            n
-        };
-        if server.flash_lost_power() {
+        match rx.push(b) {
+            Received::More => continue,
+            Received::Frame(f) => dev.server.handle_frame(f, &mut dev.board),
+            Received::Overflow => dev.server.overflow(),
+        }
+        if dev.server.flash_lost_power() {
             // Power went inside a flash operation: the device is dead until QEMU restarts.
             semihosting::process::exit(3);
         }
-        uart_write(reply.get(..n).unwrap_or(&[]));
-        if let Some(bytes) = board.arm.take() {
-            server.arm_flash_cut(bytes);
+        uart_write(dev.server.response());
+        if let Some(bytes) = dev.board.arm.take() {
+            dev.server.arm_flash_cut(bytes);
         }
     }
 }
 
 impl Server<FileFlash> {
-    fn flash_lost_power(&mut self) -> bool {
-        self.flash_mut().is_some_and(|f| f.lost_power)
+    fn flash_lost_power(&self) -> bool {
+        self.flash().is_some_and(|f| f.lost_power)
     }
 
     fn arm_flash_cut(&mut self, bytes: u32) {

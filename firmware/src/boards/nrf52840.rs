@@ -33,7 +33,7 @@ use nrf52840_hal::pac;
 use nrf52840_hal::ppi::{self, ConfigurablePpi, Ppi};
 use nrf52840_hal::uarte::{self, Baudrate, Parity, Uarte};
 use tally_hal::{Enforcement, Files, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
-use tally_link::{MAX_FRAME, Received, Receiver};
+use tally_link::{Received, Receiver};
 
 /// Internal flash of the nRF52840 (xxAA).
 pub const FLASH_BYTES: u32 = 1024 * 1024;
@@ -518,32 +518,15 @@ fn keep_debug_port_open(ficr: &pac::FICR, uicr: &pac::UICR, nvmc: &pac::NVMC) ->
     written
 }
 
-/// The firmware: set up the board, then answer requests forever.
-pub fn run() -> ! {
-    let Some(p) = pac::Peripherals::take() else {
-        cortex_m::peripheral::SCB::sys_reset()
-    };
-    if keep_debug_port_open(&p.FICR, &p.UICR, &p.NVMC) {
-        cortex_m::peripheral::SCB::sys_reset();
-    }
-    // The UARTE's baud rate from the crystal (HFXO) rather than the RC oscillator.
-    let _clocks = nrf52840_hal::Clocks::new(p.CLOCK).enable_ext_hfosc();
-    let port0 = nrf52840_hal::gpio::p0::Parts::new(p.P0);
-    let led = port0.p0_13.into_push_pull_output(Level::High).degrade();
-    let pins = uarte::Pins {
-        txd: port0.p0_06.into_push_pull_output(Level::High).degrade(),
-        rxd: port0.p0_08.into_floating_input().degrade(),
-        cts: None,
-        rts: None,
-    };
-    let mut uart = Uarte::new(p.UARTE0, pins, Parity::EXCLUDED, Baudrate::BAUD115200);
-    let flash = NvmcFlash::new(p.NVMC);
-    defmt::info!(
-        "tally-firmware on nrf52840-dk: partition {=u32:#x}, {=usize} pages",
-        PARTITION,
-        SECTORS
-    );
-
+/// The server, with the provisioning image's identity or the development one; `export` gets
+/// the export-controlled licenses (LED1). Out of line: the provisioning image and the identity
+/// being built are then gone from the stack when the main loop starts, instead of staying in
+/// its frame for good.
+#[inline(never)]
+fn new_server(
+    flash: NvmcFlash,
+    export: &mut Vec<String<{ tally_hal::LICENSE_NAME_LEN }>, 4>,
+) -> Server<NvmcFlash> {
     // The provisioning image, or the development identity.
     let Some((mut ident, mut key)) = server::reference_identity() else {
         defmt::error!("no reference identity");
@@ -575,7 +558,6 @@ pub fn run() -> ! {
         },
         None => defmt::info!("not provisioned; development identity"),
     }
-    let mut export = Vec::new();
     for def in ident.catalogue.iter() {
         if def.enforcement == Enforcement::ExportControlled {
             let _ = export.push(def.name.clone());
@@ -583,7 +565,51 @@ pub fn run() -> ! {
     }
     let policy_ref = policy.as_ref().map(|p| p.as_slice());
     let code_refs: Vec<&[u8], 2> = codes.iter().map(|c| c.as_slice()).collect();
-    let mut server = Server::new(ident, key, flash, SECTORS as u32, policy_ref, &code_refs);
+    let Some(buf) = BUFFERS.take() else {
+        cortex_m::peripheral::SCB::sys_reset()
+    };
+    Server::new(
+        ident,
+        key,
+        flash,
+        SECTORS as u32,
+        policy_ref,
+        &code_refs,
+        buf,
+    )
+}
+
+/// The server's buffers (see `server::Buffers`).
+static BUFFERS: crate::once::Once<server::Buffers> = crate::once::Once::new(server::Buffers::new());
+
+/// The firmware: set up the board, then answer requests forever.
+pub fn run() -> ! {
+    let Some(p) = pac::Peripherals::take() else {
+        cortex_m::peripheral::SCB::sys_reset()
+    };
+    if keep_debug_port_open(&p.FICR, &p.UICR, &p.NVMC) {
+        cortex_m::peripheral::SCB::sys_reset();
+    }
+    // The UARTE's baud rate from the crystal (HFXO) rather than the RC oscillator.
+    let _clocks = nrf52840_hal::Clocks::new(p.CLOCK).enable_ext_hfosc();
+    let port0 = nrf52840_hal::gpio::p0::Parts::new(p.P0);
+    let led = port0.p0_13.into_push_pull_output(Level::High).degrade();
+    let pins = uarte::Pins {
+        txd: port0.p0_06.into_push_pull_output(Level::High).degrade(),
+        rxd: port0.p0_08.into_floating_input().degrade(),
+        cts: None,
+        rts: None,
+    };
+    let mut uart = Uarte::new(p.UARTE0, pins, Parity::EXCLUDED, Baudrate::BAUD115200);
+    let flash = NvmcFlash::new(p.NVMC);
+    defmt::info!(
+        "tally-firmware on nrf52840-dk: partition {=u32:#x}, {=usize} pages",
+        PARTITION,
+        SECTORS
+    );
+
+    let mut export = Vec::new();
+    let mut server = new_server(flash, &mut export);
     let mut board = Dk {
         files: crate::RamFiles::default(),
         led,
@@ -604,22 +630,15 @@ pub fn run() -> ! {
             rx.wait();
             continue;
         };
-        let mut reply = [0u8; MAX_FRAME];
-        let n = {
-            let r = match link.push(b) {
-                Received::More => continue,
-                Received::Frame(f) => server.handle_frame(f, &mut board),
-                Received::Overflow => server.overflow(),
-            };
-            let n = r.len().min(reply.len());
-            if let (Some(dst), Some(src)) = (reply.get_mut(..n), r.get(..n)) {
-                dst.copy_from_slice(src);
-            }
-            n
-        };
-        // EasyDMA reads the frame from RAM (`reply` is on the stack).
-        if uart.write(reply.get(..n).unwrap_or(&[])).is_err() {
-            defmt::warn!("uarte0: reply of {=usize} bytes not sent", n);
+        match link.push(b) {
+            Received::More => continue,
+            Received::Frame(f) => server.handle_frame(f, &mut board),
+            Received::Overflow => server.overflow(),
+        }
+        // EasyDMA reads the frame from RAM (the server's buffers are a static in RAM).
+        let reply = server.response();
+        if uart.write(reply).is_err() {
+            defmt::warn!("uarte0: reply of {=usize} bytes not sent", reply.len());
         }
         let seen = (
             critical_section::with(|cs| RX.borrow(cs).get().errors),
