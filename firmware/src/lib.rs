@@ -44,18 +44,31 @@ impl EventSink for CountingSink {
     }
 }
 
-/// Two files in RAM, enough for `save usage` then `import`.
+/// Two files in RAM, enough for `save usage` then `import`. Fixed slots, written in place: a
+/// file built on the stack and then moved in took two copies of `FILE_BYTES` of stack.
 #[derive(Debug, Default)]
 pub struct RamFiles {
-    files: Vec<(heapless::String<32>, Vec<u8, FILE_BYTES>), 2>,
+    /// Slots in use: the first `used` of `names` and `data`.
+    used: usize,
+    names: [heapless::String<32>; 2],
+    data: [Vec<u8, FILE_BYTES>; 2],
+}
+
+impl RamFiles {
+    /// The slot of the file at `path`.
+    fn find(&self, path: &str) -> Option<usize> {
+        self.names
+            .iter()
+            .take(self.used)
+            .position(|p| p.as_str() == path)
+    }
 }
 
 impl Files for RamFiles {
     fn read(&mut self, path: &str, buf: &mut [u8]) -> Result<usize, FileError> {
-        let (_, data) = self
-            .files
-            .iter()
-            .find(|(p, _)| p.as_str() == path)
+        let data = self
+            .find(path)
+            .and_then(|i| self.data.get(i))
             .ok_or(FileError::NotFound)?;
         buf.get_mut(..data.len())
             .ok_or(FileError::TooLarge)?
@@ -64,18 +77,23 @@ impl Files for RamFiles {
     }
 
     fn write(&mut self, path: &str, data: &[u8]) -> Result<(), FileError> {
-        let mut bytes = Vec::new();
-        bytes
-            .extend_from_slice(data)
-            .map_err(|_| FileError::TooLarge)?;
-        if let Some(slot) = self.files.iter_mut().find(|(p, _)| p.as_str() == path) {
-            slot.1 = bytes;
-            return Ok(());
+        // Every check before anything changes: a refused write leaves the files as they were.
+        if data.len() > FILE_BYTES {
+            return Err(FileError::TooLarge);
         }
-        let name = tally_hal::bounded(path).map_err(|_| FileError::BadPath)?;
-        self.files
-            .push((name, bytes))
-            .map_err(|_| FileError::TooLarge)
+        let slot = match self.find(path) {
+            Some(i) => i,
+            None => {
+                let name = tally_hal::bounded(path).map_err(|_| FileError::BadPath)?;
+                let i = self.used;
+                *self.names.get_mut(i).ok_or(FileError::TooLarge)? = name;
+                self.used += 1;
+                i
+            }
+        };
+        let dst = self.data.get_mut(slot).ok_or(FileError::TooLarge)?;
+        dst.clear();
+        dst.extend_from_slice(data).map_err(|_| FileError::TooLarge)
     }
 }
 

@@ -54,6 +54,8 @@ const BIN_BYTES: usize = Limits::USAGE_FILE_BYTES + 256;
 // break, and the BEGIN/END lines.
 const _: () = assert!(TEXT_BYTES >= BIN_BYTES.div_ceil(48) * 65 + 256);
 const _: () = assert!(INPUT_BYTES >= Limits::IMPORT_FILE_BYTES);
+// A console command's `Env::text` is the head of the output buffer.
+const _: () = assert!(OUTPUT_BYTES >= TEXT_BYTES);
 /// Characters of one syslog line kept.
 pub const SYSLOG_LINE: usize = 256;
 
@@ -500,9 +502,14 @@ impl<F: NorFlash + Activity> Server<F> {
         match req {
             Request::Console { now, line } => {
                 sink.at = now;
-                // Scratch of this command only: on the stack of console requests, which are
-                // shallower than a boot's, rather than in the server for its whole life.
-                let mut text = [0u8; TEXT_BYTES];
+                // Scratch of this command only, in the output buffer: what it held (the last
+                // reply) is dead once a new request came, and the reply of this one is
+                // serialized after the command is done with the scratch. Zeroed, as the stack
+                // array it replaces was; cut to `TEXT_BYTES` so that the same files fit.
+                let Some(text) = self.buf.output.get_mut(..TEXT_BYTES) else {
+                    return self.error(LinkError::Device, "no scratch");
+                };
+                text.fill(0);
                 let mut out = Text {
                     buf: &mut self.buf.console_out,
                     len: 0,
@@ -514,7 +521,7 @@ impl<F: NorFlash + Activity> Server<F> {
                     sink: &mut sink,
                     now: Timestamp(now),
                     bin: &mut self.buf.bin,
-                    text: &mut text,
+                    text,
                 };
                 communicate = self
                     .console
