@@ -71,7 +71,7 @@ pub trait Board {
     fn arm_power_cut(&mut self, bytes: u32);
     /// Deepest stack seen so far, in bytes.
     fn stack_peak(&self) -> u32;
-    /// Stack the main loop's frame holds for good (the server and its buffers), in bytes.
+    /// Stack the main loop's frame holds for good (the server, the board, the RX framer), in bytes.
     fn stack_resident(&self) -> u32;
 }
 

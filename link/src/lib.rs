@@ -242,7 +242,8 @@ pub struct Status {
     pub bytes_written: u32,
     /// Deepest stack seen, in bytes (painted at boot), below what the main loop holds.
     pub stack_peak: u32,
-    /// Stack the main loop's frame holds for good: the agent, its buffers, the RX framer.
+    /// Stack the main loop's frame holds for good: the server (with the agent), the board, the
+    /// RX framer. Buffers in statics are not in it.
     pub stack_resident: u32,
     /// The licensing partition: sectors, bytes per sector, bytes per write.
     pub partition: (u32, u32, u32),

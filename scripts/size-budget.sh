@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Firmware size budget (issue 5, docs/PERFORMANCE.md): measures the firmware images' flash and
+# static RAM, and the RAM the QEMU image really uses on a scenario (static + what the main
+# loop's frame holds + the deepest stack of any request, as the firmware reports them), then
+# fails when any figure is past its line in firmware/size-budget.toml. Sizes, not timings.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v qemu-system-arm >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm
+fi
+
+target=thumbv7em-none-eabihf
+fw=(--locked -q -p tally-firmware --release --target "$target" --bin tally-firmware)
+cargo build "${fw[@]}"
+cargo build "${fw[@]}" --features p256-cm4 --target-dir target/budget-p256-cm4
+cargo build "${fw[@]}" --no-default-features --features board-nrf52840 --target-dir target/nrf52840
+cargo build --locked -q --release -p tally-host-sim --bin tally-sim
+
+# Flash: every allocated section with contents (.vector_table, .text, .rodata, p256-cm4's
+# .p256-cortex-m4, .data's initial values). Static RAM: every allocated writable section
+# (.data, .bss, .uninit). mawk has no strtonum.
+hexfn='function hex(h,  i,v){v=0;for(i=1;i<=length(h);i++)v=v*16+index("0123456789abcdef",substr(tolower(h),i,1))-1;return v}'
+sections() { readelf -S -W "$1" | sed 's/^ *\[ *[0-9]*\]//'; }
+flash() { sections "$1" | awk "$hexfn"' $2=="PROGBITS" && $7 ~ /A/ {s+=hex($5)} END{print s+0}'; }
+sram() { sections "$1" | awk "$hexfn"' ($2=="PROGBITS" || $2=="NOBITS") && $7 ~ /W/ && $7 ~ /A/ {s+=hex($5)} END{print s+0}'; }
+
+qemu_elf=target/$target/release/tally-firmware
+declare -A got
+got[mps2-an386.flash]=$(flash "$qemu_elf")
+got[mps2-an386.static-ram]=$(sram "$qemu_elf")
+got[mps2-an386-p256-cm4.flash]=$(flash "target/budget-p256-cm4/$target/release/tally-firmware")
+got[nrf52840.flash]=$(flash "target/nrf52840/$target/release/tally-firmware")
+got[nrf52840.static-ram]=$(sram "target/nrf52840/$target/release/tally-firmware")
+
+# RAM in use on the QEMU board: a scenario that boots, records usage, measures for 30 days,
+# saves a usage file, imports the ACK and shows everything (the deepest requests there are).
+report=$(printf '%s\n' 'license smart transport off' 'sim usage network-essentials 2' \
+  'sim usage dna-essentials 1' 'sim clock advance 30d' \
+  'license smart save usage unreported file bootflash:u.txt' \
+  'sim authority upload bootflash:u.txt bootflash:ack.txt' 'license smart import bootflash:ack.txt' \
+  'show license all' 'show license rum id all detail' 'sim flash' |
+  timeout 600 target/release/tally-sim console --device "qemu:$qemu_elf" | tail -1)
+peak=$(sed -n 's/.*deepest stack \([0-9]*\) bytes.*/\1/p' <<<"$report")
+held=$(sed -n 's/.*, \([0-9]*\) bytes held by the main loop.*/\1/p' <<<"$report")
+if [ -z "$peak" ] || [ -z "$held" ]; then
+  echo "size-budget: no stack figures from the firmware: $report" >&2
+  exit 1
+fi
+got[mps2-an386.ram]=$((got[mps2-an386.static-ram] + held + peak))
+
+fail=0
+printf '%-28s %10s %10s\n' figure bytes budget
+for key in mps2-an386.flash mps2-an386-p256-cm4.flash mps2-an386.static-ram mps2-an386.ram \
+  nrf52840.flash nrf52840.static-ram; do
+  budget=$(awk -F= -v k="$key" '{gsub(/[ \t]/,"",$1); gsub(/[ \t]|#.*/,"",$2)} $1==k{print $2}' firmware/size-budget.toml)
+  if [ -z "$budget" ]; then
+    echo "size-budget: no line for $key in firmware/size-budget.toml" >&2
+    fail=1
+    continue
+  fi
+  mark=""
+  if [ "${got[$key]}" -gt "$budget" ]; then mark="  OVER BUDGET"; fail=1; fi
+  printf '%-28s %10d %10d%s\n' "$key" "${got[$key]}" "$budget" "$mark"
+done
+echo "(mps2-an386.ram = static $((got[mps2-an386.static-ram])) + held by the main loop $held + deepest stack $peak)"
+exit $fail
