@@ -463,8 +463,9 @@ impl<F: NorFlash + Activity> Server<F> {
                 return self.error(LinkError::Device, &t);
             }
         };
-        match Agent::boot(self.ident.clone(), journal, now) {
-            Ok(mut agent) => {
+        // Booted where it lives: an agent returned by value would sit in this frame twice.
+        match Agent::boot_into(&mut self.agent, self.ident.clone(), journal, now) {
+            Ok(agent) => {
                 {
                     let codes: Vec<&[u8], 2> =
                         self.factory_codes.iter().map(|c| c.as_slice()).collect();
@@ -474,7 +475,6 @@ impl<F: NorFlash + Activity> Server<F> {
                         &codes,
                     );
                 }
-                self.agent = Some(agent);
                 self.sync_features(board);
                 self.done(0)
             }

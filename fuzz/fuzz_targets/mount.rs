@@ -54,8 +54,8 @@ fn mount<const W: usize, const E: usize>(bytes: &[u8], sectors: usize) {
     ];
     let mut state = State::new(catalogue.len());
     let mounted = journal.replay(&mut |e| match e {
-        Entry::Snapshot(s) => state = s,
-        Entry::Record(r) => state.apply(&catalogue, &r),
+        Entry::Snapshot(s) => std::mem::swap(&mut state, s),
+        Entry::Record(r) => state.apply(&catalogue, r),
         Entry::Gap => state.mark_missing(),
     });
     if mounted.is_ok() {

@@ -63,8 +63,8 @@ fn mount<J: Journal>(journal: &mut J) -> State {
     let mut st = State::new(cat.len());
     journal
         .replay(&mut |e| match e {
-            Entry::Snapshot(s) => st = s,
-            Entry::Record(r) => st.apply(&cat, &r),
+            Entry::Snapshot(s) => std::mem::swap(&mut st, s),
+            Entry::Record(r) => st.apply(&cat, r),
             Entry::Gap => panic!("a gap without tampering"),
         })
         .unwrap();
@@ -285,8 +285,8 @@ fn mount_anything<const W: usize, const E: usize>(image: &[u8], sectors: u32) {
     let cat = catalogue();
     let mut st = State::new(cat.len());
     let _ = j.replay(&mut |e| match e {
-        Entry::Snapshot(s) => st = s,
-        Entry::Record(r) => st.apply(&cat, &r),
+        Entry::Snapshot(s) => std::mem::swap(&mut st, s),
+        Entry::Record(r) => st.apply(&cat, r),
         Entry::Gap => st.mark_missing(),
     });
     // A mounted journal, whatever it was given, can take a commit or says why not.

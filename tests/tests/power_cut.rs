@@ -63,8 +63,8 @@ fn mount<J: Journal>(journal: &mut J) -> Option<State> {
     let mut gap = false;
     journal
         .replay(&mut |e| match e {
-            Entry::Snapshot(s) => st = s,
-            Entry::Record(r) => st.apply(&cat, &r),
+            Entry::Snapshot(s) => std::mem::swap(&mut st, s),
+            Entry::Record(r) => st.apply(&cat, r),
             Entry::Gap => gap = true,
         })
         .unwrap();

@@ -404,6 +404,23 @@ pub struct Agent<J: Journal> {
     trust_synced: bool,
 }
 
+/// `state` becomes the fold of `journal`: a fresh state, then the newest snapshot and every
+/// record after it (state is the fold of the records, ADR 0001).
+fn fold<J: Journal>(
+    journal: &mut J,
+    catalogue: &[LicenseDef],
+    state: &mut State,
+) -> Result<(), AgentError> {
+    *state = State::new(catalogue.len());
+    journal.replay(&mut |e| match e {
+        Entry::Snapshot(s) => core::mem::swap(state, s),
+        Entry::Record(r) => state.apply(catalogue, r),
+        Entry::Gap => state.mark_missing(),
+    })?;
+    state.fit_catalogue(catalogue.len());
+    Ok(())
+}
+
 fn is_unreported(r: &Report) -> bool {
     r.has_data() && r.unacknowledged() && r.state != ReportState::Open
 }
@@ -430,10 +447,45 @@ impl<J: Journal> Agent<J> {
         Ok(agent)
     }
 
+    /// [`Agent::boot`] into `slot`, where the agent will live: a firmware keeps its agent in
+    /// a static or a long-lived frame, and an agent returned by value passes through the
+    /// stack (14 KB or more, twice). On an error `slot` is left empty.
+    pub fn boot_into(
+        slot: &mut Option<Self>,
+        ident: Identity,
+        journal: J,
+        now: Timestamp,
+    ) -> Result<&mut Self, AgentError> {
+        let n = ident.catalogue.len();
+        let agent = slot.insert(Agent {
+            ident,
+            state: State::new(n),
+            journal,
+            sync: None,
+            inflight: None,
+            pending: Vec::new(),
+            last_attempt: None,
+            stats: Statistics::default(),
+            outbox: None,
+            returning: None,
+            trust_synced: false,
+        });
+        if let Err(e) = agent.reboot(now) {
+            *slot = None;
+            return Err(e);
+        }
+        slot.as_mut()
+            .ok_or(AgentError::Journal(JournalError::Corrupt))
+    }
+
     /// Reboot: forget everything volatile, rebuild the state from the journal alone, and close
     /// what the previous run left OPEN with reason `RELOAD`.
+    ///
+    /// The state is rebuilt in place (a second `State` on the stack is 8.7 KB of a
+    /// firmware's RAM): if the journal cannot be read, the error says so and the state is
+    /// what could be read before it; do not go on with that agent.
     pub fn reboot(&mut self, now: Timestamp) -> Result<(), AgentError> {
-        self.state = self.replayed_state()?;
+        fold(&mut self.journal, &self.ident.catalogue, &mut self.state)?;
         self.sync = None;
         self.inflight = None;
         self.outbox = None;
@@ -457,13 +509,7 @@ impl<J: Journal> Agent<J> {
     /// [`Agent::state`] whenever the journal is intact (state is the fold of the records).
     pub fn replayed_state(&mut self) -> Result<State, AgentError> {
         let mut state = State::new(self.ident.catalogue.len());
-        let catalogue = &self.ident.catalogue;
-        self.journal.replay(&mut |e| match e {
-            Entry::Snapshot(s) => state = s,
-            Entry::Record(r) => state.apply(catalogue, &r),
-            Entry::Gap => state.mark_missing(),
-        })?;
-        state.fit_catalogue(self.ident.catalogue.len());
+        fold(&mut self.journal, &self.ident.catalogue, &mut state)?;
         Ok(state)
     }
 

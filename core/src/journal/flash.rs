@@ -768,9 +768,10 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                         }
                         KIND_SNAP_END if in_snapshot => {
                             in_snapshot = false;
-                            if let Some(st) = snapshot.take() {
+                            if let Some(st) = snapshot.as_mut() {
                                 visit(Entry::Snapshot(st));
                             }
+                            snapshot = None;
                         }
                         KIND_BATCH => replay_batch(payload, visit),
                         _ => {}
@@ -810,7 +811,7 @@ fn replay_batch(payload: &[u8], visit: &mut dyn FnMut(Entry)) {
     for _ in 0..count.min(16) {
         match postcard::take_from_bytes::<Record>(rest) {
             Ok((r, tail)) => {
-                visit(Entry::Record(r));
+                visit(Entry::Record(&r));
                 rest = tail;
             }
             Err(_) => return,
@@ -870,8 +871,8 @@ mod tests {
         let mut st = State::new(ident.catalogue.len());
         journal
             .replay(&mut |e| match e {
-                Entry::Snapshot(s) => st = s,
-                Entry::Record(r) => st.apply(&ident.catalogue, &r),
+                Entry::Snapshot(s) => core::mem::swap(&mut st, s),
+                Entry::Record(r) => st.apply(&ident.catalogue, r),
                 Entry::Gap => st.mark_missing(),
             })
             .unwrap();
@@ -943,7 +944,7 @@ mod tests {
             let mut st = State::new(2);
             j.replay(&mut |e| {
                 if let Entry::Snapshot(s) = e {
-                    st = s
+                    core::mem::swap(&mut st, s)
                 }
             })
             .unwrap();

@@ -36,10 +36,12 @@ impl fmt::Display for JournalError {
 
 /// What `replay` hands back, oldest first.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // no heap to box into: the size is bounded and known
-pub enum Entry {
-    Snapshot(State),
-    Record(Record),
+pub enum Entry<'a> {
+    /// The newest complete snapshot, lent: a visitor swaps it into its own state
+    /// (`core::mem::swap`), so no second 8.7 KB `State` is moved through the stack.
+    Snapshot(&'a mut State),
+    /// A committed record, lent (a record is up to 1.2 KB).
+    Record(&'a Record),
     /// Something committed here was modified or lost (detected by the hash chain, ADR 0009).
     Gap,
 }
@@ -208,12 +210,16 @@ impl<const N: usize> RamJournal<N> {
                 .get(at + 3..at + 3 + len)
                 .ok_or(JournalError::Corrupt)?;
             match tag {
-                TAG_SNAPSHOT => visit(Entry::Snapshot(
-                    postcard::from_bytes(body).map_err(|_| JournalError::Corrupt)?,
-                )),
-                TAG_RECORD => visit(Entry::Record(
-                    postcard::from_bytes(body).map_err(|_| JournalError::Corrupt)?,
-                )),
+                TAG_SNAPSHOT => {
+                    let mut s: State =
+                        postcard::from_bytes(body).map_err(|_| JournalError::Corrupt)?;
+                    visit(Entry::Snapshot(&mut s));
+                }
+                TAG_RECORD => {
+                    let r: Record =
+                        postcard::from_bytes(body).map_err(|_| JournalError::Corrupt)?;
+                    visit(Entry::Record(&r));
+                }
                 _ => return Err(JournalError::Corrupt),
             }
             at += 3 + len;
