@@ -53,8 +53,8 @@ echo
 echo "== instructions with the p256-cm4 backend (same benchmark; image patched for QEMU)"
 source scripts/patch-cm4.sh
 cargo build --locked -q -p tally-firmware --release --target thumbv7em-none-eabihf --bin bench \
-  --features p256-cm4 --target-dir target/bench-p256-cm4
-cm4=target/bench-p256-cm4/thumbv7em-none-eabihf/release/bench
+  --features p256-cm4 --target-dir target/p256-cm4
+cm4=target/p256-cm4/thumbv7em-none-eabihf/release/bench
 cp "$cm4" "$cm4.qemu"
 patch_cm4 "$cm4.qemu"
 timeout 300 qemu-system-arm -machine mps2-an386 -nographic -monitor none \

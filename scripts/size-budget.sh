@@ -13,7 +13,7 @@ fi
 target=thumbv7em-none-eabihf
 fw=(--locked -q -p tally-firmware --release --target "$target" --bin tally-firmware)
 cargo build "${fw[@]}"
-cargo build "${fw[@]}" --features p256-cm4 --target-dir target/budget-p256-cm4
+cargo build "${fw[@]}" --features p256-cm4 --target-dir target/p256-cm4
 cargo build "${fw[@]}" --no-default-features --features board-nrf52840 --target-dir target/nrf52840
 cargo build --locked -q --release -p tally-host-sim --bin tally-sim
 
@@ -29,7 +29,7 @@ qemu_elf=target/$target/release/tally-firmware
 declare -A got
 got[mps2-an386.flash]=$(flash "$qemu_elf")
 got[mps2-an386.static-ram]=$(sram "$qemu_elf")
-got[mps2-an386-p256-cm4.flash]=$(flash "target/budget-p256-cm4/$target/release/tally-firmware")
+got[mps2-an386-p256-cm4.flash]=$(flash "target/p256-cm4/$target/release/tally-firmware")
 got[nrf52840.flash]=$(flash "target/nrf52840/$target/release/tally-firmware")
 got[nrf52840.static-ram]=$(sram "target/nrf52840/$target/release/tally-firmware")
 

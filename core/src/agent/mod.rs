@@ -429,22 +429,9 @@ impl<J: Journal> Agent<J> {
     /// Mount: replay the journal, then close reports left OPEN by the previous run with reason
     /// `RELOAD` (RUM-7).
     pub fn boot(ident: Identity, journal: J, now: Timestamp) -> Result<Self, AgentError> {
-        let state = State::new(ident.catalogue.len());
-        let mut agent = Agent {
-            ident,
-            state,
-            journal,
-            sync: None,
-            inflight: None,
-            pending: Vec::new(),
-            last_attempt: None,
-            stats: Statistics::default(),
-            outbox: None,
-            returning: None,
-            trust_synced: false,
-        };
-        agent.reboot(now)?;
-        Ok(agent)
+        let mut slot = None;
+        Self::boot_into(&mut slot, ident, journal, now)?;
+        slot.ok_or(AgentError::Journal(JournalError::Corrupt))
     }
 
     /// [`Agent::boot`] into `slot`, where the agent will live: a firmware keeps its agent in
