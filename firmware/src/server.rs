@@ -24,12 +24,15 @@ pub use sizes::{CONSOLE_BYTES, INPUT_BYTES, OUTPUT_BYTES, TEXT_BYTES};
 #[cfg(not(feature = "board-nrf52840"))]
 mod sizes {
     use tally_core::limits::Limits;
-    /// Bytes of the input buffer (files and authority answers the host uploads).
-    pub const INPUT_BYTES: usize = 2 * Limits::USAGE_FILE_BYTES;
-    /// Bytes of the output buffer (reply bodies: console output, files, messages to send).
-    pub const OUTPUT_BYTES: usize = 2 * Limits::USAGE_FILE_BYTES + 8 * 1024;
-    /// Console output one command may print.
+    /// Bytes of the input buffer (files and authority answers the host uploads: an import
+    /// file is at most 8 KiB, an authority answer 4 KiB; twice that for any other file).
+    pub const INPUT_BYTES: usize = Limits::USAGE_FILE_BYTES;
+    /// Console output one command may print (`show license rum id all detail` of a full
+    /// table, 36 rows, is about 9 KiB).
     pub const CONSOLE_BYTES: usize = 24 * 1024;
+    /// Bytes of the output buffer (reply bodies: a command's output with its syslog lines,
+    /// files up to an armoured usage file, messages to send).
+    pub const OUTPUT_BYTES: usize = CONSOLE_BYTES + 8 * 1024;
     /// Scratch for armoured text (`Env::text`).
     pub const TEXT_BYTES: usize = 2 * Limits::USAGE_FILE_BYTES;
 }
