@@ -667,6 +667,41 @@ pub fn development_key(serial: &str) -> Option<LocalKey> {
     LocalKey::from_seed(seed.as_bytes()).ok()
 }
 
+/// The factory policy and authorization codes a provisioning image brings.
+pub type FactoryPolicy = Option<Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>>;
+pub type FactoryCodes = Vec<
+    Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>,
+    { tally_core::provision::FACTORY_AUTH_CODES },
+>;
+
+/// A provisioning image applied to the reference identity: its trust anchors (the HA members'
+/// keys kept), its authority keys and this device's own key, and the factory policy and codes
+/// it brings. `None`, and nothing changed, unless the image is whole and for this device; the
+/// board then runs the development identity.
+pub fn provision(
+    p: &tally_core::provision::Provisioning,
+    ident: &mut Identity,
+    key: &mut LocalKey,
+) -> Option<(FactoryPolicy, FactoryCodes)> {
+    let anchors = p.anchors().ok()?;
+    let own_key = p
+        .device_secret
+        .and_then(|s| LocalKey::from_secret(s).ok())?;
+    if p.udi != ident.udi {
+        return None;
+    }
+    let members = ident.trust.member_keys;
+    ident.trust = anchors;
+    ident.trust.member_keys = members;
+    let own_slot = ident.own_slot();
+    if let Some(own) = ident.trust.member_keys.get_mut(own_slot) {
+        *own = Some(DeviceKey::public_key(&own_key));
+    }
+    ident.authority_keys = p.authority_keys();
+    *key = own_key;
+    Some((p.policy.clone(), p.auth_codes.clone()))
+}
+
 /// The reference identity (`tally_hal::reference`) with the development keys: what a board
 /// without a provisioning image runs.
 pub fn reference_identity() -> Option<(Identity, LocalKey)> {

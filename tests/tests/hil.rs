@@ -19,7 +19,10 @@ use std::path::PathBuf;
 use std::sync::Once;
 use tally_core::rum::ReportState;
 use tally_core::state::State;
+use tally_host_sim::authority::Authority;
+use tally_host_sim::factory::{self, Order};
 use tally_host_sim::link_device::{LinkDevice, QemuSpec};
+use tally_host_sim::sim::DEFAULT_START;
 use tally_host_sim::sim::DeviceKind;
 use tally_host_sim::{SimOptions, Simulator, transcript};
 
@@ -53,25 +56,30 @@ fn local() -> Simulator {
     Simulator::new(SimOptions::default()).unwrap()
 }
 
-fn qemu() -> Simulator {
+fn qemu_with(opts: SimOptions) -> Simulator {
     Simulator::new(SimOptions {
         device: DeviceKind::Qemu {
             elf: Some(firmware()),
         },
-        ..SimOptions::default()
+        ..opts
     })
     .unwrap()
 }
 
 /// Run `script` against the in-process device and the firmware; the transcripts must match.
 fn parity(name: &str, script: &str) -> String {
+    parity_with(name, script, SimOptions::default)
+}
+
+/// `parity` with the simulator options `opts` makes (one set for each side).
+fn parity_with(name: &str, script: &str, opts: impl Fn() -> SimOptions) -> String {
     let lines: Vec<&str> = script
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let a = transcript(&mut local(), lines.iter().copied());
-    let b = transcript(&mut qemu(), lines.iter().copied());
+    let a = transcript(&mut Simulator::new(opts()).unwrap(), lines.iter().copied());
+    let b = transcript(&mut qemu_with(opts()), lines.iter().copied());
     if a != b {
         let first = a
             .lines()
@@ -87,6 +95,48 @@ fn parity(name: &str, script: &str) -> String {
     }
     assert!(!a.contains("% device link"), "{name}: {a}");
     a
+}
+
+#[test]
+fn parity_provisioned_device() {
+    // The firmware takes its identity from a provisioning image (TRUST-2, AUTH-6): the device
+    // key it signs with, the factory trust code, a custom policy and a factory SLAC. The
+    // authority knows the key from the factory's registration, so the signed usage it gets
+    // verifies: the ACK comes back.
+    let opts = || {
+        let order = Order {
+            udi: factory::parse_udi("PID:C9200L-48P-4X,SN:JAE24091ABC").unwrap(),
+            key_seed: Some("hil factory key".into()),
+            auth: vec!["hseck9".into()],
+            ..Order::default()
+        };
+        let mut authority = Authority::new(tally_host_sim::authority::DEFAULT_KEY_SEED);
+        let image =
+            factory::provision(&order, &mut authority, DEFAULT_START.sub_secs(86_400)).unwrap();
+        SimOptions {
+            provision: Some(image),
+            ..SimOptions::default()
+        }
+    };
+    let out = parity_with(
+        "provisioned",
+        "
+        show license status
+        show license authorization
+        license smart transport off
+        sim usage hseck9 1
+        sim usage network-essentials 1
+        sim clock advance 1d
+        license smart save usage unreported file bootflash:u.txt
+        sim authority upload bootflash:u.txt bootflash:a.txt
+        license smart import bootflash:a.txt
+        show license usage
+        ",
+        opts,
+    );
+    assert!(out.contains("Trust Code Installed:"), "{out}");
+    assert!(out.contains("SMART AUTHORIZATION INSTALLED"), "{out}");
+    assert!(out.contains("Import Data Successful: ACK"), "{out}");
 }
 
 #[test]

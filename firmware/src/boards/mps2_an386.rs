@@ -475,30 +475,13 @@ fn setup() -> Device {
         semihosting::process::exit(2)
     };
     let mut key = key;
-    let mut policy: Option<Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>> = None;
-    let mut codes: Vec<Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>, 2> = Vec::new();
-    if let Some(p) = &provision {
-        match (
-            p.anchors(),
-            p.device_secret
-                .and_then(|s| tally_core::crypto::LocalKey::from_secret(s).ok()),
-        ) {
-            (Ok(anchors), Some(k)) if p.udi == ident.udi => {
-                let members = ident.trust.member_keys;
-                ident.trust = anchors;
-                ident.trust.member_keys = members;
-                let own_slot = ident.own_slot();
-                if let Some(own) = ident.trust.member_keys.get_mut(own_slot) {
-                    *own = Some(tally_hal::DeviceKey::public_key(&k));
-                }
-                ident.authority_keys = p.authority_keys();
-                key = k;
-                policy = p.policy.clone();
-                codes = p.auth_codes.clone();
-            }
-            _ => defmt::warn!("provisioning image refused; development identity"),
-        }
-    }
+    let (policy, codes) = match &provision {
+        Some(p) => server::provision(p, &mut ident, &mut key).unwrap_or_else(|| {
+            defmt::warn!("provisioning image refused; development identity");
+            (None, Vec::new())
+        }),
+        None => (None, Vec::new()),
+    };
     let policy_ref = policy.as_ref().map(|p| p.as_slice());
     let code_refs: Vec<&[u8], 2> = codes.iter().map(|c| c.as_slice()).collect();
     let server = Server::new(

@@ -532,32 +532,22 @@ fn new_server(
         defmt::error!("no reference identity");
         cortex_m::peripheral::SCB::sys_reset()
     };
-    let mut policy: Option<Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>> = None;
-    let mut codes: Vec<Vec<u8, { tally_core::provision::FACTORY_ENVELOPE_BYTES }>, 2> = Vec::new();
-    match provisioning() {
-        Some(p) => match (
-            p.anchors(),
-            p.device_secret
-                .and_then(|s| tally_core::crypto::LocalKey::from_secret(s).ok()),
-        ) {
-            (Ok(anchors), Some(k)) if p.udi == ident.udi => {
-                let members = ident.trust.member_keys;
-                ident.trust = anchors;
-                ident.trust.member_keys = members;
-                let own_slot = ident.own_slot();
-                if let Some(own) = ident.trust.member_keys.get_mut(own_slot) {
-                    *own = Some(tally_hal::DeviceKey::public_key(&k));
-                }
-                ident.authority_keys = p.authority_keys();
-                key = k;
-                policy = p.policy.clone();
-                codes = p.auth_codes.clone();
+    let (policy, codes) = match provisioning() {
+        Some(p) => match server::provision(&p, &mut ident, &mut key) {
+            Some(factory) => {
                 defmt::info!("provisioned identity from 0xF7000");
+                factory
             }
-            _ => defmt::warn!("provisioning image refused; development identity"),
+            None => {
+                defmt::warn!("provisioning image refused; development identity");
+                (None, Vec::new())
+            }
         },
-        None => defmt::info!("not provisioned; development identity"),
-    }
+        None => {
+            defmt::info!("not provisioned; development identity");
+            (None, Vec::new())
+        }
+    };
     for def in ident.catalogue.iter() {
         if def.enforcement == Enforcement::ExportControlled {
             let _ = export.push(def.name.clone());
