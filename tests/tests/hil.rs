@@ -264,11 +264,9 @@ fn check(prev: &State, now: &State, what: &str) {
     }
 }
 
-#[test]
-fn power_cuts_in_qemu_keep_the_journal_invariants() {
-    // Issue 3's invariants with a real power cut: QEMU killed at many points of a scenario
-    // (between and inside flash operations), restarted on the same flash image.
-    let dir = std::env::temp_dir().join(format!("tally-hil-cut-{}", std::process::id()));
+/// A fresh flash image and socket in a scratch directory for a firmware QEMU starts directly.
+fn fresh_qemu(name: &str) -> (PathBuf, QemuSpec) {
+    let dir = std::env::temp_dir().join(format!("tally-hil-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let spec = QemuSpec {
@@ -279,6 +277,14 @@ fn power_cuts_in_qemu_keep_the_journal_invariants() {
         log: dir.join("qemu.log"),
         socket: dir.join("uart0.sock"),
     };
+    (dir, spec)
+}
+
+#[test]
+fn power_cuts_in_qemu_keep_the_journal_invariants() {
+    // Issue 3's invariants with a real power cut: QEMU killed at many points of a scenario
+    // (between and inside flash operations), restarted on the same flash image.
+    let (dir, spec) = fresh_qemu("cut");
     let mut sim = local();
     let t0 = sim.now;
     let dev = LinkDevice::qemu(spec, tally_core::agent::Release::V17_7, t0).unwrap();
@@ -354,17 +360,7 @@ fn hostile_frames_never_wedge_the_firmware() {
     // Random bytes, truncated frames, oversized frames, bad CRCs, valid frames that are not
     // requests, requests out of range: each gets an error (or is dropped), and the firmware
     // answers the next good request.
-    let dir = std::env::temp_dir().join(format!("tally-hil-hostile-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let spec = QemuSpec {
-        elf: firmware(),
-        flash: dir.join("flash.img"),
-        files: None,
-        provision: None,
-        log: dir.join("qemu.log"),
-        socket: dir.join("uart0.sock"),
-    };
+    let (dir, spec) = fresh_qemu("hostile");
     let mut dev = LinkDevice::qemu(
         spec,
         tally_core::agent::Release::V17_7,
