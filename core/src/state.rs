@@ -532,6 +532,67 @@ impl State {
         s
     }
 
+    /// Make this state [`State::new`]`(licenses)` in place: `*self = State::new(n)` builds the
+    /// new 8.7 KB value on the stack first (a mount's deepest frame on a firmware).
+    pub fn reset(&mut self, licenses: usize) {
+        // Every field by name: a new field does not compile until it is reset here too.
+        let State {
+            usage,
+            reports,
+            counters,
+            last_id,
+            policy,
+            config,
+            account,
+            last_ack,
+            last_ack_seq,
+            last_push,
+            last_file_write,
+            next_poll,
+            poll_pending,
+            comm_failing_since,
+            last_alert,
+            last_measure,
+            hwm,
+            last_boot,
+            events,
+            tombstones,
+            trust,
+            auth,
+            last_return,
+            seq_hwm,
+            auth_serial_hwm,
+            provisioned,
+        } = self;
+        usage.clear();
+        reports.clear();
+        *counters = Counters::default();
+        *last_id = 0;
+        *policy = None;
+        *config = Config::default();
+        *account = None;
+        *last_ack = None;
+        *last_ack_seq = 0;
+        *last_push = None;
+        *last_file_write = None;
+        *next_poll = None;
+        *poll_pending = None;
+        *comm_failing_since = None;
+        *last_alert = None;
+        *last_measure = None;
+        *hwm = Timestamp::default();
+        *last_boot = None;
+        events.entries.clear();
+        tombstones.clear();
+        trust.iter_mut().for_each(|t| *t = None);
+        auth.iter_mut().for_each(|a| *a = None);
+        last_return.iter_mut().for_each(|r| *r = None);
+        *seq_hwm = 0;
+        *auth_serial_hwm = 0;
+        *provisioned = false;
+        self.fit_catalogue(licenses);
+    }
+
     /// Make `usage` as long as the catalogue (a firmware update may add licenses).
     pub fn fit_catalogue(&mut self, licenses: usize) {
         while self.usage.len() < licenses.min(Limits::LICENSES) {

@@ -53,8 +53,8 @@ fn mount<const W: usize, const E: usize>(bytes: &[u8], sectors: usize) {
         .unwrap(),
     ];
     let mut state = State::new(catalogue.len());
-    let mounted = journal.replay(&mut |e| match e {
-        Entry::Snapshot(s) => std::mem::swap(&mut state, s),
+    let mounted = journal.replay(&mut state, &mut |state, e| match e {
+        Entry::Snapshot => {}
         Entry::Record(r) => state.apply(&catalogue, r),
         Entry::Gap => state.mark_missing(),
     });

@@ -62,8 +62,8 @@ fn mount<J: Journal>(journal: &mut J) -> State {
     let cat = catalogue();
     let mut st = State::new(cat.len());
     journal
-        .replay(&mut |e| match e {
-            Entry::Snapshot(s) => std::mem::swap(&mut st, s),
+        .replay(&mut st, &mut |st, e| match e {
+            Entry::Snapshot => {}
             Entry::Record(r) => st.apply(&cat, r),
             Entry::Gap => panic!("a gap without tampering"),
         })
@@ -284,8 +284,8 @@ fn mount_anything<const W: usize, const E: usize>(image: &[u8], sectors: u32) {
     };
     let cat = catalogue();
     let mut st = State::new(cat.len());
-    let _ = j.replay(&mut |e| match e {
-        Entry::Snapshot(s) => std::mem::swap(&mut st, s),
+    let _ = j.replay(&mut st, &mut |st, e| match e {
+        Entry::Snapshot => {}
         Entry::Record(r) => st.apply(&cat, r),
         Entry::Gap => st.mark_missing(),
     });

@@ -40,8 +40,12 @@ impl<J: Journal> Journal for Recorder<J> {
         self.log.push((records.to_vec(), state.clone()));
         self.inner.commit(records, state)
     }
-    fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
-        self.inner.replay(visit)
+    fn replay(
+        &mut self,
+        state: &mut State,
+        visit: &mut dyn FnMut(&mut State, Entry),
+    ) -> Result<(), JournalError> {
+        self.inner.replay(state, visit)
     }
     fn head(&self) -> [u8; 4] {
         self.inner.head()
@@ -62,8 +66,8 @@ fn mount<J: Journal>(journal: &mut J) -> Option<State> {
     let mut st = State::new(cat.len());
     let mut gap = false;
     journal
-        .replay(&mut |e| match e {
-            Entry::Snapshot(s) => std::mem::swap(&mut st, s),
+        .replay(&mut st, &mut |st, e| match e {
+            Entry::Snapshot => {}
             Entry::Record(r) => st.apply(&cat, r),
             Entry::Gap => gap = true,
         })

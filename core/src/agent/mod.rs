@@ -16,7 +16,7 @@ pub use authorization::{
 pub use trust::TrustAnchors;
 
 use crate::config::ConfigChange;
-use crate::envelope::{self, EnvelopeError};
+use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::{Entry, Journal, JournalError};
 use crate::limits::{Limits, MEASUREMENT_INTERVAL_SECS};
 use crate::messages::Message;
@@ -411,9 +411,9 @@ fn fold<J: Journal>(
     catalogue: &[LicenseDef],
     state: &mut State,
 ) -> Result<(), AgentError> {
-    *state = State::new(catalogue.len());
-    journal.replay(&mut |e| match e {
-        Entry::Snapshot(s) => core::mem::swap(state, s),
+    state.reset(catalogue.len());
+    journal.replay(state, &mut |state, e| match e {
+        Entry::Snapshot => {}
         Entry::Record(r) => state.apply(catalogue, r),
         Entry::Gap => state.mark_missing(),
     })?;
@@ -1093,12 +1093,21 @@ impl<J: Journal> Agent<J> {
         bytes: &[u8],
         kind: Kind,
     ) -> Result<T, AgentError> {
+        let env = self.verified(bytes, kind)?;
+        Ok(env.decode()?)
+    }
+
+    /// The envelope of an authority message of `kind`, its signature checked. One copy for
+    /// every message type (not inlined into `open_inbound`'s instances), and its stack is
+    /// released before the payload is decoded.
+    #[inline(never)]
+    fn verified<'b>(&self, bytes: &'b [u8], kind: Kind) -> Result<Envelope<'b>, AgentError> {
         let env = envelope::open(bytes, Limits::INBOUND_PAYLOAD_BYTES)?;
         if env.kind() != kind {
             return Err(AgentError::Envelope(EnvelopeError::WrongKind(env.kind())));
         }
         env.verify(&self.ident.authority_keys)?;
-        Ok(env.decode()?)
+        Ok(env)
     }
 
     #[inline(never)] // its decoded messages stay off the callers' stacks

@@ -666,7 +666,11 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         self.chain
     }
 
-    fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
+    fn replay(
+        &mut self,
+        state: &mut State,
+        visit: &mut dyn FnMut(&mut State, Entry),
+    ) -> Result<(), JournalError> {
         let mut order = [(0u32, 0u32); MAX_SECTORS];
         if self.sectors as usize > MAX_SECTORS {
             return Err(JournalError::TooLarge);
@@ -706,7 +710,9 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
 
         // Pass 2: replay from there.
         let (from_i, from_off, generation) = start.map_or((0, Self::HEADER, 0), |s| s);
-        let mut snapshot: Option<State> = start.map(|_| State::default());
+        // The chosen snapshot is built in `state` itself (no second `State` on the stack):
+        // `pending` until its BEGIN, `in_snapshot` from there to its END.
+        let mut pending = start.is_some();
         let mut in_snapshot = false;
         let mut expected: Option<[u8; 4]> = None;
         // The last item that belongs to the state (a batch, or the chosen snapshot) and the chain
@@ -715,8 +721,10 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         for (i, (_, s)) in order.iter().enumerate().skip(from_i) {
             let mut off = if i == from_i { from_off } else { Self::HEADER };
             while let Some((at, after_hole)) = self.next_item(*s, off, &mut buf) {
-                if after_hole {
-                    visit(Entry::Gap);
+                // A gap inside the snapshot being built is not visited: the snapshot replaces
+                // whatever the state was (as when it was built aside and swapped in).
+                if after_hole && !in_snapshot {
+                    visit(state, Entry::Gap);
                 }
                 off = at;
                 let Some((item, size)) = self.scan(*s, off, &mut buf, true) else {
@@ -732,20 +740,21 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                     // Only items that belong to the state are chained (an interrupted compaction
                     // leaves items that are not).
                     let chosen_begin = kind == KIND_SNAP_BEGIN
-                        && snapshot.is_some()
+                        && pending
                         && postcard::from_bytes::<u32>(payload).ok() == Some(generation);
                     let keeps = kind == KIND_BATCH || in_snapshot || chosen_begin;
                     if keeps {
-                        if expected.is_some_and(|e| e != chain) {
-                            visit(Entry::Gap);
+                        if expected.is_some_and(|e| e != chain) && !in_snapshot && !chosen_begin {
+                            visit(state, Entry::Gap);
                         }
                         expected = Some(next_chain);
                     }
                     match kind {
                         KIND_SNAP_BEGIN => {
-                            let g = postcard::from_bytes::<u32>(payload).ok();
-                            in_snapshot = g == Some(generation) && snapshot.is_some();
+                            in_snapshot = chosen_begin;
                             if in_snapshot {
+                                pending = false;
+                                state.reset(0);
                                 live = Some((
                                     Head {
                                         sector: *s,
@@ -755,25 +764,12 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                                 ));
                             }
                         }
-                        KIND_SNAP_PART if in_snapshot => {
-                            if let Some(st) = snapshot.as_mut() {
-                                let mut rest = payload;
-                                while let Ok((part, tail)) =
-                                    postcard::take_from_bytes::<SnapPart>(rest)
-                                {
-                                    st.add_part(part);
-                                    rest = tail;
-                                }
-                            }
-                        }
+                        KIND_SNAP_PART if in_snapshot => replay_parts(payload, state),
                         KIND_SNAP_END if in_snapshot => {
                             in_snapshot = false;
-                            if let Some(st) = snapshot.as_mut() {
-                                visit(Entry::Snapshot(st));
-                            }
-                            snapshot = None;
+                            visit(state, Entry::Snapshot);
                         }
-                        KIND_BATCH => replay_batch(payload, visit),
+                        KIND_BATCH => replay_batch(payload, state, visit),
                         _ => {}
                     }
                     if keeps {
@@ -790,6 +786,10 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
             }
         }
 
+        if in_snapshot {
+            // Its END did not read back this time (pass 1 saw it): as if none was chosen.
+            state.reset(0);
+        }
         self.head = live.map(|(h, _)| h);
         // Whatever the tail looks like, the next item goes to a fresh sector (see `torn`).
         self.torn = true;
@@ -804,14 +804,27 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
     }
 }
 
-fn replay_batch(payload: &[u8], visit: &mut dyn FnMut(Entry)) {
+/// The snapshot parts of one item, added to `state`. Not inlined into `replay`: the decoders'
+/// temporaries then share the stack with `replay_batch`'s instead of adding to them.
+#[inline(never)]
+fn replay_parts(payload: &[u8], state: &mut State) {
+    let mut rest = payload;
+    while let Ok((part, tail)) = postcard::take_from_bytes::<SnapPart>(rest) {
+        state.add_part(part);
+        rest = tail;
+    }
+}
+
+/// The records of one batch, visited in order (not inlined: see `replay_parts`).
+#[inline(never)]
+fn replay_batch(payload: &[u8], state: &mut State, visit: &mut dyn FnMut(&mut State, Entry)) {
     let Ok((count, mut rest)) = postcard::take_from_bytes::<usize>(payload) else {
         return;
     };
     for _ in 0..count.min(16) {
         match postcard::take_from_bytes::<Record>(rest) {
             Ok((r, tail)) => {
-                visit(Entry::Record(&r));
+                visit(state, Entry::Record(&r));
                 rest = tail;
             }
             Err(_) => return,
@@ -870,8 +883,8 @@ mod tests {
         let ident = identity();
         let mut st = State::new(ident.catalogue.len());
         journal
-            .replay(&mut |e| match e {
-                Entry::Snapshot(s) => core::mem::swap(&mut st, s),
+            .replay(&mut st, &mut |st, e| match e {
+                Entry::Snapshot => {}
                 Entry::Record(r) => st.apply(&ident.catalogue, r),
                 Entry::Gap => st.mark_missing(),
             })
@@ -942,12 +955,7 @@ mod tests {
             flash.cut_power_after(10);
             let mut j = FlashJournal::new(flash, 0, 12).unwrap();
             let mut st = State::new(2);
-            j.replay(&mut |e| {
-                if let Entry::Snapshot(s) = e {
-                    core::mem::swap(&mut st, s)
-                }
-            })
-            .unwrap();
+            j.replay(&mut st, &mut |_, _| {}).unwrap();
             let r = j.commit(
                 &[Record::Measure {
                     t: Timestamp(9_000_000),

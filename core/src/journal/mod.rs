@@ -34,12 +34,12 @@ impl fmt::Display for JournalError {
     }
 }
 
-/// What `replay` hands back, oldest first.
+/// What `replay` hands back, oldest first, with the state being rebuilt.
 #[derive(Debug)]
 pub enum Entry<'a> {
-    /// The newest complete snapshot, lent: a visitor swaps it into its own state
-    /// (`core::mem::swap`), so no second 8.7 KB `State` is moved through the stack.
-    Snapshot(&'a mut State),
+    /// The state now holds the newest complete snapshot: the journal built it there, in
+    /// place, so no second 8.7 KB `State` is on the stack during a mount.
+    Snapshot,
     /// A committed record, lent (a record is up to 1.2 KB).
     Record(&'a Record),
     /// Something committed here was modified or lost (detected by the hash chain, ADR 0009).
@@ -50,8 +50,15 @@ pub trait Journal {
     /// Make `records` durable, all or nothing. `state` is the state they apply to: a journal
     /// that runs out of room writes a snapshot of it first.
     fn commit(&mut self, records: &[Record], state: &State) -> Result<(), JournalError>;
-    /// Mount: visit the latest snapshot, then every committed record, in order.
-    fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError>;
+    /// Mount: rebuild `state` from the journal. The latest snapshot, if any, replaces
+    /// `state` (built in it, then `Entry::Snapshot` is visited); then every committed record
+    /// after it is visited, in order, with the state, for the visitor to apply. Without a
+    /// snapshot `state` is left as the caller gave it (a fresh state) before the records.
+    fn replay(
+        &mut self,
+        state: &mut State,
+        visit: &mut dyn FnMut(&mut State, Entry),
+    ) -> Result<(), JournalError>;
     /// The head of the journal's hash chain (zero for a journal without one): signed usage
     /// messages carry it, so the authority can see a rewritten history (DESIGN.md §4).
     fn head(&self) -> [u8; 4] {
@@ -163,8 +170,12 @@ impl<const N: usize> Journal for RamJournal<N> {
         }
     }
 
-    fn replay(&mut self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
-        self.read_all(visit)
+    fn replay(
+        &mut self,
+        state: &mut State,
+        visit: &mut dyn FnMut(&mut State, Entry),
+    ) -> Result<(), JournalError> {
+        self.read_all(state, visit)
     }
 }
 
@@ -197,7 +208,11 @@ impl<const N: usize> RamJournal<N> {
         Ok(())
     }
 
-    fn read_all(&self, visit: &mut dyn FnMut(Entry)) -> Result<(), JournalError> {
+    fn read_all(
+        &self,
+        state: &mut State,
+        visit: &mut dyn FnMut(&mut State, Entry),
+    ) -> Result<(), JournalError> {
         let bytes = self.bytes();
         let mut at = 0;
         while at < bytes.len() {
@@ -211,14 +226,14 @@ impl<const N: usize> RamJournal<N> {
                 .ok_or(JournalError::Corrupt)?;
             match tag {
                 TAG_SNAPSHOT => {
-                    let mut s: State =
-                        postcard::from_bytes(body).map_err(|_| JournalError::Corrupt)?;
-                    visit(Entry::Snapshot(&mut s));
+                    // The RAM journal (host, tests, benchmarks) decodes a whole `State`.
+                    *state = postcard::from_bytes(body).map_err(|_| JournalError::Corrupt)?;
+                    visit(state, Entry::Snapshot);
                 }
                 TAG_RECORD => {
                     let r: Record =
                         postcard::from_bytes(body).map_err(|_| JournalError::Corrupt)?;
-                    visit(Entry::Record(&r));
+                    visit(state, Entry::Record(&r));
                 }
                 _ => return Err(JournalError::Corrupt),
             }

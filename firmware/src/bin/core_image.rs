@@ -1,0 +1,194 @@
+//! The licensing core alone, as a device whose CLI lives elsewhere links it: the agent on the
+//! flash journal, every licensing entry point called (usage, measurement, report build and
+//! signature, authority responses, imports of ACKs / policies / trust and authorization codes,
+//! trust and authorization requests and returns, saved files, factory image, reset), and no
+//! console, no `show` rendering, no serial protocol. Its flash minus `baseline`'s is the
+//! "licensing core" figure of docs/PERFORMANCE.md, gated by scripts/size-budget.sh.
+//!
+//! What comes from the authority (responses, imported files) goes through `black_box`, so the
+//! optimiser must keep every decoder and handler it could reach, as on a device where those
+//! bytes come off the network. The run itself (boot, usage, a month of measurements, a report
+//! built and signed, a usage file saved) is real; behaviour is tested on the host and in the
+//! hardware-in-the-loop tests, this image only has to link and run. It prints the agent's size
+//! and the deepest stack, and exits 0 (101 on a failure).
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+mod image {
+    use core::hint::black_box;
+    use core::panic::PanicInfo;
+    use cortex_m_rt::entry;
+    use semihosting::println;
+    use tally_core::agent::{Agent, ReturnMode, SyncScope};
+    use tally_core::config::{ConfigChange, Transport};
+    use tally_core::journal::flash::FlashJournal;
+    use tally_core::rum::Selection;
+    use tally_core::wire::AuthMode;
+    use tally_firmware::{CountingSink, DemoFlash, FirmwareKey, RamFiles, identity, stack};
+    use tally_hal::{CommError, DeviceKey, Timestamp};
+
+    /// Envelope scratch: the largest usage message the agent writes.
+    const BIN: usize = tally_core::limits::Limits::USAGE_FILE_BYTES;
+    /// Armour scratch for saved files (the armour of a whole `BIN`).
+    const TEXT: usize = BIN / 48 * 65 + 512;
+
+    static mut BIN_BUF: [u8; BIN] = [0; BIN];
+    static mut TEXT_BUF: [u8; TEXT] = [0; TEXT];
+
+    fn fail(what: &str) -> ! {
+        println!("core_image: {what} failed");
+        semihosting::process::exit(101)
+    }
+
+    #[entry]
+    fn main() -> ! {
+        let top = stack::paint();
+        run();
+        println!(
+            "core_image: agent {} bytes; deepest stack {} bytes",
+            core::mem::size_of::<Agent<FlashJournal<DemoFlash>>>(),
+            stack::peak(top)
+        );
+        semihosting::process::exit(0)
+    }
+
+    #[allow(unsafe_code)] // the two scratch buffers: taken once, here, before anything else runs
+    fn scratch() -> (&'static mut [u8; BIN], &'static mut [u8; TEXT]) {
+        // SAFETY: called once from `run`, single core, no interrupt touches them.
+        unsafe {
+            (
+                &mut *core::ptr::addr_of_mut!(BIN_BUF),
+                &mut *core::ptr::addr_of_mut!(TEXT_BUF),
+            )
+        }
+    }
+
+    fn run() {
+        let (bin, text) = scratch();
+        let t0 = Timestamp(1_767_603_600);
+        let mut key =
+            FirmwareKey::from_seed(b"core image device key").unwrap_or_else(|_| fail("key"));
+        let authority =
+            FirmwareKey::from_seed(b"core image authority").unwrap_or_else(|_| fail("key"));
+        let ident = identity(authority.public_key()).unwrap_or_else(|_| fail("identity"));
+        let journal =
+            FlashJournal::new(DemoFlash::default(), 0, 4).unwrap_or_else(|_| fail("journal"));
+        let mut slot = None;
+        let agent =
+            Agent::boot_into(&mut slot, ident, journal, t0).unwrap_or_else(|_| fail("boot"));
+        let mut sink = CountingSink::default();
+        let mut files = RamFiles::default();
+
+        // The real part: usage, a month of measurements, a push built and signed.
+        agent
+            .set_usage(t0, "network-essentials", 2)
+            .unwrap_or_else(|_| fail("usage"));
+        agent
+            .set_usage(t0, black_box("hseck9"), 1)
+            .unwrap_or_else(|_| fail("usage"));
+        let mut t = t0;
+        for _ in 0..30 * 96 {
+            t = t.add_secs(900);
+            agent.tick(t, &mut sink).unwrap_or_else(|_| fail("tick"));
+        }
+        agent
+            .request_sync(SyncScope::Local)
+            .unwrap_or_else(|_| fail("sync"));
+        if agent
+            .poll_transmit(t, &mut key, bin)
+            .unwrap_or_else(|_| fail("transmit"))
+            .is_none()
+        {
+            fail("a push");
+        }
+        // The authority's answer, as bytes off the network (ACK, policy, trust or
+        // authorization code, error): every response decoder stays in the image.
+        let answer: &[u8] = black_box(&[0u8; 64]);
+        let _ = agent.on_response(t, black_box(Ok(answer)), &mut sink);
+        let _ = agent.on_response(t, Err(black_box(CommError::Unreachable)), &mut sink);
+        let _ = agent.advance(t, t.add_secs(black_box(86_400)), &mut sink, &mut key, bin);
+        agent
+            .save_usage(
+                t,
+                Selection::Unreported,
+                "bootflash:u.txt",
+                &mut files,
+                &mut key,
+                bin,
+                text,
+            )
+            .unwrap_or_else(|_| fail("save usage"));
+
+        // Every import: an ACK file, a policy file, trust and authorization codes.
+        let file: &[u8] = black_box(&[b'-'; 96]);
+        let _ = agent.import(t, file, bin, &mut sink);
+        let code: &[u8] = black_box(&[0u8; 96]);
+        let _ = agent.install_factory(t, Some(code), &[code]);
+
+        // Trust and authorization requests, returns, saved requests.
+        let _ = agent.trust_idtoken(t, black_box("token"), SyncScope::All, black_box(false));
+        let _ = agent.save_trust_request(t, "bootflash:t.txt", &mut files, &mut key, bin, text);
+        let mode = if black_box(true) {
+            AuthMode::Add
+        } else {
+            AuthMode::Replace
+        };
+        let _ = agent.authorization_request(t, mode, black_box("hseck9"), SyncScope::Local);
+        let _ = agent.save_authorization_request(
+            t,
+            "hseck9",
+            SyncScope::Local,
+            "bootflash:a.txt",
+            &mut files,
+            &mut key,
+            bin,
+            text,
+        );
+        let rmode = if black_box(true) {
+            ReturnMode::Online
+        } else {
+            ReturnMode::Offline(None)
+        };
+        let _ = agent.authorization_return(
+            t,
+            SyncScope::Local,
+            rmode,
+            None,
+            &mut files,
+            &mut key,
+            bin,
+            text,
+            &mut sink,
+        );
+
+        // Configuration, policy removal, factory reset, reload.
+        let transport = if black_box(true) {
+            Transport::Off
+        } else {
+            Transport::Smart
+        };
+        let _ = agent.configure(t, ConfigChange::Transport(transport));
+        let _ = agent.configure(t, ConfigChange::UsageInterval(black_box(Some(30))));
+        let _ = agent.remove_policy(t, &mut sink);
+        if black_box(false) {
+            let _ = agent.factory_reset(t, &mut sink);
+        }
+        agent
+            .reboot(t.add_secs(60))
+            .unwrap_or_else(|_| fail("reboot"));
+        black_box(agent.next_wakeup());
+        black_box(agent.state().counters.total);
+        black_box(sink.0);
+    }
+
+    #[panic_handler]
+    fn panic(_: &PanicInfo) -> ! {
+        println!("core_image: panic");
+        semihosting::process::exit(101)
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    println!("core_image runs under QEMU: bash scripts/size-budget.sh");
+}
