@@ -13,6 +13,11 @@ fi
 target=thumbv7em-none-eabihf
 fw=(--locked -q -p tally-firmware --release --target "$target" --bin tally-firmware)
 cargo build "${fw[@]}"
+# The licensing core alone (firmware/src/bin/core_image.rs) and the empty runtime it is
+# measured against.
+cargo build --locked -q -p tally-firmware --release --target "$target" --bin core_image --bin baseline
+cargo build --locked -q -p tally-firmware --release --target "$target" --bin core_image --bin baseline \
+  --features p256-cm4 --target-dir target/p256-cm4
 cargo build "${fw[@]}" --features p256-cm4 --target-dir target/p256-cm4
 cargo build "${fw[@]}" --no-default-features --features board-nrf52840 --target-dir target/nrf52840
 cargo build --locked -q --release -p tally-host-sim --bin tally-sim
@@ -33,6 +38,22 @@ got[mps2-an386-p256-cm4.flash]=$(flash "target/p256-cm4/$target/release/tally-fi
 got[nrf52840.flash]=$(flash "target/nrf52840/$target/release/tally-firmware")
 got[nrf52840.static-ram]=$(sram "target/nrf52840/$target/release/tally-firmware")
 
+# The licensing core: its image minus the runtime's; its RAM: the agent, the deepest stack of
+# its calls (a real ACK import on the flash journal is the deepest) and the caller's scratch.
+core_elf=target/$target/release/core_image
+got[core.flash]=$(($(flash "$core_elf") - $(flash "target/$target/release/baseline")))
+core_report=$(timeout 300 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
+  -semihosting-config enable=on,target=native -kernel "$core_elf" | tail -1)
+core_agent=$(sed -n 's/.*agent \([0-9]*\) bytes.*/\1/p' <<<"$core_report")
+core_stack=$(sed -n 's/.*deepest stack \([0-9]*\) bytes.*/\1/p' <<<"$core_report")
+if [ -z "$core_agent" ] || [ -z "$core_stack" ]; then
+  echo "size-budget: no figures from core_image: $core_report" >&2
+  exit 1
+fi
+got[core.ram]=$((core_agent + core_stack))
+cm4=target/p256-cm4/$target/release
+got[core-p256-cm4.flash]=$(($(flash "$cm4/core_image") - $(flash "$cm4/baseline")))
+
 # RAM in use on the QEMU board: a scenario that boots, records usage, measures for 30 days,
 # saves a usage file, imports the ACK and shows everything (the deepest requests there are).
 report=$(printf '%s\n' 'license smart transport off' 'sim usage network-essentials 2' \
@@ -51,7 +72,7 @@ got[mps2-an386.ram]=$((got[mps2-an386.static-ram] + held + peak))
 
 fail=0
 printf '%-28s %10s %10s\n' figure bytes budget
-for key in mps2-an386.flash mps2-an386-p256-cm4.flash mps2-an386.static-ram mps2-an386.ram \
+for key in core.flash core-p256-cm4.flash core.ram mps2-an386.flash mps2-an386-p256-cm4.flash mps2-an386.static-ram mps2-an386.ram \
   nrf52840.flash nrf52840.static-ram; do
   budget=$(awk -F= -v k="$key" '{gsub(/[ \t]/,"",$1); gsub(/[ \t]|#.*/,"",$2)} $1==k{print $2}' firmware/size-budget.toml)
   if [ -z "$budget" ]; then
@@ -63,5 +84,6 @@ for key in mps2-an386.flash mps2-an386-p256-cm4.flash mps2-an386.static-ram mps2
   if [ "${got[$key]}" -gt "$budget" ]; then mark="  OVER BUDGET"; fail=1; fi
   printf '%-28s %10d %10d%s\n' "$key" "${got[$key]}" "$budget" "$mark"
 done
+echo "(core.ram = agent $core_agent + deepest stack $core_stack; the caller's scratch for messages and files is not counted: ${core_report##*scratch })"
 echo "(mps2-an386.ram = static $((got[mps2-an386.static-ram])) + held by the main loop $held + deepest stack $peak)"
 exit $fail

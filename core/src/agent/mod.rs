@@ -421,6 +421,13 @@ fn fold<J: Journal>(
     Ok(())
 }
 
+/// The payload of a verified envelope as `T`. Not inlined: the decoder's temporaries (kilobytes
+/// for an ACK) and the signature check's never share one frame.
+#[inline(never)]
+fn decode_payload<T: serde::de::DeserializeOwned>(env: &Envelope<'_>) -> Result<T, AgentError> {
+    Ok(env.decode()?)
+}
+
 fn is_unreported(r: &Report) -> bool {
     r.has_data() && r.unacknowledged() && r.state != ReportState::Open
 }
@@ -1094,7 +1101,7 @@ impl<J: Journal> Agent<J> {
         kind: Kind,
     ) -> Result<T, AgentError> {
         let env = self.verified(bytes, kind)?;
-        Ok(env.decode()?)
+        decode_payload(&env)
     }
 
     /// The envelope of an authority message of `kind`, its signature checked. One copy for
