@@ -173,7 +173,7 @@ pub fn open(bytes: &[u8], max_payload: usize) -> Result<Envelope<'_>, EnvelopeEr
         return Err(EnvelopeError::TooLarge);
     }
     let (env, rest): (Envelope<'_>, &[u8]) =
-        postcard::take_from_bytes(bytes).map_err(|_| EnvelopeError::Malformed)?;
+        crate::decode::take(bytes).map_err(|_| EnvelopeError::Malformed)?;
     if !rest.is_empty() || env.signature.0.len() != 64 {
         return Err(EnvelopeError::Malformed);
     }
@@ -203,7 +203,14 @@ impl Envelope<'_> {
         })
     }
 
-    /// Decode the payload as `T`, refusing trailing bytes.
+    /// Decode the payload as `T` with the device's decoders ([`crate::decode`]), refusing
+    /// trailing bytes.
+    pub fn read<'a, T: crate::decode::Decode<'a>>(&'a self) -> Result<T, EnvelopeError> {
+        crate::decode::whole(self.payload.0).map_err(|_| EnvelopeError::Malformed)
+    }
+
+    /// Decode the payload as `T` with serde, refusing trailing bytes: for the host (the
+    /// simulated authority, `tally-sim inspect`) and the payloads only it reads.
     pub fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, EnvelopeError> {
         // Straight into the result: payloads are kilobytes, and every copy is stack on a device.
         let mut de = postcard::Deserializer::from_bytes(self.payload.0);

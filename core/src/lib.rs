@@ -12,6 +12,7 @@
 //! | reporting deadlines, push interval, throttle, retry | [`schedule`] |
 //! | RUM reports, states, flags, reasons | [`rum`] |
 //! | wire payloads, signed envelope, text armour | [`wire`], [`envelope`], [`outbound`] |
+//! | decoding what the device reads (journal, messages; postcard's format by hand) | [`decode`] |
 //! | ECDSA P-256 sign/verify (backend seam), in-memory device key | [`crypto`] |
 //! | `show license …` rendering | [`render`] |
 //! | the IOS-XE-style console | [`cli`] |
@@ -43,6 +44,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod decode;
 pub mod envelope;
 pub mod journal;
 pub mod limits;

@@ -105,7 +105,7 @@ impl Provisioning {
             return Err(ProvisionError::Crc);
         }
         let (p, rest): (Provisioning, &[u8]) =
-            postcard::take_from_bytes(body).map_err(|_| ProvisionError::Malformed)?;
+            crate::decode::take(body).map_err(|_| ProvisionError::Malformed)?;
         if !rest.is_empty() {
             return Err(ProvisionError::Malformed);
         }

@@ -543,12 +543,49 @@ where
     }
 }
 
+/// The device's decoder (`tally_core::decode`, postcard's format by hand) and postcard + serde
+/// agree on `bytes`: the same value and the same remainder, or both refuse (ADR 0012).
+pub fn decoders_agree<T>(bytes: &[u8])
+where
+    T: for<'b> tally_core::decode::Decode<'b>
+        + serde::de::DeserializeOwned
+        + PartialEq
+        + fmt::Debug,
+{
+    let device = tally_core::decode::take::<T>(bytes).ok();
+    let serde = postcard::take_from_bytes::<T>(bytes).ok();
+    assert_eq!(
+        device,
+        serde,
+        "the device's decoder and postcard disagree on a {}",
+        std::any::type_name::<T>()
+    );
+}
+
 /// `envelope::open` with the limit the first byte picks, then every payload type, then
-/// `verify` against the pinned keys.
+/// `verify` against the pinned keys. Every decode the device makes is checked against
+/// postcard's on the same bytes.
 pub fn check_envelope(data: &[u8]) {
     let Some((&sel, bytes)) = data.split_first() else {
         return;
     };
+    assert_eq!(
+        tally_core::decode::take::<Envelope<'_>>(bytes).ok(),
+        postcard::take_from_bytes::<Envelope<'_>>(bytes).ok(),
+        "the device's decoder and postcard disagree on an envelope"
+    );
+    for payload in [
+        bytes,
+        postcard::take_from_bytes::<Envelope<'_>>(bytes).map_or(&[][..], |(e, _)| e.payload.0),
+    ] {
+        decoders_agree::<AckPayload>(payload);
+        decoders_agree::<PolicyPayload>(payload);
+        decoders_agree::<PushReceipt>(payload);
+        decoders_agree::<TrustCodeFile>(payload);
+        decoders_agree::<TrustResponse>(payload);
+        decoders_agree::<AuthCodeFile>(payload);
+        decoders_agree::<AuthResponse>(payload);
+    }
     let limit = match sel % 4 {
         0 => Limits::INBOUND_PAYLOAD_BYTES,
         1 => Limits::USAGE_FILE_BYTES,
@@ -841,6 +878,8 @@ pub fn check_provision(data: &[u8]) {
     let Some(image) = provision_image(data) else {
         return;
     };
+    // The image without its CRC, as `Provisioning::decode` reads it.
+    decoders_agree::<Provisioning>(&image[..image.len().saturating_sub(4)]);
     let Ok(p) = Provisioning::decode(&image) else {
         return;
     };

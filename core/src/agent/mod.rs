@@ -16,6 +16,7 @@ pub use authorization::{
 pub use trust::TrustAnchors;
 
 use crate::config::ConfigChange;
+use crate::decode::Decode;
 use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::{Entry, Journal, JournalError};
 use crate::limits::{Limits, MEASUREMENT_INTERVAL_SECS};
@@ -424,8 +425,8 @@ fn fold<J: Journal>(
 /// The payload of a verified envelope as `T`. Not inlined: the decoder's temporaries (kilobytes
 /// for an ACK) and the signature check's never share one frame.
 #[inline(never)]
-fn decode_payload<T: serde::de::DeserializeOwned>(env: &Envelope<'_>) -> Result<T, AgentError> {
-    Ok(env.decode()?)
+fn decode_payload<T: for<'b> Decode<'b>>(env: &Envelope<'_>) -> Result<T, AgentError> {
+    Ok(env.read()?)
 }
 
 fn is_unreported(r: &Report) -> bool {
@@ -1095,7 +1096,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// Decode and verify an authority message of `kind` (DESIGN.md §2.6).
-    fn open_inbound<T: serde::de::DeserializeOwned>(
+    fn open_inbound<T: for<'b> Decode<'b>>(
         &self,
         bytes: &[u8],
         kind: Kind,

@@ -49,7 +49,7 @@ impl TrustAnchors {
             return Err(EnvelopeError::WrongKind(env.kind()).into());
         }
         env.verify(&[mkey])?;
-        let file: TrustCodeFile = env.decode()?;
+        let file: TrustCodeFile = env.read()?;
         let code = file.code;
         if code.origin != TrustOrigin::Factory {
             return Err(AgentError::Refused("not a factory trust code"));

@@ -18,6 +18,7 @@
 //! not continue on mount means a committed item was modified or removed: `Entry::Gap`.
 
 use super::{Entry, Journal, JournalError};
+use crate::decode;
 use crate::state::{Record, SnapPart, State};
 use core::marker::PhantomData;
 use sha2::{Digest, Sha256};
@@ -690,7 +691,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                     break;
                 };
                 if let Scanned::Item { kind, payload, .. } = item {
-                    let gen_of = |p: &[u8]| postcard::from_bytes::<u32>(p).ok();
+                    let gen_of = |p: &[u8]| decode::take::<u32>(p).ok().map(|(g, _)| g);
                     match kind {
                         KIND_SNAP_BEGIN => open = gen_of(payload).map(|g| (i, off, g)),
                         KIND_SNAP_END => {
@@ -741,7 +742,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                     // leaves items that are not).
                     let chosen_begin = kind == KIND_SNAP_BEGIN
                         && pending
-                        && postcard::from_bytes::<u32>(payload).ok() == Some(generation);
+                        && decode::take::<u32>(payload).ok().map(|(g, _)| g) == Some(generation);
                     let keeps = kind == KIND_BATCH || in_snapshot || chosen_begin;
                     if keeps {
                         if expected.is_some_and(|e| e != chain) && !in_snapshot && !chosen_begin {
@@ -809,7 +810,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
 #[inline(never)]
 fn replay_parts(payload: &[u8], state: &mut State) {
     let mut rest = payload;
-    while let Ok((part, tail)) = postcard::take_from_bytes::<SnapPart>(rest) {
+    while let Ok((part, tail)) = decode::take::<SnapPart>(rest) {
         state.add_part(part);
         rest = tail;
     }
@@ -818,11 +819,11 @@ fn replay_parts(payload: &[u8], state: &mut State) {
 /// The records of one batch, visited in order (not inlined: see `replay_parts`).
 #[inline(never)]
 fn replay_batch(payload: &[u8], state: &mut State, visit: &mut dyn FnMut(&mut State, Entry)) {
-    let Ok((count, mut rest)) = postcard::take_from_bytes::<usize>(payload) else {
+    let Ok((count, mut rest)) = decode::take::<usize>(payload) else {
         return;
     };
     for _ in 0..count.min(16) {
-        match postcard::take_from_bytes::<Record>(rest) {
+        match decode::take::<Record>(rest) {
             Ok((r, tail)) => {
                 visit(state, Entry::Record(&r));
                 rest = tail;

@@ -8,6 +8,7 @@
 
 pub mod flash;
 
+use crate::decode;
 use crate::state::{Record, State};
 use core::fmt;
 
@@ -130,8 +131,8 @@ impl<const N: usize> RamJournal<N> {
                 return at;
             };
             let ok = match tag {
-                TAG_SNAPSHOT => postcard::from_bytes::<State>(body).is_ok(),
-                TAG_RECORD => postcard::from_bytes::<Record>(body).is_ok(),
+                TAG_SNAPSHOT => decode::take::<State>(body).is_ok(),
+                TAG_RECORD => decode::take::<Record>(body).is_ok(),
                 _ => false,
             };
             if !ok {
@@ -227,12 +228,12 @@ impl<const N: usize> RamJournal<N> {
             match tag {
                 TAG_SNAPSHOT => {
                     // The RAM journal (host, tests, benchmarks) decodes a whole `State`.
-                    *state = postcard::from_bytes(body).map_err(|_| JournalError::Corrupt)?;
+                    *state = decode::take(body).map_err(|_| JournalError::Corrupt)?.0;
                     visit(state, Entry::Snapshot);
                 }
                 TAG_RECORD => {
-                    let r: Record =
-                        postcard::from_bytes(body).map_err(|_| JournalError::Corrupt)?;
+                    let (r, _): (Record, _) =
+                        decode::take(body).map_err(|_| JournalError::Corrupt)?;
                     visit(state, Entry::Record(&r));
                 }
                 _ => return Err(JournalError::Corrupt),

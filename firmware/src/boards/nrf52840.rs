@@ -472,7 +472,7 @@ fn provisioning() -> Option<tally_core::provision::Provisioning> {
         return None; // erased: never provisioned
     }
     // The image's length: where its postcard body ends, plus the CRC.
-    let (_, rest) = postcard::take_from_bytes::<tally_core::provision::Provisioning>(page).ok()?;
+    let (_, rest) = tally_core::decode::take::<tally_core::provision::Provisioning>(page).ok()?;
     let len = page.len().checked_sub(rest.len())?.checked_add(4)?;
     let image = page.get(..len)?;
     match tally_core::provision::Provisioning::decode(image) {

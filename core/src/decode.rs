@@ -1,0 +1,581 @@
+//! Decoders for everything the device reads: journal records and snapshot parts, envelopes,
+//! the authority's messages and the factory provisioning image. postcard's wire format,
+//! written out by hand (ADR 0012): serde's derived visitors for these types were 34 KB of the
+//! core's 125 KB of flash and its deepest stack frames, about 4.6× the encoders of the same
+//! types. Everything is still encoded with postcard + serde, and the host (the simulated
+//! authority, `tally-sim inspect`) still decodes with them; `tests/tests/decode.rs` checks
+//! that both decoders agree, value for value and error for error, on real journals and
+//! messages and on mutations of them.
+//!
+//! The format (postcard 1.x, serde's data model): `u8` one byte; `bool` one byte, 0 or 1;
+//! `u16`/`u32`/`u64` and lengths LEB128 varints (at most 3 / 5 / 10 bytes, no bits past the
+//! type's); `i32` zigzag then varint; `Option` a 0/1 byte then the value; strings and byte
+//! strings a length then the bytes (UTF-8 checked); sequences a length then the elements;
+//! arrays and tuples the elements; structs the fields in declaration order; enums the variant's
+//! index (declaration order, not its discriminant) as a varint, then its fields.
+
+use crate::config::{Config, ConfigChange, Privacy, Transport};
+use crate::envelope::{Bytes, Envelope};
+use crate::messages::{Event, EventKind, EventLog};
+use crate::policy::{CategoryOverrides, CustomPolicy, InstalledPolicy};
+use crate::provision::Provisioning;
+use crate::rum::{
+    ChangeReason, Flag, Point, Report, ReportState, Selection, StorageReason, StorageState,
+    TransactionError,
+};
+use crate::state::{
+    AckRecord, AuthEntry, Counters, Meta, Record, Removal, SnapPart, State, Tombstone, TrustEntry,
+    Usage,
+};
+use crate::time::TimeZone;
+use crate::wire::{
+    Account, AccountNames, AckPayload, AckStatus, AckedReport, AuthCode, AuthCodeFile, AuthKind,
+    AuthLicense, AuthRefusal, AuthResponse, Key, PolicyPayload, PushReceipt, TrustCode,
+    TrustCodeFile, TrustOrigin, TrustRefusal, TrustResponse,
+};
+use heapless::{Deque, String, Vec};
+use tally_hal::{Timestamp, Udi};
+
+/// The bytes do not decode as the type asked for (postcard's reasons mean nothing more to a
+/// device: a record is unreadable, a message is refused).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+pub type Result<T> = core::result::Result<T, Malformed>;
+
+/// A cursor over postcard bytes.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader { rest: bytes }
+    }
+
+    /// What is left.
+    pub fn rest(&self) -> &'a [u8] {
+        self.rest
+    }
+
+    pub fn byte(&mut self) -> Result<u8> {
+        let (&b, tail) = self.rest.split_first().ok_or(Malformed)?;
+        self.rest = tail;
+        Ok(b)
+    }
+
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let (head, tail) = self.rest.split_at_checked(n).ok_or(Malformed)?;
+        self.rest = tail;
+        Ok(head)
+    }
+
+    /// An unsigned varint of a `bits`-bit type (postcard's `try_take_varint_*`).
+    #[inline(never)]
+    pub fn varint(&mut self, bits: u32) -> Result<u64> {
+        let max = bits.div_ceil(7);
+        let last_max = (1u8 << (bits % 7)) - 1;
+        let mut out = 0u64;
+        for i in 0..max {
+            let b = self.byte()?;
+            out |= u64::from(b & 0x7F) << (7 * i);
+            if b & 0x80 == 0 {
+                if i == max - 1 && b > last_max {
+                    return Err(Malformed);
+                }
+                return Ok(out);
+            }
+        }
+        Err(Malformed)
+    }
+
+    /// A length (a `usize` varint: 32 bits on the device, 64 on a host, as postcard reads it).
+    pub fn length(&mut self) -> Result<usize> {
+        usize::try_from(self.varint(usize::BITS)?).map_err(|_| Malformed)
+    }
+
+    /// An enum's variant index.
+    pub fn variant(&mut self) -> Result<u32> {
+        Ok(self.varint(32)? as u32)
+    }
+
+    /// A byte string, borrowed.
+    pub fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = self.length()?;
+        self.take(n)
+    }
+
+    pub fn str(&mut self) -> Result<&'a str> {
+        core::str::from_utf8(self.bytes()?).map_err(|_| Malformed)
+    }
+
+    /// Whether an `Option` is `Some`.
+    pub fn some(&mut self) -> Result<bool> {
+        self.bool()
+    }
+
+    pub fn bool(&mut self) -> Result<bool> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(Malformed),
+        }
+    }
+
+    pub fn read<T: Decode<'a>>(&mut self) -> Result<T> {
+        T::decode(self)
+    }
+}
+
+/// A type the device decodes from postcard bytes.
+pub trait Decode<'a>: Sized {
+    fn decode(r: &mut Reader<'a>) -> Result<Self>;
+}
+
+/// A `T` from the front of `bytes`, and the bytes after it (`postcard::take_from_bytes`).
+pub fn take<'a, T: Decode<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8])> {
+    let mut r = Reader::new(bytes);
+    let v = T::decode(&mut r)?;
+    Ok((v, r.rest()))
+}
+
+/// A `T` that is all of `bytes`: trailing bytes are an error.
+pub fn whole<'a, T: Decode<'a>>(bytes: &'a [u8]) -> Result<T> {
+    match take(bytes)? {
+        (v, []) => Ok(v),
+        _ => Err(Malformed),
+    }
+}
+
+// Primitives.
+
+impl Decode<'_> for u8 {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        r.byte()
+    }
+}
+
+impl Decode<'_> for bool {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        r.bool()
+    }
+}
+
+impl Decode<'_> for u16 {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(r.varint(16)? as u16)
+    }
+}
+
+impl Decode<'_> for u32 {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(r.varint(32)? as u32)
+    }
+}
+
+impl Decode<'_> for u64 {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        r.varint(64)
+    }
+}
+
+impl Decode<'_> for usize {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        r.length()
+    }
+}
+
+impl Decode<'_> for i32 {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let n = r.varint(32)? as u32;
+        Ok(((n >> 1) as i32) ^ -((n & 1) as i32))
+    }
+}
+
+impl<'a, T: Decode<'a>> Decode<'a> for Option<T> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self> {
+        if r.some()? {
+            Ok(Some(T::decode(r)?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+impl<const N: usize> Decode<'_> for String<N> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let mut s = String::new();
+        s.push_str(r.str()?).map_err(|_| Malformed)?;
+        Ok(s)
+    }
+}
+
+impl<'a, T: Decode<'a>, const N: usize> Decode<'a> for Vec<T, N> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self> {
+        let n = r.length()?;
+        let mut v = Vec::new();
+        for _ in 0..n {
+            v.push(T::decode(r)?).map_err(|_| Malformed)?;
+        }
+        Ok(v)
+    }
+}
+
+impl<'a, T: Decode<'a>, const N: usize> Decode<'a> for Deque<T, N> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self> {
+        let n = r.length()?;
+        let mut v = Deque::new();
+        for _ in 0..n {
+            v.push_back(T::decode(r)?).map_err(|_| Malformed)?;
+        }
+        Ok(v)
+    }
+}
+
+impl<'a, T: Decode<'a> + Default, const N: usize> Decode<'a> for [T; N] {
+    fn decode(r: &mut Reader<'a>) -> Result<Self> {
+        let mut out: [T; N] = core::array::from_fn(|_| T::default());
+        for slot in out.iter_mut() {
+            *slot = T::decode(r)?;
+        }
+        Ok(out)
+    }
+}
+
+impl<'a, A: Decode<'a>, B: Decode<'a>> Decode<'a> for (A, B) {
+    fn decode(r: &mut Reader<'a>) -> Result<Self> {
+        let a = A::decode(r)?;
+        Ok((a, B::decode(r)?))
+    }
+}
+
+impl Decode<'_> for Timestamp {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(Timestamp(r.varint(64)?))
+    }
+}
+
+impl Decode<'_> for Key {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let bytes = r.take(65)?;
+        let mut k = [0u8; 65];
+        k.copy_from_slice(bytes);
+        Ok(Key(k))
+    }
+}
+
+impl<'a> Decode<'a> for Bytes<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self> {
+        Ok(Bytes(r.bytes()?))
+    }
+}
+
+/// Structs: the fields in declaration order.
+macro_rules! structs {
+    ($($ty:ident { $($f:ident),* $(,)? })*) => {$(
+        impl<'a> Decode<'a> for $ty {
+            fn decode(r: &mut Reader<'a>) -> Result<Self> {
+                Ok($ty { $($f: r.read()?),* })
+            }
+        }
+    )*};
+}
+
+/// Enums without data: the variants in declaration order.
+macro_rules! unit_enums {
+    ($($ty:ident { $($v:ident),* $(,)? })*) => {$(
+        impl<'a> Decode<'a> for $ty {
+            fn decode(r: &mut Reader<'a>) -> Result<Self> {
+                const ALL: &[$ty] = &[$($ty::$v),*];
+                ALL.get(r.variant()? as usize).cloned().ok_or(Malformed)
+            }
+        }
+    )*};
+}
+
+structs! {
+    Udi { pid, sn }
+    Usage { requested, first_use, acked_through, sent_through, open, last_id, listed }
+    Counters { total, purged, acked, merged }
+    Removal { slot, only, return_code }
+    AckRecord { issued_at, seq, transaction, reports, account, policy, trust, auth }
+    TrustEntry { origin, serial, issued_at, installed_at }
+    AuthEntry { kind, serial, issued_at, installed_at, licenses }
+    Tombstone { id, lic, state, start, end, purged_at }
+    Meta {
+        counters, last_id, policy, config, account, last_ack, last_ack_seq, last_push,
+        last_file_write, next_poll, poll_pending, comm_failing_since, last_alert, last_measure,
+        hwm, last_boot, seq_hwm, auth_serial_hwm, provisioned,
+    }
+    State {
+        usage, reports, counters, last_id, policy, config, account, last_ack, last_ack_seq,
+        last_push, last_file_write, next_poll, poll_pending, comm_failing_since, last_alert,
+        last_measure, hwm, last_boot, events, tombstones, trust, auth, last_return, seq_hwm,
+        auth_serial_hwm, provisioned,
+    }
+    Event { at, kind }
+    EventLog { entries }
+    Point { offset, value }
+    Report {
+        id, prev_id, next_id, lic, state, reason, flag, storage, storage_reason, start, end,
+        transaction, tx_error, first_value, points, max_value, usage_secs, first_change, merged,
+    }
+    CategoryOverrides { first_report, frequency, on_change }
+    CustomPolicy { name, ack_required, categories }
+    InstalledPolicy { policy, installed_at, issued_at }
+    Privacy { callhome_hostname, smart_hostname, version }
+    Config { transport, smart_url, cslu_url, usage_interval, privacy, timezone }
+    TimeZone { name, offset_secs }
+    Account { smart_account, virtual_account, as_of }
+    AccountNames { smart_account, virtual_account }
+    AckedReport { id, status }
+    AckPayload { udi, issued_at, seq, transaction, reports, account, policy, trust, auth }
+    PolicyPayload { udi, issued_at, seq, policy }
+    PushReceipt { udi, issued_at, seq, transaction, poll_after_secs }
+    TrustCode { udi, device_key, origin, account, issued_at, serial }
+    TrustCodeFile { seq, code }
+    TrustResponse { udi, issued_at, seq, request_created_at, codes, refused }
+    AuthLicense { feature, count }
+    AuthCode { udi, kind, issued_at, serial, licenses }
+    AuthCodeFile { seq, code }
+    AuthResponse { udi, issued_at, seq, request_created_at, codes, returned, refused }
+    Provisioning {
+        version, udi, device_secret, device_key, manufacturing_key, authority_keys,
+        trust_code, policy, auth_codes,
+    }
+}
+
+unit_enums! {
+    ReportState { Open, Closed, Pending, Unack, Ack }
+    Flag { N, P, E }
+    ChangeReason { None, Acked, Removed, Reload }
+    StorageState { Exist, Deleted, Purged, Missing }
+    StorageReason { None, Processed, LimitStorage, LimitTime }
+    TransactionError { Dropped, Rejected }
+    Transport { Cslu, Smart, Callhome, Off }
+    AckStatus { Accepted, Removed, Dropped, Rejected }
+    TrustOrigin { Factory, IdToken, Ack }
+    TrustRefusal {
+        AlreadyInstalled, AccountMismatch, InvalidToken, TokenExpired, TokenUsedUp, ServerBusy,
+    }
+    AuthKind { Slac, Slr }
+    AuthRefusal { NoLicensesAvailable, NotRequired, UnknownLicense, UnknownCode }
+}
+
+impl<'a> Decode<'a> for Envelope<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self> {
+        Ok(Envelope {
+            version: r.read()?,
+            kind: r.read()?,
+            key_id: r.read()?,
+            payload: r.read()?,
+            signature: r.read()?,
+        })
+    }
+}
+
+impl Decode<'_> for Selection {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(match r.variant()? {
+            0 => Selection::All,
+            1 => Selection::Unreported,
+            2 => Selection::Days {
+                days: r.read()?,
+                today_start: r.read()?,
+            },
+            3 => Selection::RumId(r.read()?),
+            _ => return Err(Malformed),
+        })
+    }
+}
+
+impl Decode<'_> for ConfigChange {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(match r.variant()? {
+            0 => ConfigChange::Transport(r.read()?),
+            1 => ConfigChange::SmartUrl(r.read()?),
+            2 => ConfigChange::CsluUrl(r.read()?),
+            3 => ConfigChange::UsageInterval(r.read()?),
+            4 => ConfigChange::Privacy(r.read()?),
+            5 => ConfigChange::TimeZone(r.read()?),
+            _ => return Err(Malformed),
+        })
+    }
+}
+
+impl Decode<'_> for EventKind {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(match r.variant()? {
+            0 => EventKind::UsageChanged {
+                lic: r.read()?,
+                count: r.read()?,
+            },
+            1 => EventKind::ReportsClosed { reload: r.read()? },
+            2 => EventKind::UsagePushed {
+                reports: r.read()?,
+                transaction: r.read()?,
+            },
+            3 => EventKind::UsageSaved { reports: r.read()? },
+            4 => EventKind::AckReceived { reports: r.read()? },
+            5 => EventKind::PolicyInstalled { name: r.read()? },
+            6 => EventKind::PolicyRemoved,
+            7 => EventKind::CommFailed,
+            8 => EventKind::CommRestored,
+            9 => EventKind::ReportingRequired { days: r.read()? },
+            10 => EventKind::TransportChanged(r.read()?),
+            11 => EventKind::ReportsPurged { count: r.read()? },
+            12 => EventKind::TrustInstalled { slot: r.read()? },
+            13 => EventKind::AuthRequested { lic: r.read()? },
+            14 => EventKind::AuthInstalled { slot: r.read()? },
+            15 => EventKind::AuthRemoved { slot: r.read()? },
+            16 => EventKind::FactoryReset,
+            _ => return Err(Malformed),
+        })
+    }
+}
+
+impl Decode<'_> for SnapPart {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(match r.variant()? {
+            0 => SnapPart::Meta(r.read()?),
+            1 => SnapPart::Usage {
+                lic: r.read()?,
+                usage: r.read()?,
+            },
+            2 => SnapPart::Report(r.read()?),
+            3 => SnapPart::Event(r.read()?),
+            4 => SnapPart::Tombstone(r.read()?),
+            5 => SnapPart::Trust {
+                slot: r.read()?,
+                entry: r.read()?,
+            },
+            6 => SnapPart::Auth {
+                slot: r.read()?,
+                entry: r.read()?,
+            },
+            7 => SnapPart::Returned {
+                slot: r.read()?,
+                code: r.read()?,
+            },
+            _ => return Err(Malformed),
+        })
+    }
+}
+
+impl Decode<'_> for Record {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let variant = r.variant()?;
+        // Every record starts with its time.
+        let t = r.read()?;
+        Ok(match variant {
+            0 => Record::Usage {
+                t,
+                lic: r.read()?,
+                count: r.read()?,
+            },
+            1 => Record::Measure { t },
+            2 => Record::CloseAll {
+                t,
+                reload: r.read()?,
+            },
+            3 => Record::Pushed {
+                t,
+                transaction: r.read()?,
+                poll_at: r.read()?,
+            },
+            4 => Record::Saved {
+                t,
+                selection: r.read()?,
+            },
+            5 => Record::Ack { t, ack: r.read()? },
+            6 => Record::PollDone { t },
+            7 => Record::PolicyInstalled {
+                t,
+                policy: r.read()?,
+                issued_at: r.read()?,
+                seq: r.read()?,
+            },
+            8 => Record::PolicyRemoved { t },
+            9 => Record::Config {
+                t,
+                change: r.read()?,
+            },
+            10 => Record::CommFailed { t },
+            11 => Record::CommRestored { t },
+            12 => Record::Alerted { t, days: r.read()? },
+            13 => Record::EventLogCleared { t },
+            14 => Record::TrustInstalled {
+                t,
+                seq: r.read()?,
+                issued_at: r.read()?,
+                codes: r.read()?,
+            },
+            15 => Record::AuthRequested { t, lic: r.read()? },
+            16 => Record::AuthInstalled {
+                t,
+                seq: r.read()?,
+                codes: r.read()?,
+            },
+            17 => Record::AuthRemoved {
+                t,
+                removed: r.read()?,
+            },
+            18 => Record::FactoryReset { t },
+            19 => Record::Provisioned {
+                t,
+                policy: r.read()?,
+                codes: r.read()?,
+            },
+            _ => return Err(Malformed),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_follow_postcard() {
+        // 300 = 0xAC 0x02; u16's third byte may hold 2 bits, u32's fifth 4, u64's tenth 1.
+        assert_eq!(take::<u16>(&[0xAC, 0x02]), Ok((300, &[][..])));
+        assert_eq!(whole::<u16>(&[0xFF, 0xFF, 0x03]), Ok(u16::MAX));
+        assert_eq!(whole::<u16>(&[0xFF, 0xFF, 0x04]), Err(Malformed));
+        assert_eq!(whole::<u32>(&[0xFF, 0xFF, 0xFF, 0xFF, 0x0F]), Ok(u32::MAX));
+        assert_eq!(
+            whole::<u32>(&[0xFF, 0xFF, 0xFF, 0xFF, 0x10]),
+            Err(Malformed)
+        );
+        assert_eq!(
+            whole::<u32>(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00]),
+            Err(Malformed)
+        );
+        let mut max = [0xFFu8; 10];
+        max[9] = 0x01;
+        assert_eq!(whole::<u64>(&max), Ok(u64::MAX));
+        max[9] = 0x02;
+        assert_eq!(whole::<u64>(&max), Err(Malformed));
+        assert_eq!(whole::<i32>(&[0x03]), Ok(-2));
+        assert_eq!(whole::<i32>(&[0x04]), Ok(2));
+        assert_eq!(whole::<u8>(&[]), Err(Malformed));
+    }
+
+    #[test]
+    fn options_bools_strings_and_capacity() {
+        assert_eq!(whole::<Option<u8>>(&[0]), Ok(None));
+        assert_eq!(whole::<Option<u8>>(&[1, 7]), Ok(Some(7)));
+        assert_eq!(whole::<Option<u8>>(&[2, 7]), Err(Malformed));
+        assert_eq!(whole::<bool>(&[2]), Err(Malformed));
+        assert_eq!(
+            whole::<String<4>>(&[3, b'a', b'b', b'c']).as_deref(),
+            Ok("abc")
+        );
+        assert_eq!(whole::<String<2>>(&[3, b'a', b'b', b'c']), Err(Malformed));
+        assert_eq!(whole::<String<4>>(&[2, 0xC3, 0x28]), Err(Malformed));
+        assert_eq!(whole::<Vec<u8, 2>>(&[3, 1, 2, 3]), Err(Malformed));
+        assert_eq!(whole::<Vec<u8, 4>>(&[3, 1, 2]), Err(Malformed));
+        assert_eq!(take::<u8>(&[1, 2]), Ok((1, &[2][..])));
+        assert_eq!(whole::<u8>(&[1, 2]), Err(Malformed));
+    }
+}
