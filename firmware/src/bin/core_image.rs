@@ -42,17 +42,49 @@ mod image {
         semihosting::process::exit(101)
     }
 
+    /// The deepest stack of the core's calls and the phase of the run it was in: each phase
+    /// paints the stack below `main`'s frame and reads the high-water mark at its end.
+    struct Phases {
+        top: usize,
+        current: &'static str,
+        deepest: usize,
+        deepest_in: &'static str,
+    }
+
+    impl Phases {
+        fn start(name: &'static str) -> Self {
+            Phases {
+                top: stack::paint(),
+                current: name,
+                deepest: 0,
+                deepest_in: name,
+            }
+        }
+
+        fn next(&mut self, name: &'static str) {
+            let depth = stack::peak(self.top);
+            if depth > self.deepest {
+                self.deepest = depth;
+                self.deepest_in = self.current;
+            }
+            self.top = stack::paint();
+            self.current = name;
+        }
+    }
+
     #[entry]
     fn main() -> ! {
-        let top = stack::paint();
-        run();
+        let mut phases = Phases::start("boot");
+        run(&mut phases);
+        phases.next("");
         // The agent without the 16 KiB partition image that `DemoFlash` keeps inside it (a
         // board's flash driver is a handle to the flash, not a copy of it).
         let agent = core::mem::size_of::<Agent<FlashJournal<DemoFlash>>>()
             - core::mem::size_of::<DemoFlash>();
         println!(
-            "core_image: agent {agent} bytes; deepest stack {} bytes; scratch {} bytes",
-            stack::peak(top),
+            "core_image: agent {agent} bytes; deepest stack {} bytes ({}); scratch {} bytes",
+            phases.deepest,
+            phases.deepest_in,
             BIN + TEXT
         );
         semihosting::process::exit(0)
@@ -72,7 +104,7 @@ mod image {
     // Inlined, so that its locals (the agent, its files, keys) are `main`'s frame, which is
     // allocated before `stack::paint`: the peak is the core's calls, not this harness.
     #[inline(always)]
-    fn run() {
+    fn run(phases: &mut Phases) {
         let (bin, text) = scratch();
         let t0 = Timestamp(1_767_603_600);
         let mut key =
@@ -89,6 +121,7 @@ mod image {
         let mut files = RamFiles::default();
 
         // The real part: usage, a month of measurements, a push built and signed.
+        phases.next("usage and a month of measurements");
         agent
             .set_usage(t0, "network-essentials", 2)
             .unwrap_or_else(|_| fail("usage"));
@@ -100,6 +133,7 @@ mod image {
             t = t.add_secs(900);
             agent.tick(t, &mut sink).unwrap_or_else(|_| fail("tick"));
         }
+        phases.next("report build and signature");
         agent
             .request_sync(SyncScope::Local)
             .unwrap_or_else(|_| fail("sync"));
@@ -112,10 +146,12 @@ mod image {
         }
         // The authority's answer, as bytes off the network (ACK, policy, trust or
         // authorization code, error): every response decoder stays in the image.
+        phases.next("authority responses");
         let answer: &[u8] = black_box(&[0u8; 64]);
         let _ = agent.on_response(t, black_box(Ok(answer)), &mut sink);
         let _ = agent.on_response(t, Err(black_box(CommError::Unreachable)), &mut sink);
         let _ = agent.advance(t, t.add_secs(black_box(86_400)), &mut sink, &mut key, bin);
+        phases.next("a saved usage file");
         agent
             .save_usage(
                 t,
@@ -160,18 +196,21 @@ mod image {
         let n = envelope::armour(Kind::Ack.armour_label(), bin.get(..n).unwrap_or(&[]), text)
             .unwrap_or_else(|_| fail("armour"));
         let file = text.get(..n).unwrap_or(&[]);
+        phases.next("an ACK import");
         let acked = agent
             .import(t, file, bin, &mut sink)
             .unwrap_or_else(|_| fail("ACK import"));
         black_box(acked);
 
         // Every other import: a policy file, trust and authorization codes.
+        phases.next("other imports, the factory image");
         let file: &[u8] = black_box(&[b'-'; 96]);
         let _ = agent.import(t, file, bin, &mut sink);
         let code: &[u8] = black_box(&[0u8; 96]);
         let _ = agent.install_factory(t, Some(code), &[code]);
 
         // Trust and authorization requests, returns, saved requests.
+        phases.next("trust and authorization requests and returns");
         let _ = agent.trust_idtoken(t, black_box("token"), SyncScope::All, black_box(false));
         let _ = agent.save_trust_request(t, "bootflash:t.txt", &mut files, &mut key, bin, text);
         let mode = if black_box(true) {
@@ -208,6 +247,7 @@ mod image {
         );
 
         // Configuration, policy removal, factory reset, reload.
+        phases.next("configuration, policy removal, reset, reload");
         let transport = if black_box(true) {
             Transport::Off
         } else {
