@@ -11,16 +11,6 @@ if ! command -v qemu-system-arm >/dev/null; then
 fi
 
 target=thumbv7em-none-eabihf
-fw=(--locked -q -p tally-firmware --release --target "$target" --bin tally-firmware)
-cargo build "${fw[@]}"
-# The licensing core alone (firmware/src/bin/core_image.rs) and the empty runtime it is
-# measured against.
-cargo build --locked -q -p tally-firmware --release --target "$target" --bin core_image --bin baseline
-cargo build --locked -q -p tally-firmware --release --target "$target" --bin core_image --bin baseline \
-  --features p256-cm4 --target-dir target/p256-cm4
-cargo build "${fw[@]}" --features p256-cm4 --target-dir target/p256-cm4
-cargo build "${fw[@]}" --no-default-features --features board-nrf52840 --target-dir target/nrf52840
-cargo build --locked -q --release -p tally-host-sim --bin tally-sim
 
 # Flash: every allocated section with contents (.vector_table, .text, .rodata, p256-cm4's
 # .p256-cortex-m4, .data's initial values). Static RAM: every allocated writable section
@@ -29,14 +19,29 @@ hexfn='function hex(h,  i,v){v=0;for(i=1;i<=length(h);i++)v=v*16+index("01234567
 sections() { readelf -S -W "$1" | sed 's/^ *\[ *[0-9]*\]//'; }
 flash() { sections "$1" | awk "$hexfn"' $2=="PROGBITS" && $7 ~ /A/ {s+=hex($5)} END{print s+0}'; }
 sram() { sections "$1" | awk "$hexfn"' ($2=="PROGBITS" || $2=="NOBITS") && $7 ~ /W/ && $7 ~ /A/ {s+=hex($5)} END{print s+0}'; }
+declare -A got
+
+fw=(--locked -q -p tally-firmware --release --target "$target" --bin tally-firmware)
+cargo build "${fw[@]}"
+# The licensing core alone (firmware/src/bin/core_image.rs) and the empty runtime it is
+# measured against.
+cargo build --locked -q -p tally-firmware --release --target "$target" --bin core_image --bin baseline
+cargo build --locked -q -p tally-firmware --release --target "$target" --bin core_image --bin baseline \
+  --features p256-cm4 --target-dir target/p256-cm4
+cargo build --locked -q --release -p tally-host-sim --bin tally-sim
 
 qemu_elf=target/$target/release/tally-firmware
-declare -A got
 got[mps2-an386.flash]=$(flash "$qemu_elf")
 got[mps2-an386.static-ram]=$(sram "$qemu_elf")
-got[mps2-an386-p256-cm4.flash]=$(flash "target/p256-cm4/$target/release/tally-firmware")
-got[nrf52840.flash]=$(flash "target/nrf52840/$target/release/tally-firmware")
-got[nrf52840.static-ram]=$(sram "target/nrf52840/$target/release/tally-firmware")
+# Every p256-cm4 build shares target/p256-cm4 (the nRF52840 image uses p256-cm4 too: the same
+# tally-core, built once); its tally-firmware is whichever was built last, so each is
+# measured right after its build.
+cm4=target/p256-cm4/$target/release
+cargo build "${fw[@]}" --features p256-cm4 --target-dir target/p256-cm4
+got[mps2-an386-p256-cm4.flash]=$(flash "$cm4/tally-firmware")
+cargo build "${fw[@]}" --no-default-features --features board-nrf52840 --target-dir target/p256-cm4
+got[nrf52840.flash]=$(flash "$cm4/tally-firmware")
+got[nrf52840.static-ram]=$(sram "$cm4/tally-firmware")
 
 # The licensing core: its image minus the runtime's; its RAM: the agent, the deepest stack of
 # its calls (a real ACK import on the flash journal is the deepest) and the caller's scratch.
@@ -51,7 +56,6 @@ if [ -z "$core_agent" ] || [ -z "$core_stack" ]; then
   exit 1
 fi
 got[core.ram]=$((core_agent + core_stack))
-cm4=target/p256-cm4/$target/release
 got[core-p256-cm4.flash]=$(($(flash "$cm4/core_image") - $(flash "$cm4/baseline")))
 
 # RAM in use on the QEMU board: a scenario that boots, records usage, measures for 30 days,
