@@ -131,6 +131,14 @@ impl<'a> Reader<'a> {
 /// A type the device decodes from postcard bytes.
 pub trait Decode<'a>: Sized {
     fn decode(r: &mut Reader<'a>) -> Result<Self>;
+
+    /// Decode into `out`, which is left partly overwritten on an error. Structs and vectors
+    /// decode field by field and element by element, so a large value (an ACK is 3 KB) is
+    /// built where it will live instead of passing through temporaries on the stack.
+    fn decode_into(r: &mut Reader<'a>, out: &mut Self) -> Result<()> {
+        *out = Self::decode(r)?;
+        Ok(())
+    }
 }
 
 /// A `T` from the front of `bytes`, and the bytes after it (`postcard::take_from_bytes`).
@@ -138,6 +146,17 @@ pub fn take<'a, T: Decode<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8])> {
     let mut r = Reader::new(bytes);
     let v = T::decode(&mut r)?;
     Ok((v, r.rest()))
+}
+
+/// [`whole`] into `out` ([`Decode::decode_into`]).
+pub fn whole_into<'a, T: Decode<'a>>(bytes: &'a [u8], out: &mut T) -> Result<()> {
+    let mut r = Reader::new(bytes);
+    T::decode_into(&mut r, out)?;
+    if r.rest().is_empty() {
+        Ok(())
+    } else {
+        Err(Malformed)
+    }
 }
 
 /// A `T` that is all of `bytes`: trailing bytes are an error.
@@ -213,12 +232,18 @@ impl<const N: usize> Decode<'_> for String<N> {
 
 impl<'a, T: Decode<'a>, const N: usize> Decode<'a> for Vec<T, N> {
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
-        let n = r.length()?;
         let mut v = Vec::new();
-        for _ in 0..n {
-            v.push(T::decode(r)?).map_err(|_| Malformed)?;
-        }
+        Self::decode_into(r, &mut v)?;
         Ok(v)
+    }
+
+    fn decode_into(r: &mut Reader<'a>, out: &mut Self) -> Result<()> {
+        let n = r.length()?;
+        out.clear();
+        for _ in 0..n {
+            out.push(T::decode(r)?).map_err(|_| Malformed)?;
+        }
+        Ok(())
     }
 }
 
@@ -277,6 +302,11 @@ macro_rules! structs {
         impl<'a> Decode<'a> for $ty {
             fn decode(r: &mut Reader<'a>) -> Result<Self> {
                 Ok($ty { $($f: r.read()?),* })
+            }
+
+            fn decode_into(r: &mut Reader<'a>, out: &mut Self) -> Result<()> {
+                $(Decode::decode_into(r, &mut out.$f)?;)*
+                Ok(())
             }
         }
     )*};

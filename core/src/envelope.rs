@@ -209,6 +209,14 @@ impl Envelope<'_> {
         crate::decode::whole(self.payload.0).map_err(|_| EnvelopeError::Malformed)
     }
 
+    /// [`Envelope::read`] into `out` (built in place: see [`crate::decode::Decode::decode_into`]).
+    pub fn read_into<'a, T: crate::decode::Decode<'a>>(
+        &'a self,
+        out: &mut T,
+    ) -> Result<(), EnvelopeError> {
+        crate::decode::whole_into(self.payload.0, out).map_err(|_| EnvelopeError::Malformed)
+    }
+
     /// Decode the payload as `T` with serde, refusing trailing bytes: for the host (the
     /// simulated authority, `tally-sim inspect`) and the payloads only it reads.
     pub fn decode<'a, T: Deserialize<'a>>(&'a self) -> Result<T, EnvelopeError> {

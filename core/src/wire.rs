@@ -129,7 +129,7 @@ pub struct AckedReport {
 }
 
 /// An acknowledgement (ACK-1): report IDs, optional account information and policy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckPayload {
     /// The device this ACK is for; anything else is refused (DESIGN.md §2.6).
     pub udi: Udi,
@@ -364,7 +364,7 @@ impl TrustRefusal {
 }
 
 /// Authority → device: trust codes issued for a request, and the UDIs refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustResponse {
     pub udi: Udi,
     pub issued_at: Timestamp,
@@ -480,7 +480,7 @@ impl AuthRefusal {
 }
 
 /// Authority → device: the answer to an authorization request or an online return.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthResponse {
     pub udi: Udi,
     pub issued_at: Timestamp,

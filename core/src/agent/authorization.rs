@@ -413,7 +413,7 @@ impl<J: Journal> Agent<J> {
     ) -> Result<AuthResponse, (&'static str, bool)> {
         let bytes = response.map_err(|e| (e.detail(), true))?;
         let r: AuthResponse = self
-            .open_inbound(bytes, Kind::AuthResponse)
+            .open_inbound_large(bytes, Kind::AuthResponse)
             .map_err(|_| ("invalid response", false))?;
         if r.udi != self.ident.udi || r.request_created_at != created {
             return Err((NOT_ANSWER, false));
@@ -434,7 +434,7 @@ impl<J: Journal> Agent<J> {
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
         if kind == Kind::AuthResponse {
-            let r: AuthResponse = self.open_inbound(bytes, Kind::AuthResponse)?;
+            let r: AuthResponse = self.open_inbound_large(bytes, Kind::AuthResponse)?;
             if r.udi != self.ident.udi {
                 return Err(AgentError::WrongDevice);
             }

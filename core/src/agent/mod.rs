@@ -429,6 +429,15 @@ fn decode_payload<T: for<'b> Decode<'b>>(env: &Envelope<'_>) -> Result<T, AgentE
     Ok(env.read()?)
 }
 
+/// [`decode_payload`] into `out`.
+#[inline(never)]
+fn decode_payload_into<T: for<'b> Decode<'b>>(
+    env: &Envelope<'_>,
+    out: &mut T,
+) -> Result<(), AgentError> {
+    Ok(env.read_into(out)?)
+}
+
 fn is_unreported(r: &Report) -> bool {
     r.has_data() && r.unacknowledged() && r.state != ReportState::Open
 }
@@ -1066,16 +1075,13 @@ impl<J: Journal> Agent<J> {
             Err(e) => (e.detail(), true),
             Ok(bytes) => {
                 match envelope::open(bytes, Limits::INBOUND_PAYLOAD_BYTES).map(|e| e.kind()) {
-                    Ok(Kind::Ack) => {
-                        let ack = self.open_inbound::<AckPayload>(bytes, Kind::Ack);
-                        match ack.and_then(|a| self.apply_ack(t, a, sink)) {
-                            Ok(_) => {
-                                self.stats.result_polling.succeeded(t, "ACK");
-                                return Ok(());
-                            }
-                            Err(_) => ("invalid ACK", false),
+                    Ok(Kind::Ack) => match self.take_ack(t, bytes, sink) {
+                        Ok(_) => {
+                            self.stats.result_polling.succeeded(t, "ACK");
+                            return Ok(());
                         }
-                    }
+                        Err(_) => ("invalid ACK", false),
+                    },
                     // Not ready: the ACK comes with the next push or sync (ADR 0002).
                     Ok(Kind::PushReceipt) => {
                         self.stats.result_polling.succeeded(t, "NOT READY");
@@ -1105,6 +1111,29 @@ impl<J: Journal> Agent<J> {
         decode_payload(&env)
     }
 
+    /// [`Agent::open_inbound`] for the large answers (trust and authorization responses, 1.5
+    /// and 1.8 KB): decoded in place, so the decoder's frame stays small.
+    fn open_inbound_large<T: for<'b> Decode<'b> + Default>(
+        &self,
+        bytes: &[u8],
+        kind: Kind,
+    ) -> Result<T, AgentError> {
+        let mut v = T::default();
+        self.open_inbound_into(bytes, kind, &mut v)?;
+        Ok(v)
+    }
+
+    /// [`Agent::open_inbound`] into `out`: an ACK (3 KB) is decoded where the caller keeps it.
+    fn open_inbound_into<T: for<'b> Decode<'b>>(
+        &self,
+        bytes: &[u8],
+        kind: Kind,
+        out: &mut T,
+    ) -> Result<(), AgentError> {
+        let env = self.verified(bytes, kind)?;
+        decode_payload_into(&env, out)
+    }
+
     /// The envelope of an authority message of `kind`, its signature checked. One copy for
     /// every message type (not inlined into `open_inbound`'s instances), and its stack is
     /// released before the payload is decoded.
@@ -1118,11 +1147,25 @@ impl<J: Journal> Agent<J> {
         Ok(env)
     }
 
+    /// Verify, decode and apply an ACK (a polled answer or an imported file). Not inlined:
+    /// the decoded ACK (3 KB) lives in this frame only, not in its callers'.
+    #[inline(never)]
+    fn take_ack(
+        &mut self,
+        t: Timestamp,
+        bytes: &[u8],
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        let mut ack = AckPayload::default();
+        self.open_inbound_into(bytes, Kind::Ack, &mut ack)?;
+        self.apply_ack(t, &mut ack, sink)
+    }
+
     #[inline(never)] // its decoded messages stay off the callers' stacks
     fn apply_ack(
         &mut self,
         t: Timestamp,
-        mut ack: AckPayload,
+        ack: &mut AckPayload,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
         if ack.udi != self.ident.udi {
@@ -1179,6 +1222,7 @@ impl<J: Journal> Agent<J> {
         );
         ack.trust.clear();
         ack.auth.clear();
+        // The record takes the ACK's parts; the ACK itself (3 KB) is not copied.
         self.commit(&[Record::Ack {
             t,
             ack: AckRecord::new(ack, trust, auth),
@@ -1267,10 +1311,7 @@ impl<J: Journal> Agent<J> {
         let bytes = scratch.get(..n).ok_or(EnvelopeError::Malformed)?;
         let t = self.now(now);
         match kind {
-            Kind::Ack => {
-                let ack: AckPayload = self.open_inbound(bytes, Kind::Ack)?;
-                self.apply_ack(t, ack, sink)
-            }
+            Kind::Ack => self.take_ack(t, bytes, sink),
             Kind::Policy => {
                 let p: PolicyPayload = self.open_inbound(bytes, Kind::Policy)?;
                 self.install_policy_file(t, p, sink)

@@ -185,7 +185,7 @@ impl<J: Journal> Agent<J> {
                 return Ok(());
             }
         };
-        let r = match self.open_inbound::<TrustResponse>(bytes, Kind::TrustResponse) {
+        let r = match self.open_inbound_large::<TrustResponse>(bytes, Kind::TrustResponse) {
             Ok(r) if r.udi == self.ident.udi && r.request_created_at == created => r,
             _ => {
                 self.stats.trust_sync.failed(t, "invalid response", false);
@@ -345,7 +345,7 @@ impl<J: Journal> Agent<J> {
                 .failed(t, "invalid response", false);
             emit(sink, Message::TrustInstallFailed(&own, why));
         };
-        let r: TrustResponse = match self.open_inbound(bytes, Kind::TrustResponse) {
+        let r: TrustResponse = match self.open_inbound_large(bytes, Kind::TrustResponse) {
             Ok(r) => r,
             Err(e) => {
                 let mut why: heapless::String<96> = heapless::String::new();
@@ -432,7 +432,7 @@ impl<J: Journal> Agent<J> {
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
         if kind == Kind::TrustResponse {
-            let r: TrustResponse = self.open_inbound(bytes, Kind::TrustResponse)?;
+            let r: TrustResponse = self.open_inbound_large(bytes, Kind::TrustResponse)?;
             if r.udi != self.ident.udi {
                 return Err(AgentError::WrongDevice);
             }
