@@ -495,9 +495,37 @@ impl Decode<'_> for SnapPart {
 
 impl Decode<'_> for Record {
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let mut record = Record::Measure { t: Timestamp(0) };
+        Self::decode_into(r, &mut record)?;
+        Ok(record)
+    }
+
+    /// An ACK record (1.2 KB, the largest) is decoded where it will live; the others are small.
+    fn decode_into(r: &mut Reader<'_>, out: &mut Self) -> Result<()> {
         let variant = r.variant()?;
         // Every record starts with its time.
         let t = r.read()?;
+        if variant == 5 {
+            if !matches!(out, Record::Ack { .. }) {
+                *out = Record::Ack {
+                    t,
+                    ack: AckRecord::default(),
+                };
+            }
+            if let Record::Ack { t: at, ack } = out {
+                *at = t;
+                AckRecord::decode_into(r, ack)?;
+            }
+            return Ok(());
+        }
+        *out = small_record(variant, t, r)?;
+        Ok(())
+    }
+}
+
+/// Every record but an ACK, by value.
+fn small_record(variant: u32, t: Timestamp, r: &mut Reader<'_>) -> Result<Record> {
+    {
         Ok(match variant {
             0 => Record::Usage {
                 t,
@@ -518,7 +546,6 @@ impl Decode<'_> for Record {
                 t,
                 selection: r.read()?,
             },
-            5 => Record::Ack { t, ack: r.read()? },
             6 => Record::PollDone { t },
             7 => Record::PolicyInstalled {
                 t,

@@ -254,7 +254,7 @@ pub struct Removal {
 /// An ACK as journaled (ACK-6, TRUST-5, AUTH-6): what the agent accepted of the wire ACK, with
 /// its trust and authorization codes resolved to HA slots and checked. Not the wire type: that
 /// one has room for whole codes, and a record is on the stack of every commit and replay.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckRecord {
     pub issued_at: Timestamp,
     pub seq: u64,

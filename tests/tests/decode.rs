@@ -503,6 +503,27 @@ fn every_record_variant_decodes_as_postcard_decodes_it() {
     }
     // Every variant of `Record` has a sample (a new variant needs one here).
     assert_eq!(seen, (0..20).collect());
+
+    // The journal decodes a batch into one reused record (`Decode::decode_into`): whatever
+    // it held before, it is exactly the next record after. Each record twice (two ACKs in a
+    // row reuse the ACK record in place), then all of them backwards.
+    let all = every_record();
+    let sequence: Vec<&Record> = all
+        .iter()
+        .flat_map(|r| [r, r])
+        .chain(all.iter().rev())
+        .collect();
+    let mut batch = Vec::new();
+    for r in &sequence {
+        batch.extend_from_slice(&pc(*r));
+    }
+    let mut reader = decode::Reader::new(&batch);
+    let mut record = Record::Measure { t: Timestamp(0) };
+    for r in sequence {
+        Record::decode_into(&mut reader, &mut record).unwrap();
+        assert_eq!(&record, r);
+    }
+    assert!(reader.rest().is_empty());
 }
 
 #[test]

@@ -247,18 +247,21 @@ mod image {
         );
 
         // Configuration, policy removal, factory reset, reload.
-        phases.next("configuration, policy removal, reset, reload");
+        phases.next("configuration, policy removal, reset");
         let transport = if black_box(true) {
             Transport::Off
         } else {
             Transport::Smart
         };
         let _ = agent.configure(t, ConfigChange::Transport(transport));
+        phases.next("configuration");
         let _ = agent.configure(t, ConfigChange::UsageInterval(black_box(Some(30))));
+        phases.next("policy removal, reset");
         let _ = agent.remove_policy(t, &mut sink);
         if black_box(false) {
             let _ = agent.factory_reset(t, &mut sink);
         }
+        phases.next("a reload (the journal replayed)");
         agent
             .reboot(t.add_secs(60))
             .unwrap_or_else(|_| fail("reboot"));
