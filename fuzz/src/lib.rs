@@ -562,6 +562,15 @@ where
     );
 }
 
+/// [`decoders_agree`] for an envelope (it borrows from `bytes`).
+pub fn envelope_decoders_agree(bytes: &[u8]) {
+    assert_eq!(
+        tally_core::decode::take::<Envelope<'_>>(bytes).ok(),
+        postcard::take_from_bytes::<Envelope<'_>>(bytes).ok(),
+        "the device's decoder and postcard disagree on an envelope"
+    );
+}
+
 /// `envelope::open` with the limit the first byte picks, then every payload type, then
 /// `verify` against the pinned keys. Every decode the device makes is checked against
 /// postcard's on the same bytes.
@@ -569,11 +578,7 @@ pub fn check_envelope(data: &[u8]) {
     let Some((&sel, bytes)) = data.split_first() else {
         return;
     };
-    assert_eq!(
-        tally_core::decode::take::<Envelope<'_>>(bytes).ok(),
-        postcard::take_from_bytes::<Envelope<'_>>(bytes).ok(),
-        "the device's decoder and postcard disagree on an envelope"
-    );
+    envelope_decoders_agree(bytes);
     for payload in [
         bytes,
         postcard::take_from_bytes::<Envelope<'_>>(bytes).map_or(&[][..], |(e, _)| e.payload.0),

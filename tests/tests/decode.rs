@@ -13,13 +13,12 @@
 )]
 
 use std::collections::BTreeSet;
-use std::fmt::Debug;
 
 use heapless::Vec as HVec;
 use tally_core::agent::{Agent, Identity, Release, ReturnMode, SyncScope};
 use tally_core::config::{ConfigChange, Privacy, Transport};
 use tally_core::decode::{self, Decode};
-use tally_core::envelope::{self, Envelope};
+use tally_core::envelope;
 use tally_core::journal::{Entry, Journal, JournalError, RamJournal};
 use tally_core::policy::CustomPolicy;
 use tally_core::rum::Selection;
@@ -56,26 +55,11 @@ impl Journal for Recorder {
     }
 }
 
-/// Both decoders on `bytes`: the same value and remainder, or both refuse.
-fn agree<T>(bytes: &[u8])
-where
-    T: for<'b> Decode<'b> + serde::de::DeserializeOwned + PartialEq + Debug,
-{
-    let device = decode::take::<T>(bytes).ok();
-    let serde = postcard::take_from_bytes::<T>(bytes).ok();
-    assert_eq!(
-        device,
-        serde,
-        "{} from {bytes:02x?}",
-        std::any::type_name::<T>()
-    );
-}
-
-fn envelope_agrees(bytes: &[u8]) {
-    let device = decode::take::<Envelope<'_>>(bytes).ok();
-    let serde = postcard::take_from_bytes::<Envelope<'_>>(bytes).ok();
-    assert_eq!(device, serde, "Envelope from {bytes:02x?}");
-}
+// The fuzz targets' checks (`fuzz/src/lib.rs`): the same comparison of the two decoders.
+#[path = "../../fuzz/src/lib.rs"]
+#[allow(dead_code)] // the fuzz targets use all of it; this test uses the decoder comparisons
+mod harness;
+use harness::{decoders_agree as agree, envelope_decoders_agree as envelope_agrees};
 
 /// xorshift64*: the same mutations on every run.
 struct Rng(u64);
