@@ -22,6 +22,7 @@ use tally_hal::{Enforcement, LicenseDef, Timestamp};
 // A full report table must always hold a report that is not OPEN, so room can be made.
 const _: () = assert!(Limits::LICENSES < Limits::REPORTS);
 const _: () = assert!(Limits::LICENSES <= u8::MAX as usize);
+const _: () = assert!(Limits::HA_MEMBERS <= u8::MAX as usize);
 
 /// Usage bookkeeping of one catalogue license.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -381,8 +382,110 @@ pub enum SnapPart {
     },
 }
 
+/// [`Meta`] of a state, borrowed: serializes to the same bytes, field by field, in `Meta`'s
+/// order (a test compares the two).
+#[derive(Debug)]
+pub struct MetaOf<'a>(&'a State);
+
+impl Serialize for MetaOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let m = self.0;
+        let mut st = s.serialize_struct("Meta", 19)?;
+        st.serialize_field("counters", &m.counters)?;
+        st.serialize_field("last_id", &m.last_id)?;
+        st.serialize_field("policy", &m.policy)?;
+        st.serialize_field("config", &m.config)?;
+        st.serialize_field("account", &m.account)?;
+        st.serialize_field("last_ack", &m.last_ack)?;
+        st.serialize_field("last_ack_seq", &m.last_ack_seq)?;
+        st.serialize_field("last_push", &m.last_push)?;
+        st.serialize_field("last_file_write", &m.last_file_write)?;
+        st.serialize_field("next_poll", &m.next_poll)?;
+        st.serialize_field("poll_pending", &m.poll_pending)?;
+        st.serialize_field("comm_failing_since", &m.comm_failing_since)?;
+        st.serialize_field("last_alert", &m.last_alert)?;
+        st.serialize_field("last_measure", &m.last_measure)?;
+        st.serialize_field("hwm", &m.hwm)?;
+        st.serialize_field("last_boot", &m.last_boot)?;
+        st.serialize_field("seq_hwm", &m.seq_hwm)?;
+        st.serialize_field("auth_serial_hwm", &m.auth_serial_hwm)?;
+        st.serialize_field("provisioned", &m.provisioned)?;
+        st.end()
+    }
+}
+
+/// A [`SnapPart`] borrowed from the state, for writing a snapshot: the same variants in the
+/// same order, so the same bytes, without copying a report (or the meta) onto the stack.
+#[derive(Debug, Serialize)]
+pub enum SnapPartRef<'a> {
+    Meta(MetaOf<'a>),
+    Usage {
+        lic: u8,
+        usage: &'a Usage,
+    },
+    Report(&'a Report),
+    Event(&'a Event),
+    Tombstone(&'a Tombstone),
+    Trust {
+        slot: u8,
+        entry: &'a TrustEntry,
+    },
+    Auth {
+        slot: u8,
+        entry: &'a AuthEntry,
+    },
+    Returned {
+        slot: u8,
+        code: &'a String<RETURN_CODE_LEN>,
+    },
+}
+
 impl State {
-    /// The state as snapshot parts, `Meta` first.
+    /// Call `f` with each snapshot part of the state, borrowed, in the order of
+    /// [`State::parts`]; stops at the first error. The journal writes snapshots with this.
+    pub fn each_part<E>(
+        &self,
+        mut f: impl FnMut(SnapPartRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        f(SnapPartRef::Meta(MetaOf(self)))?;
+        // Catalogue and HA-slot indexes fit a u8 (asserted at the top of this file).
+        for (i, usage) in self.usage.iter().enumerate() {
+            let lic = i as u8;
+            f(SnapPartRef::Usage { lic, usage })?;
+        }
+        for r in &self.reports {
+            f(SnapPartRef::Report(r))?;
+        }
+        for e in &self.events.entries {
+            f(SnapPartRef::Event(e))?;
+        }
+        for t in &self.tombstones {
+            f(SnapPartRef::Tombstone(t))?;
+        }
+        for (i, entry) in self.trust.iter().enumerate() {
+            let slot = i as u8;
+            if let Some(entry) = entry {
+                f(SnapPartRef::Trust { slot, entry })?;
+            }
+        }
+        for (i, entry) in self.auth.iter().enumerate() {
+            let slot = i as u8;
+            if let Some(entry) = entry {
+                f(SnapPartRef::Auth { slot, entry })?;
+            }
+        }
+        for (i, code) in self.last_return.iter().enumerate() {
+            let slot = i as u8;
+            if let Some(code) = code {
+                f(SnapPartRef::Returned { slot, code })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The state as snapshot parts, `Meta` first (owned copies: for hosts and tests; the
+    /// journal writes [`State::each_part`]).
     pub fn parts(&self) -> impl Iterator<Item = SnapPart> + '_ {
         let meta = Meta {
             counters: self.counters.clone(),

@@ -357,7 +357,7 @@ impl<J: Journal> Agent<J> {
     fn apply_auth_response(
         &mut self,
         t: Timestamp,
-        r: AuthResponse,
+        r: &AuthResponse,
         sink: &mut dyn EventSink,
     ) -> Result<usize, AgentError> {
         let mut codes: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }> = Vec::new();
@@ -386,16 +386,14 @@ impl<J: Journal> Agent<J> {
         response: Result<&[u8], CommError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let own = self.ident.udi.clone();
-        let r = match self.open_auth_response(created, response) {
-            Ok(r) => r,
-            Err(why) => {
-                self.stats.authorization_request.failed(t, why.0, why.1);
-                emit(sink, Message::AuthInstallFailed(&own, why.0));
-                return Ok(());
-            }
-        };
-        let installed = self.apply_auth_response(t, r, sink)?;
+        let mut r = AuthResponse::default();
+        if let Err(why) = self.open_auth_response(created, response, &mut r) {
+            self.stats.authorization_request.failed(t, why.0, why.1);
+            let own = self.ident.udi.clone();
+            emit(sink, Message::AuthInstallFailed(&own, why.0));
+            return Ok(());
+        }
+        let installed = self.apply_auth_response(t, &r, sink)?;
         if installed > 0 {
             self.stats.authorization_request.succeeded(t, "OK");
         } else {
@@ -410,10 +408,10 @@ impl<J: Journal> Agent<J> {
         &self,
         created: Timestamp,
         response: Result<&[u8], CommError>,
-    ) -> Result<AuthResponse, (&'static str, bool)> {
+        r: &mut AuthResponse,
+    ) -> Result<(), (&'static str, bool)> {
         let bytes = response.map_err(|e| (e.detail(), true))?;
-        let r: AuthResponse = self
-            .open_inbound_large(bytes, Kind::AuthResponse)
+        self.open_inbound_into(bytes, Kind::AuthResponse, r)
             .map_err(|_| ("invalid response", false))?;
         if r.udi != self.ident.udi || r.request_created_at != created {
             return Err((NOT_ANSWER, false));
@@ -421,7 +419,7 @@ impl<J: Journal> Agent<J> {
         if r.seq <= self.state.seq_hwm {
             return Err(("timestamp mismatch: an older message", false));
         }
-        Ok(r)
+        Ok(())
     }
 
     /// `license smart import` of an authorization code or of the answer to a saved request.
@@ -434,21 +432,7 @@ impl<J: Journal> Agent<J> {
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
         if kind == Kind::AuthResponse {
-            let r: AuthResponse = self.open_inbound_large(bytes, Kind::AuthResponse)?;
-            if r.udi != self.ident.udi {
-                return Err(AgentError::WrongDevice);
-            }
-            if r.seq <= self.state.seq_hwm {
-                return Err(AgentError::Stale);
-            }
-            if r.codes.is_empty() && r.refused.is_empty() {
-                return Err(AgentError::Refused(
-                    "the response holds no authorization code",
-                ));
-            }
-            return self
-                .apply_auth_response(t, r, sink)
-                .map(Imported::AuthCodes);
+            return self.import_auth_response(t, bytes, sink);
         }
         let file: AuthCodeFile = self.open_inbound(bytes, Kind::AuthCode)?;
         let slot = self
@@ -473,6 +457,31 @@ impl<J: Journal> Agent<J> {
         let mut codes = Vec::new();
         let _ = codes.push(entry);
         self.install_auth_codes(t, file.seq, codes, sink)
+            .map(Imported::AuthCodes)
+    }
+
+    /// `license smart import` of the answer to a saved authorization request.
+    #[inline(never)] // the decoded response (1.8 KB) stays off `import_auth`'s frame
+    fn import_auth_response(
+        &mut self,
+        t: Timestamp,
+        bytes: &[u8],
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        let mut r = AuthResponse::default();
+        self.open_inbound_into(bytes, Kind::AuthResponse, &mut r)?;
+        if r.udi != self.ident.udi {
+            return Err(AgentError::WrongDevice);
+        }
+        if r.seq <= self.state.seq_hwm {
+            return Err(AgentError::Stale);
+        }
+        if r.codes.is_empty() && r.refused.is_empty() {
+            return Err(AgentError::Refused(
+                "the response holds no authorization code",
+            ));
+        }
+        self.apply_auth_response(t, &r, sink)
             .map(Imported::AuthCodes)
     }
 
@@ -649,13 +658,11 @@ impl<J: Journal> Agent<J> {
         response: Result<&[u8], CommError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let r = match self.open_auth_response(created, response) {
-            Ok(r) => r,
-            Err(why) => {
-                self.stats.authorization_return.failed(t, why.0, why.1);
-                return Ok(());
-            }
-        };
+        let mut r = AuthResponse::default();
+        if let Err(why) = self.open_auth_response(created, response, &mut r) {
+            self.stats.authorization_return.failed(t, why.0, why.1);
+            return Ok(());
+        }
         let Some(mut sent) = sent else {
             return Ok(());
         };

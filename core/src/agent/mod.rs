@@ -1111,18 +1111,6 @@ impl<J: Journal> Agent<J> {
         decode_payload(&env)
     }
 
-    /// [`Agent::open_inbound`] for the large answers (trust and authorization responses, 1.5
-    /// and 1.8 KB): decoded in place, so the decoder's frame stays small.
-    fn open_inbound_large<T: for<'b> Decode<'b> + Default>(
-        &self,
-        bytes: &[u8],
-        kind: Kind,
-    ) -> Result<T, AgentError> {
-        let mut v = T::default();
-        self.open_inbound_into(bytes, kind, &mut v)?;
-        Ok(v)
-    }
-
     /// [`Agent::open_inbound`] into `out`: an ACK (3 KB) is decoded where the caller keeps it.
     fn open_inbound_into<T: for<'b> Decode<'b>>(
         &self,

@@ -185,18 +185,17 @@ impl<J: Journal> Agent<J> {
                 return Ok(());
             }
         };
-        let r = match self.open_inbound_large::<TrustResponse>(bytes, Kind::TrustResponse) {
-            Ok(r) if r.udi == self.ident.udi && r.request_created_at == created => r,
-            _ => {
-                self.stats.trust_sync.failed(t, "invalid response", false);
-                return Ok(());
-            }
-        };
+        let mut r = TrustResponse::default();
+        let opened = self.open_inbound_into(bytes, Kind::TrustResponse, &mut r);
+        if opened.is_err() || r.udi != self.ident.udi || r.request_created_at != created {
+            self.stats.trust_sync.failed(t, "invalid response", false);
+            return Ok(());
+        }
         if r.seq <= self.state.seq_hwm {
             self.stats.trust_sync.failed(t, "invalid response", false);
             return Ok(());
         }
-        let n = self.apply_trust_response(t, r, false, sink)?;
+        let n = self.apply_trust_response(t, &r, false, sink)?;
         if n > 0 {
             self.stats.trust_sync.succeeded(t, "OK");
         } else {
@@ -345,15 +344,13 @@ impl<J: Journal> Agent<J> {
                 .failed(t, "invalid response", false);
             emit(sink, Message::TrustInstallFailed(&own, why));
         };
-        let r: TrustResponse = match self.open_inbound_large(bytes, Kind::TrustResponse) {
-            Ok(r) => r,
-            Err(e) => {
-                let mut why: heapless::String<96> = heapless::String::new();
-                let _ = core::fmt::write(&mut why, format_args!("{e}"));
-                refuse(self, sink, &why);
-                return Ok(());
-            }
-        };
+        let mut r = TrustResponse::default();
+        if let Err(e) = self.open_inbound_into(bytes, Kind::TrustResponse, &mut r) {
+            let mut why: heapless::String<96> = heapless::String::new();
+            let _ = core::fmt::write(&mut why, format_args!("{e}"));
+            refuse(self, sink, &why);
+            return Ok(());
+        }
         if r.udi != own || r.request_created_at != created {
             refuse(self, sink, NOT_ANSWER);
             return Ok(());
@@ -362,7 +359,7 @@ impl<J: Journal> Agent<J> {
             refuse(self, sink, "timestamp mismatch: an older message");
             return Ok(());
         }
-        self.apply_trust_response(t, r, true, sink).map(|_| ())
+        self.apply_trust_response(t, &r, true, sink).map(|_| ())
     }
 
     /// Install what a trust response carries; `online`: it answers a request just made.
@@ -370,7 +367,7 @@ impl<J: Journal> Agent<J> {
     fn apply_trust_response(
         &mut self,
         t: Timestamp,
-        r: TrustResponse,
+        r: &TrustResponse,
         online: bool,
         sink: &mut dyn EventSink,
     ) -> Result<usize, AgentError> {
@@ -421,6 +418,40 @@ impl<J: Journal> Agent<J> {
         Ok(installed)
     }
 
+    /// `license smart import` of a trust response (the answer to a saved trust request).
+    #[inline(never)] // the decoded response (1.5 KB) stays off `import_trust`'s frame
+    fn import_trust_response(
+        &mut self,
+        t: Timestamp,
+        bytes: &[u8],
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        let mut r = TrustResponse::default();
+        self.open_inbound_into(bytes, Kind::TrustResponse, &mut r)?;
+        if r.udi != self.ident.udi {
+            return Err(AgentError::WrongDevice);
+        }
+        if r.seq <= self.state.seq_hwm {
+            let same = r.codes.iter().all(|c| {
+                self.ident
+                    .slot_of(&c.udi)
+                    .and_then(|s| self.state.trust.get(s))
+                    .and_then(Option::as_ref)
+                    .is_some_and(|e| e.serial == c.serial)
+            });
+            return if same && !r.codes.is_empty() {
+                Ok(Imported::AlreadyApplied(Kind::TrustResponse))
+            } else {
+                Err(AgentError::Stale)
+            };
+        }
+        if r.codes.is_empty() && r.refused.is_empty() {
+            return Err(AgentError::Refused("the response holds no trust code"));
+        }
+        self.apply_trust_response(t, &r, false, sink)
+            .map(Imported::TrustCodes)
+    }
+
     /// `license smart import` of a trust response (the answer to a saved trust request) or of
     /// one trust code.
     #[inline(never)] // its decoded messages stay off the callers' stacks
@@ -432,30 +463,7 @@ impl<J: Journal> Agent<J> {
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
         if kind == Kind::TrustResponse {
-            let r: TrustResponse = self.open_inbound_large(bytes, Kind::TrustResponse)?;
-            if r.udi != self.ident.udi {
-                return Err(AgentError::WrongDevice);
-            }
-            if r.seq <= self.state.seq_hwm {
-                let same = r.codes.iter().all(|c| {
-                    self.ident
-                        .slot_of(&c.udi)
-                        .and_then(|s| self.state.trust.get(s))
-                        .and_then(Option::as_ref)
-                        .is_some_and(|e| e.serial == c.serial)
-                });
-                return if same && !r.codes.is_empty() {
-                    Ok(Imported::AlreadyApplied(Kind::TrustResponse))
-                } else {
-                    Err(AgentError::Stale)
-                };
-            }
-            if r.codes.is_empty() && r.refused.is_empty() {
-                return Err(AgentError::Refused("the response holds no trust code"));
-            }
-            return self
-                .apply_trust_response(t, r, false, sink)
-                .map(Imported::TrustCodes);
+            return self.import_trust_response(t, bytes, sink);
         }
         let file: TrustCodeFile = self.open_inbound(bytes, Kind::TrustCode)?;
         let (slot, entry) = self

@@ -248,14 +248,15 @@ impl<F: NorFlash> FlashJournal<F> {
         };
         place(Self::item_size(4));
         let mut packed = 0;
-        for part in state.parts() {
+        state.each_part(|part| {
             let len = Self::encode(&part, buf)?;
             if packed > 0 && packed + len > Self::pack_limit() {
                 place(Self::item_size(packed));
                 packed = 0;
             }
             packed += len;
-        }
+            Ok::<(), JournalError>(())
+        })?;
         if packed > 0 {
             place(Self::item_size(packed));
         }
@@ -558,9 +559,15 @@ impl<F: NorFlash> FlashJournal<F> {
     /// Write a snapshot of `state` into fresh sectors after the head. Until its `SnapEnd` is
     /// committed the previous generation stays whole; after it, every older sector is dead.
     pub fn compact(&mut self, state: &State) -> Result<(), JournalError> {
+        self.compact_in(state, &mut [0xFF; BUF])
+    }
+
+    /// [`FlashJournal::compact`] with the caller's item buffer (a commit lends its own: one
+    /// kilobyte less stack).
+    fn compact_in(&mut self, state: &State, buf: &mut [u8; BUF]) -> Result<(), JournalError> {
         self.check_mounted()?;
         let chain = self.chain;
-        let result = self.write_snapshot(state);
+        let result = self.write_snapshot(state, buf);
         if result.is_err() {
             // The items written so far are garbage: keep them out of the chain, and do not
             // append after them.
@@ -570,8 +577,7 @@ impl<F: NorFlash> FlashJournal<F> {
         result
     }
 
-    fn write_snapshot(&mut self, state: &State) -> Result<(), JournalError> {
-        let mut buf = [0xFFu8; BUF];
+    fn write_snapshot(&mut self, state: &State, buf: &mut [u8; BUF]) -> Result<(), JournalError> {
         let guard = self.gen_start;
         let generation = self.generation.wrapping_add(1);
         // A snapshot starts a sector of its own, so the sectors before it die with it.
@@ -584,28 +590,29 @@ impl<F: NorFlash> FlashJournal<F> {
                 }
                 j.write_item(kind, buf, len)
             };
-        let len = Self::encode(&generation, &mut buf)?;
-        put(self, KIND_SNAP_BEGIN, len, &mut buf)?;
+        let len = Self::encode(&generation, buf)?;
+        put(self, KIND_SNAP_BEGIN, len, buf)?;
         // Parts are packed several to an item; each postcard encoding delimits itself.
         let mut packed = 0;
-        for part in state.parts() {
+        state.each_part(|part| {
             let room = buf
                 .get_mut(ITEM_HEADER + packed..ITEM_HEADER + Self::pack_limit())
                 .ok_or(JournalError::TooLarge)?;
             match postcard::to_slice(&part, room) {
                 Ok(bytes) => packed += bytes.len(),
                 Err(_) if packed > 0 => {
-                    put(self, KIND_SNAP_PART, packed, &mut buf)?;
-                    packed = Self::encode(&part, &mut buf)?;
+                    put(self, KIND_SNAP_PART, packed, buf)?;
+                    packed = Self::encode(&part, buf)?;
                 }
                 Err(_) => return Err(JournalError::TooLarge),
             }
-        }
+            Ok(())
+        })?;
         if packed > 0 {
-            put(self, KIND_SNAP_PART, packed, &mut buf)?;
+            put(self, KIND_SNAP_PART, packed, buf)?;
         }
-        let len = Self::encode(&generation, &mut buf)?;
-        put(self, KIND_SNAP_END, len, &mut buf)?;
+        let len = Self::encode(&generation, buf)?;
+        put(self, KIND_SNAP_END, len, buf)?;
         self.generation = generation;
         self.gen_start = first;
         self.allowance = 0;
@@ -634,7 +641,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
             self.allowance = match Self::snapshot_slack(state, free, &mut buf)? {
                 Some(slack) if slack >= growth => slack,
                 _ => {
-                    self.compact(state)?;
+                    self.compact_in(state, &mut buf)?;
                     let opening = !self.room_in_head(size);
                     let free = self
                         .sectors

@@ -25,7 +25,7 @@ mod image {
     use tally_core::journal::flash::FlashJournal;
     use tally_core::rum::{ReportState, Selection};
     use tally_core::wire::AuthMode;
-    use tally_core::wire::{AckPayload, AckStatus, AckedReport, Kind};
+    use tally_core::wire::{AckPayload, AckStatus, AckedReport, Kind, PushReceipt};
     use tally_firmware::{CountingSink, DemoFlash, FirmwareKey, RamFiles, identity, stack};
     use tally_hal::{CommError, DeviceKey, Timestamp};
 
@@ -63,6 +63,7 @@ mod image {
 
         fn next(&mut self, name: &'static str) {
             let depth = stack::peak(self.top);
+            println!("core_image: phase {}: stack {depth} bytes", self.current);
             if depth > self.deepest {
                 self.deepest = depth;
                 self.deepest_in = self.current;
@@ -144,13 +145,25 @@ mod image {
         {
             fail("a push");
         }
-        // The authority's answer, as bytes off the network (ACK, policy, trust or
-        // authorization code, error): every response decoder stays in the image.
-        phases.next("authority responses");
+        // The authority's receipt for the push, as bytes off the network (`black_box`: every
+        // response decoder stays in the image). Building it is the stand-in authority's code.
+        phases.next("the push receipt");
+        let mut authority = authority;
+        let receipt = PushReceipt {
+            udi: agent.identity().udi.clone(),
+            issued_at: t,
+            seq: 1,
+            transaction: 1,
+            poll_after_secs: 60,
+        };
+        let n = envelope::seal(Kind::PushReceipt, &receipt, &mut authority, text)
+            .unwrap_or_else(|_| fail("seal"));
+        agent
+            .on_response(t, black_box(Ok(text.get(..n).unwrap_or(&[]))), &mut sink)
+            .unwrap_or_else(|_| fail("push receipt"));
         let answer: &[u8] = black_box(&[0u8; 64]);
         let _ = agent.on_response(t, black_box(Ok(answer)), &mut sink);
         let _ = agent.on_response(t, Err(black_box(CommError::Unreachable)), &mut sink);
-        let _ = agent.advance(t, t.add_secs(black_box(86_400)), &mut sink, &mut key, bin);
         phases.next("a saved usage file");
         agent
             .save_usage(
@@ -164,9 +177,10 @@ mod image {
             )
             .unwrap_or_else(|_| fail("save usage"));
 
-        // A real ACK for the push, imported as a file (verified, applied, journaled): the
-        // deepest call of the core. Building it is the authority's code, the one part of this
-        // image a device does not have (`AckPayload`'s serializer, a few hundred bytes).
+        // A real ACK for the push, polled for and then imported as a file (verified, applied,
+        // journaled): the deepest calls of the core. Building it is the authority's code, the
+        // one part of this image a device does not have (the serializers of `AckPayload` and
+        // `PushReceipt`, a few hundred bytes).
         let mut reports = heapless::Vec::new();
         for r in agent
             .state()
@@ -179,10 +193,10 @@ mod image {
                 status: AckStatus::Accepted,
             });
         }
-        let ack = AckPayload {
+        let mut ack = AckPayload {
             udi: agent.identity().udi.clone(),
             issued_at: t,
-            seq: 1,
+            seq: 2,
             transaction: 1,
             reports,
             account: None,
@@ -190,7 +204,25 @@ mod image {
             trust: heapless::Vec::new(),
             auth: heapless::Vec::new(),
         };
-        let mut authority = authority;
+        // The ACK polled for: the poll goes out a minute after the receipt.
+        phases.next("an ACK polled for");
+        let t = t.add_secs(61);
+        agent.tick(t, &mut sink).unwrap_or_else(|_| fail("tick"));
+        if agent
+            .poll_transmit(t, &mut key, bin)
+            .unwrap_or_else(|_| fail("poll"))
+            .is_none()
+        {
+            fail("a poll");
+        }
+        let n =
+            envelope::seal(Kind::Ack, &ack, &mut authority, text).unwrap_or_else(|_| fail("seal"));
+        agent
+            .on_response(t, black_box(Ok(text.get(..n).unwrap_or(&[]))), &mut sink)
+            .unwrap_or_else(|_| fail("ACK poll"));
+        let _ = agent.advance(t, t.add_secs(black_box(86_400)), &mut sink, &mut key, bin);
+        // The same ACK as a file (a newer copy: verified, decoded and applied again).
+        ack.seq = 3;
         let n =
             envelope::seal(Kind::Ack, &ack, &mut authority, bin).unwrap_or_else(|_| fail("seal"));
         let n = envelope::armour(Kind::Ack.armour_label(), bin.get(..n).unwrap_or(&[]), text)
