@@ -1,5 +1,6 @@
 //! System messages (digest §11.2), verbatim, and the licensing event log (EVT-1..4).
 
+use crate::agent::AgentError;
 use crate::config::Transport;
 use crate::limits::Limits;
 use crate::policy::POLICY_NAME_LEN;
@@ -17,7 +18,7 @@ pub const MESSAGE_LEN: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Message<'a> {
     /// MSG-1; the detail says why.
-    PolicyInstallFailed(&'a str),
+    PolicyInstallFailed(Why<'a>),
     /// MSG-3: every failed attempt; (peer, error detail).
     CommFailed(Transport, &'a str),
     /// MSG-4.
@@ -29,15 +30,42 @@ pub enum Message<'a> {
     /// MSG-11: days until the ACK deadline.
     ReportingRequired(u64),
     /// MSG-6: (UDI, error).
-    TrustInstallFailed(&'a tally_hal::Udi, &'a str),
+    TrustInstallFailed(&'a tally_hal::Udi, Why<'a>),
     /// MSG-12.
     TrustInstallSuccess(&'a tally_hal::Udi),
     /// MSG-2: (UDI, error).
-    AuthInstallFailed(&'a tally_hal::Udi, &'a str),
+    AuthInstallFailed(&'a tally_hal::Udi, Why<'a>),
     /// MSG-9.
     AuthInstallSuccess(&'a tally_hal::Udi),
     /// MSG-10.
     AuthRemoved(&'a tally_hal::Udi),
+}
+
+/// Why an install failed, as the message shows it: kept as data until the line is written,
+/// so no intermediate text buffer (and no cut at its size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why<'a> {
+    Text(&'a str),
+    /// An import or answer refused: the error's text.
+    Error(AgentError),
+    /// The link failed: `Communications failure: <detail>`.
+    CommFailure(&'a str),
+}
+
+impl<'a> From<&'a str> for Why<'a> {
+    fn from(text: &'a str) -> Self {
+        Why::Text(text)
+    }
+}
+
+impl fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::Text(t) => f.write_str(t),
+            Why::Error(e) => write!(f, "{e}"),
+            Why::CommFailure(detail) => write!(f, "Communications failure: {detail}"),
+        }
+    }
 }
 
 impl Message<'_> {
@@ -309,7 +337,9 @@ mod tests {
             "%SMART_LIC-6-TRUST_CODE_INSTALL_SUCCESS: A new licensing trust code was successfully installed on PID:C9800-CL-K9,SN:93BBAH93MGS."
         );
         assert_eq!(
-            Message::TrustInstallFailed(&udi, "why").to_line().as_str(),
+            Message::TrustInstallFailed(&udi, "why".into())
+                .to_line()
+                .as_str(),
             "%SMART_LIC-3-TRUST_CODE_INSTALL_FAILED: The install of a new licensing trust code has failed on PID:C9800-CL-K9,SN:93BBAH93MGS: why."
         );
         assert_eq!(
@@ -317,7 +347,9 @@ mod tests {
             "%SMART_LIC-6-AUTHORIZATION_INSTALL_SUCCESS: A new licensing authorization code was successfully installed on: PID:C9800-CL-K9,SN:93BBAH93MGS."
         );
         assert_eq!(
-            Message::AuthInstallFailed(&udi, "why").to_line().as_str(),
+            Message::AuthInstallFailed(&udi, "why".into())
+                .to_line()
+                .as_str(),
             "%SMART_LIC-3-AUTHORIZATION_INSTALL_FAILED: The install of a new licensing authorization code has failed on PID:C9800-CL-K9,SN:93BBAH93MGS: why."
         );
         assert_eq!(
@@ -325,12 +357,12 @@ mod tests {
             "%SMART_LIC-6-AUTHORIZATION_REMOVED: A licensing authorization code has been removed from PID:C9800-CL-K9,SN:93BBAH93MGS"
         );
         assert_eq!(
-            Message::TrustInstallFailed(&udi, "x").severity(),
+            Message::TrustInstallFailed(&udi, "x".into()).severity(),
             Severity::Error
         );
         // Too long for the bound: cut, not dropped.
         let long = "x".repeat(400);
-        let line = Message::TrustInstallFailed(&udi, &long).to_line();
+        let line = Message::TrustInstallFailed(&udi, long.as_str().into()).to_line();
         assert_eq!(line.len(), MESSAGE_LEN);
         assert!(line.ends_with("xxx"));
     }

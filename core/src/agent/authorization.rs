@@ -367,12 +367,12 @@ impl<J: Journal> Agent<J> {
                     let _ = codes.push(e);
                 }
                 Ok(_) => {}
-                Err(why) => emit(sink, Message::AuthInstallFailed(&c.udi, why)),
+                Err(why) => emit(sink, Message::AuthInstallFailed(&c.udi, why.into())),
             }
         }
         let installed = self.install_auth_codes(t, r.seq, codes, sink)?;
         for (udi, why) in r.refused.iter() {
-            emit(sink, Message::AuthInstallFailed(udi, why.text()));
+            emit(sink, Message::AuthInstallFailed(udi, why.text().into()));
         }
         Ok(installed)
     }
@@ -390,7 +390,7 @@ impl<J: Journal> Agent<J> {
         if let Err(why) = self.open_auth_response(created, response, &mut r) {
             self.stats.authorization_request.failed(t, why.0, why.1);
             let own = self.ident.udi.clone();
-            emit(sink, Message::AuthInstallFailed(&own, why.0));
+            emit(sink, Message::AuthInstallFailed(&own, why.0.into()));
             return Ok(());
         }
         let installed = self.apply_auth_response(t, &r, sink)?;

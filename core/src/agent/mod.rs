@@ -20,7 +20,7 @@ use crate::decode::Decode;
 use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::{Entry, Journal, JournalError};
 use crate::limits::{Limits, MEASUREMENT_INTERVAL_SECS};
-use crate::messages::Message;
+use crate::messages::{Message, Why};
 use crate::outbound::UsageView;
 use crate::policy::{CustomPolicy, EffectivePolicy, effective};
 use crate::rum::{Report, ReportState, Selection};
@@ -1266,17 +1266,16 @@ impl<J: Journal> Agent<J> {
                 })
             });
         let result = self.import_inner(now, text, scratch, sink);
-        if let Err(e) = &result {
-            let mut why: heapless::String<96> = heapless::String::new();
-            let _ = fmt::write(&mut why, format_args!("{e}"));
+        if let Err(e) = result {
+            let why = Why::Error(e);
             let udi = &self.ident.udi;
             match said {
-                Some(Kind::Policy) => emit(sink, Message::PolicyInstallFailed(&why)),
+                Some(Kind::Policy) => emit(sink, Message::PolicyInstallFailed(why)),
                 Some(Kind::TrustCode | Kind::TrustResponse) => {
-                    emit(sink, Message::TrustInstallFailed(udi, &why))
+                    emit(sink, Message::TrustInstallFailed(udi, why))
                 }
                 Some(Kind::AuthCode | Kind::AuthResponse) => {
-                    emit(sink, Message::AuthInstallFailed(udi, &why))
+                    emit(sink, Message::AuthInstallFailed(udi, why))
                 }
                 _ => {}
             }

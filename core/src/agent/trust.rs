@@ -10,7 +10,7 @@ use super::{Agent, AgentError, Imported, Outgoing, SyncScope, emit};
 use crate::envelope::{self, EnvelopeError};
 use crate::journal::Journal;
 use crate::limits::Limits;
-use crate::messages::Message;
+use crate::messages::{Message, Why};
 use crate::state::{Record, TrustEntry};
 use crate::wire::{
     Kind, TrustCode, TrustCodeFile, TrustOrigin, TrustRequest, TrustResponse, TrustSubject,
@@ -329,16 +329,12 @@ impl<J: Journal> Agent<J> {
             Ok(b) => b,
             Err(e) => {
                 self.stats.trust_establishment.failed(t, e.detail(), true);
-                let mut why: heapless::String<96> = heapless::String::new();
-                let _ = core::fmt::write(
-                    &mut why,
-                    format_args!("Communications failure: {}", e.detail()),
-                );
-                emit(sink, Message::TrustInstallFailed(&own, &why));
+                let why = Why::CommFailure(e.detail());
+                emit(sink, Message::TrustInstallFailed(&own, why));
                 return Ok(());
             }
         };
-        let refuse = |a: &mut Self, sink: &mut dyn EventSink, why: &str| {
+        let refuse = |a: &mut Self, sink: &mut dyn EventSink, why: Why<'_>| {
             a.stats
                 .trust_establishment
                 .failed(t, "invalid response", false);
@@ -346,17 +342,15 @@ impl<J: Journal> Agent<J> {
         };
         let mut r = TrustResponse::default();
         if let Err(e) = self.open_inbound_into(bytes, Kind::TrustResponse, &mut r) {
-            let mut why: heapless::String<96> = heapless::String::new();
-            let _ = core::fmt::write(&mut why, format_args!("{e}"));
-            refuse(self, sink, &why);
+            refuse(self, sink, Why::Error(e));
             return Ok(());
         }
         if r.udi != own || r.request_created_at != created {
-            refuse(self, sink, NOT_ANSWER);
+            refuse(self, sink, NOT_ANSWER.into());
             return Ok(());
         }
         if r.seq <= self.state.seq_hwm {
-            refuse(self, sink, "timestamp mismatch: an older message");
+            refuse(self, sink, "timestamp mismatch: an older message".into());
             return Ok(());
         }
         self.apply_trust_response(t, &r, true, sink).map(|_| ())
@@ -399,10 +393,10 @@ impl<J: Journal> Agent<J> {
             }
         }
         for (udi, why) in r.refused.iter() {
-            emit(sink, Message::TrustInstallFailed(udi, why.text()));
+            emit(sink, Message::TrustInstallFailed(udi, why.text().into()));
         }
         for (udi, why) in bad.iter() {
-            emit(sink, Message::TrustInstallFailed(udi, why));
+            emit(sink, Message::TrustInstallFailed(udi, (*why).into()));
         }
         if online {
             if installed > 0 {

@@ -18,7 +18,7 @@ mod image {
     use core::hint::black_box;
     use core::panic::PanicInfo;
     use cortex_m_rt::entry;
-    use semihosting::println;
+    use semihosting::io::Write as _;
     use tally_core::agent::{Agent, ReturnMode, SyncScope};
     use tally_core::config::{ConfigChange, Transport};
     use tally_core::envelope;
@@ -38,8 +38,31 @@ mod image {
     static mut TEXT_BUF: [u8; TEXT] = [0; TEXT];
 
     fn fail(what: &str) -> ! {
-        println!("core_image: {what} failed");
+        say(&["core_image: ", what, " failed\n"]);
         semihosting::process::exit(101)
+    }
+
+    /// Text to the host with no formatting code of the harness's own in the measured image.
+    fn say(parts: &[&str]) {
+        if let Ok(mut out) = semihosting::io::stdout() {
+            for p in parts {
+                let _ = out.write_all(p.as_bytes());
+            }
+        }
+    }
+
+    /// `n` in decimal, in `buf`.
+    fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &str {
+        let mut at = buf.len();
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 || at == 0 {
+                break;
+            }
+        }
+        core::str::from_utf8(&buf[at..]).unwrap_or("?")
     }
 
     /// The deepest stack of the core's calls and the phase of the run it was in: each phase
@@ -63,7 +86,14 @@ mod image {
 
         fn next(&mut self, name: &'static str) {
             let depth = stack::peak(self.top);
-            println!("core_image: phase {}: stack {depth} bytes", self.current);
+            let mut n = [0; 20];
+            say(&[
+                "core_image: phase ",
+                self.current,
+                ": stack ",
+                decimal(depth, &mut n),
+                " bytes\n",
+            ]);
             if depth > self.deepest {
                 self.deepest = depth;
                 self.deepest_in = self.current;
@@ -82,12 +112,18 @@ mod image {
         // board's flash driver is a handle to the flash, not a copy of it).
         let agent = core::mem::size_of::<Agent<FlashJournal<DemoFlash>>>()
             - core::mem::size_of::<DemoFlash>();
-        println!(
-            "core_image: agent {agent} bytes; deepest stack {} bytes ({}); scratch {} bytes",
-            phases.deepest,
+        let (mut a, mut d, mut b) = ([0; 20], [0; 20], [0; 20]);
+        say(&[
+            "core_image: agent ",
+            decimal(agent, &mut a),
+            " bytes; deepest stack ",
+            decimal(phases.deepest, &mut d),
+            " bytes (",
             phases.deepest_in,
-            BIN + TEXT
-        );
+            "); scratch ",
+            decimal(BIN + TEXT, &mut b),
+            " bytes\n",
+        ]);
         semihosting::process::exit(0)
     }
 
@@ -304,7 +340,7 @@ mod image {
 
     #[panic_handler]
     fn panic(_: &PanicInfo) -> ! {
-        println!("core_image: panic");
+        say(&["core_image: panic\n"]);
         semihosting::process::exit(101)
     }
 }
