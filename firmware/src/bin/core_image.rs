@@ -54,15 +54,17 @@ mod image {
     /// `n` in decimal, in `buf`.
     fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &str {
         let mut at = buf.len();
-        loop {
+        for b in buf.iter_mut().rev() {
+            *b = b'0' + (n % 10) as u8;
             at -= 1;
-            buf[at] = b'0' + (n % 10) as u8;
             n /= 10;
-            if n == 0 || at == 0 {
+            if n == 0 {
                 break;
             }
         }
-        core::str::from_utf8(&buf[at..]).unwrap_or("?")
+        buf.get(at..)
+            .and_then(|d| core::str::from_utf8(d).ok())
+            .unwrap_or("?")
     }
 
     /// The deepest stack of the core's calls and the phase of the run it was in: each phase
