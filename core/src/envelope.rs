@@ -116,18 +116,33 @@ fn signed_digest(version: u8, kind: u8, payload: &[u8]) -> [u8; 32] {
 
 /// Serialize `payload` with postcard and seal it in a signed envelope written to `out`.
 /// Returns the envelope length. The payload is encoded in place, so one buffer suffices.
-pub fn seal<T: Serialize, K: DeviceKey + ?Sized>(
+pub fn seal<T: Serialize>(
     kind: Kind,
     payload: &T,
-    key: &mut K,
+    key: &mut dyn DeviceKey,
     out: &mut [u8],
 ) -> Result<usize, EnvelopeError> {
     // Encode the payload where it will end up if its length prefix is 5 bytes, then move it.
-    const AT: usize = 1 + 1 + 8 + 5;
-    let room = out.get_mut(AT..).ok_or(EnvelopeError::NoSpace)?;
+    let room = out.get_mut(SEAL_AT..).ok_or(EnvelopeError::NoSpace)?;
     let plen = postcard::to_slice(payload, room)
         .map_err(|_| EnvelopeError::NoSpace)?
         .len();
+    seal_encoded(kind, plen, key, out)
+}
+
+/// Where [`seal`] encodes the payload: after the longest header.
+const SEAL_AT: usize = 1 + 1 + 8 + 5;
+
+/// The rest of [`seal`] once the payload is at `out[SEAL_AT..SEAL_AT + plen]`: one copy for
+/// every payload type and key.
+#[inline(never)]
+fn seal_encoded(
+    kind: Kind,
+    plen: usize,
+    key: &mut dyn DeviceKey,
+    out: &mut [u8],
+) -> Result<usize, EnvelopeError> {
+    const AT: usize = SEAL_AT;
     let sig = {
         let p = out.get(AT..AT + plen).ok_or(EnvelopeError::NoSpace)?;
         key.sign_digest(&signed_digest(FORMAT_VERSION, kind as u8, p))

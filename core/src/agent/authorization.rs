@@ -6,8 +6,10 @@
 //! a code for it is installed (ENF-7); installing or removing a code is a usage change of the
 //! licenses it covers.
 
-use super::{Agent, AgentError, Imported, Outgoing, SyncScope, emit};
-use crate::envelope::{self, EnvelopeError};
+use super::{
+    Agent, AgentError, Imported, Outgoing, SyncScope, decode_payload, decode_payload_into, emit,
+};
+use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::Journal;
 use crate::limits::Limits;
 use crate::messages::Message;
@@ -377,8 +379,8 @@ impl<J: Journal> Agent<J> {
         Ok(installed)
     }
 
-    /// The answer to an authorization request made at `created`.
-    #[inline(never)] // its decoded messages stay off the callers' stacks
+    /// The answer to an authorization request made at `created`. Its signature is checked
+    /// before the decoded answer (1.8 KB) has a frame: the two never share the stack.
     pub(super) fn on_auth_response(
         &mut self,
         t: Timestamp,
@@ -386,8 +388,21 @@ impl<J: Journal> Agent<J> {
         response: Result<&[u8], CommError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
+        let env = self.verified_answer(response, Kind::AuthResponse);
+        self.on_auth_answer(t, created, env, sink)
+    }
+
+    /// [`Agent::on_auth_response`] after the signature check.
+    #[inline(never)]
+    fn on_auth_answer(
+        &mut self,
+        t: Timestamp,
+        created: Timestamp,
+        env: Result<Envelope<'_>, (&'static str, bool)>,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
         let mut r = AuthResponse::default();
-        if let Err(why) = self.open_auth_response(created, response, &mut r) {
+        if let Err(why) = self.open_auth_response(created, env, &mut r) {
             self.stats.authorization_request.failed(t, why.0, why.1);
             let own = self.ident.udi.clone();
             emit(sink, Message::AuthInstallFailed(&own, why.0.into()));
@@ -402,17 +417,15 @@ impl<J: Journal> Agent<J> {
         Ok(())
     }
 
-    /// Decode, verify and bind an online authorization answer; the error is (detail, whether
+    /// Decode and bind a verified online authorization answer; the error is (detail, whether
     /// communication failed).
     fn open_auth_response(
         &self,
         created: Timestamp,
-        response: Result<&[u8], CommError>,
+        env: Result<Envelope<'_>, (&'static str, bool)>,
         r: &mut AuthResponse,
     ) -> Result<(), (&'static str, bool)> {
-        let bytes = response.map_err(|e| (e.detail(), true))?;
-        self.open_inbound_into(bytes, Kind::AuthResponse, r)
-            .map_err(|_| ("invalid response", false))?;
+        decode_payload_into(&env?, r).map_err(|_| ("invalid response", false))?;
         if r.udi != self.ident.udi || r.request_created_at != created {
             return Err((NOT_ANSWER, false));
         }
@@ -423,7 +436,6 @@ impl<J: Journal> Agent<J> {
     }
 
     /// `license smart import` of an authorization code or of the answer to a saved request.
-    #[inline(never)] // its decoded messages stay off the callers' stacks
     pub(super) fn import_auth(
         &mut self,
         t: Timestamp,
@@ -431,10 +443,25 @@ impl<J: Journal> Agent<J> {
         bytes: &[u8],
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
+        // The signature is checked here, before a decoded file has a frame: the two never
+        // share the stack.
         if kind == Kind::AuthResponse {
-            return self.import_auth_response(t, bytes, sink);
+            let env = self.verified(bytes, Kind::AuthResponse)?;
+            return self.import_auth_response(t, &env, sink);
         }
-        let file: AuthCodeFile = self.open_inbound(bytes, Kind::AuthCode)?;
+        let env = self.verified(bytes, Kind::AuthCode)?;
+        self.import_auth_code(t, &env, sink)
+    }
+
+    /// `license smart import` of one authorization code.
+    #[inline(never)] // see `import_auth`
+    fn import_auth_code(
+        &mut self,
+        t: Timestamp,
+        env: &Envelope<'_>,
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        let file: AuthCodeFile = decode_payload(env)?;
         let slot = self
             .ident
             .slot_of(&file.code.udi)
@@ -461,15 +488,15 @@ impl<J: Journal> Agent<J> {
     }
 
     /// `license smart import` of the answer to a saved authorization request.
-    #[inline(never)] // the decoded response (1.8 KB) stays off `import_auth`'s frame
+    #[inline(never)] // see `import_auth`
     fn import_auth_response(
         &mut self,
         t: Timestamp,
-        bytes: &[u8],
+        env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
         let mut r = AuthResponse::default();
-        self.open_inbound_into(bytes, Kind::AuthResponse, &mut r)?;
+        decode_payload_into(env, &mut r)?;
         if r.udi != self.ident.udi {
             return Err(AgentError::WrongDevice);
         }
@@ -648,8 +675,8 @@ impl<J: Journal> Agent<J> {
         Ok(())
     }
 
-    /// The authority's confirmation of an online return made at `created`.
-    #[inline(never)] // its decoded messages stay off the callers' stacks
+    /// The authority's confirmation of an online return made at `created` (its signature
+    /// checked first, as in [`Agent::on_auth_response`]).
     pub(super) fn on_return_response(
         &mut self,
         t: Timestamp,
@@ -658,8 +685,22 @@ impl<J: Journal> Agent<J> {
         response: Result<&[u8], CommError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
+        let env = self.verified_answer(response, Kind::AuthResponse);
+        self.on_return_answer(t, created, sent, env, sink)
+    }
+
+    /// [`Agent::on_return_response`] after the signature check.
+    #[inline(never)]
+    fn on_return_answer(
+        &mut self,
+        t: Timestamp,
+        created: Timestamp,
+        sent: Option<AuthReturn>,
+        env: Result<Envelope<'_>, (&'static str, bool)>,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
         let mut r = AuthResponse::default();
-        if let Err(why) = self.open_auth_response(created, response, &mut r) {
+        if let Err(why) = self.open_auth_response(created, env, &mut r) {
             self.stats.authorization_return.failed(t, why.0, why.1);
             return Ok(());
         }

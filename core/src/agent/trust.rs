@@ -6,8 +6,10 @@
 //! reset cannot remove it) and counts where no other code is installed. Only a code from the
 //! authority (ID token or ACK) allows direct communication (TRUST-2).
 
-use super::{Agent, AgentError, Imported, Outgoing, SyncScope, emit};
-use crate::envelope::{self, EnvelopeError};
+use super::{
+    Agent, AgentError, Imported, Outgoing, SyncScope, decode_payload, decode_payload_into, emit,
+};
+use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::Journal;
 use crate::limits::Limits;
 use crate::messages::{Message, Why};
@@ -413,15 +415,15 @@ impl<J: Journal> Agent<J> {
     }
 
     /// `license smart import` of a trust response (the answer to a saved trust request).
-    #[inline(never)] // the decoded response (1.5 KB) stays off `import_trust`'s frame
+    #[inline(never)] // see `import_trust`
     fn import_trust_response(
         &mut self,
         t: Timestamp,
-        bytes: &[u8],
+        env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
         let mut r = TrustResponse::default();
-        self.open_inbound_into(bytes, Kind::TrustResponse, &mut r)?;
+        decode_payload_into(env, &mut r)?;
         if r.udi != self.ident.udi {
             return Err(AgentError::WrongDevice);
         }
@@ -448,7 +450,6 @@ impl<J: Journal> Agent<J> {
 
     /// `license smart import` of a trust response (the answer to a saved trust request) or of
     /// one trust code.
-    #[inline(never)] // its decoded messages stay off the callers' stacks
     pub(super) fn import_trust(
         &mut self,
         t: Timestamp,
@@ -456,10 +457,25 @@ impl<J: Journal> Agent<J> {
         bytes: &[u8],
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
+        // The signature is checked here, before a decoded file has a frame: the two never
+        // share the stack.
         if kind == Kind::TrustResponse {
-            return self.import_trust_response(t, bytes, sink);
+            let env = self.verified(bytes, Kind::TrustResponse)?;
+            return self.import_trust_response(t, &env, sink);
         }
-        let file: TrustCodeFile = self.open_inbound(bytes, Kind::TrustCode)?;
+        let env = self.verified(bytes, Kind::TrustCode)?;
+        self.import_trust_code(t, &env, sink)
+    }
+
+    /// `license smart import` of one trust code.
+    #[inline(never)] // see `import_trust`
+    fn import_trust_code(
+        &mut self,
+        t: Timestamp,
+        env: &Envelope<'_>,
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        let file: TrustCodeFile = decode_payload(env)?;
         let (slot, entry) = self
             .check_trust_code(&file.code, t)
             .map_err(|why| match why {
