@@ -7,7 +7,8 @@
 //! licenses it covers.
 
 use super::{
-    Agent, AgentError, Imported, Outgoing, SyncScope, decode_payload, decode_payload_into, emit,
+    Agent, AgentError, Imported, Outgoing, PendingReturn, SyncScope, decode_payload,
+    decode_payload_into, emit,
 };
 use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::Journal;
@@ -547,34 +548,65 @@ impl<J: Journal> Agent<J> {
         Ok(slots)
     }
 
+    /// The return of the codes in `slots` (of license `only`, or whole).
     fn returns_of(
         &self,
         t: Timestamp,
         slots: &[usize],
         only: Option<usize>,
-    ) -> Result<AuthReturn, AgentError> {
-        let mut returns = Vec::new();
+    ) -> Result<PendingReturn, AgentError> {
+        let mut codes = Vec::new();
         for slot in slots {
-            let (Some(udi), Some(a)) = (self.ident.slot_udi(*slot), self.authorization_of(*slot))
+            let (Some(_), Some(a)) = (self.ident.slot_udi(*slot), self.authorization_of(*slot))
             else {
                 continue;
             };
-            let key = self.ident.slot_key(*slot).unwrap_or([0; 65]);
-            let feature = only
-                .and_then(|o| self.ident.catalogue.get(o))
-                .map(|d| d.name.clone());
+            let slot = u8::try_from(*slot).map_err(|_| AgentError::Capacity)?;
+            let _ = codes.push((slot, a.serial));
+        }
+        Ok(PendingReturn {
+            created_at: t,
+            only: only
+                .map(u8::try_from)
+                .transpose()
+                .map_err(|_| AgentError::Capacity)?,
+            codes,
+        })
+    }
+
+    /// The return code of the code `serial` of `slot` (AUTH-4).
+    fn return_code_of(&self, slot: u8, serial: u64) -> Option<String<RETURN_CODE_LEN>> {
+        let udi = self.ident.slot_udi(usize::from(slot))?;
+        let key = self.ident.slot_key(usize::from(slot)).unwrap_or([0; 65]);
+        Some(return_code(udi, serial, &key))
+    }
+
+    /// The wire message of a return.
+    pub(super) fn return_message(&self, p: &PendingReturn) -> AuthReturn {
+        let feature = p
+            .only
+            .and_then(|o| self.ident.catalogue.get(usize::from(o)))
+            .map(|d| d.name.clone());
+        let mut returns = Vec::new();
+        for &(slot, serial) in p.codes.iter() {
+            let (Some(udi), Some(return_code)) = (
+                self.ident.slot_udi(usize::from(slot)),
+                self.return_code_of(slot, serial),
+            ) else {
+                continue;
+            };
             let _ = returns.push(ReturnedCode {
                 udi: udi.clone(),
-                serial: a.serial,
-                return_code: return_code(udi, a.serial, &key),
-                feature,
+                serial,
+                return_code,
+                feature: feature.clone(),
             });
         }
-        Ok(AuthReturn {
+        AuthReturn {
             udi: self.ident.udi.clone(),
-            created_at: t,
+            created_at: p.created_at,
             returns,
-        })
+        }
     }
 
     /// `license smart authorization return { all | local } { online | offline [<path>] }`
@@ -611,7 +643,8 @@ impl<J: Journal> Agent<J> {
         };
         let slots = self.returnable(scope, only)?;
         let t = self.now(now);
-        let ret = self.returns_of(t, &slots, only)?;
+        let pending = self.returns_of(t, &slots, only)?;
+        let ret = self.return_message(&pending);
         match mode {
             ReturnMode::Online => {
                 if !self.state.config.transport.pushes() {
@@ -623,7 +656,7 @@ impl<J: Journal> Agent<J> {
                 if self.outbox.is_some() {
                     return Err(AgentError::Busy);
                 }
-                self.outbox = Some(Outgoing::Return(ret.clone()));
+                self.outbox = Some(Outgoing::Return(pending));
             }
             ReturnMode::Offline(path) => {
                 if let Some(path) = path {
@@ -632,7 +665,7 @@ impl<J: Journal> Agent<J> {
                     let m = envelope::armour(Kind::AuthReturn.armour_label(), env, text)?;
                     files.write(path, text.get(..m).ok_or(EnvelopeError::NoSpace)?)?;
                 }
-                self.remove_returned(t, &ret, sink)?;
+                self.remove_returned(t, &pending, sink)?;
             }
         }
         Ok(ret)
@@ -641,23 +674,18 @@ impl<J: Journal> Agent<J> {
     fn remove_returned(
         &mut self,
         t: Timestamp,
-        ret: &AuthReturn,
+        ret: &PendingReturn,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
         let mut removed: Vec<Removal, { Limits::HA_MEMBERS }> = Vec::new();
-        for r in ret.returns.iter() {
-            let Some(slot) = self.ident.slot_of(&r.udi) else {
+        for &(slot, serial) in ret.codes.iter() {
+            let Some(return_code) = self.return_code_of(slot, serial) else {
                 continue;
             };
-            let only = r
-                .feature
-                .as_ref()
-                .and_then(|f| self.ident.license_index(f))
-                .and_then(|l| u8::try_from(l).ok());
             let _ = removed.push(Removal {
-                slot: u8::try_from(slot).map_err(|_| AgentError::Capacity)?,
-                only,
-                return_code: Some(r.return_code.clone()),
+                slot,
+                only: ret.only,
+                return_code: Some(return_code),
             });
         }
         if removed.is_empty() {
@@ -681,7 +709,7 @@ impl<J: Journal> Agent<J> {
         &mut self,
         t: Timestamp,
         created: Timestamp,
-        sent: Option<AuthReturn>,
+        sent: Option<PendingReturn>,
         response: Result<&[u8], CommError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
@@ -695,7 +723,7 @@ impl<J: Journal> Agent<J> {
         &mut self,
         t: Timestamp,
         created: Timestamp,
-        sent: Option<AuthReturn>,
+        sent: Option<PendingReturn>,
         env: Result<Envelope<'_>, (&'static str, bool)>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
@@ -707,12 +735,13 @@ impl<J: Journal> Agent<J> {
         let Some(mut sent) = sent else {
             return Ok(());
         };
-        sent.returns.retain(|x| {
+        let ident = &self.ident;
+        sent.codes.retain(|&(slot, serial)| {
             r.returned
                 .iter()
-                .any(|(u, s)| *u == x.udi && *s == x.serial)
+                .any(|(u, s)| Some(u) == ident.slot_udi(usize::from(slot)) && *s == serial)
         });
-        if sent.returns.is_empty() {
+        if sent.codes.is_empty() {
             self.stats.authorization_return.failed(t, "refused", false);
             return Ok(());
         }

@@ -28,8 +28,8 @@ use crate::schedule::{self, Schedule};
 use crate::state::{AckRecord, Record, State, needs_authorization};
 use crate::time::{Civil, civil, timestamp_of};
 use crate::wire::{
-    AckPayload, AckPoll, AuthLicense, AuthRequest, AuthReturn, Kind, PolicyPayload, PushReceipt,
-    TrustRequest, UsageOrigin,
+    AckPayload, AckPoll, AuthLicense, AuthRequest, Kind, PolicyPayload, PushReceipt, TrustRequest,
+    UsageOrigin,
 };
 use core::fmt;
 use heapless::Vec;
@@ -287,7 +287,20 @@ enum Inflight {
 enum Outgoing {
     Trust(TrustRequest),
     Auth(AuthRequest),
-    Return(AuthReturn),
+    Return(PendingReturn),
+}
+
+/// An authorization return as the agent keeps it until the authority confirms it: which
+/// codes go back. The wire [`AuthReturn`](crate::wire::AuthReturn) (UDIs, return codes, the license's name: 850 bytes)
+/// is rebuilt from the identity, which never changes while the agent runs, when it is
+/// needed (`Agent::return_message`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PendingReturn {
+    created_at: Timestamp,
+    /// Only this license goes back (`export return`); `None` = the whole codes.
+    only: Option<u8>,
+    /// (HA slot, serial of the code it holds).
+    codes: Vec<(u8, u64), { Limits::HA_MEMBERS }>,
 }
 
 /// What an import did (MSG-20: the type of file installed).
@@ -400,7 +413,7 @@ pub struct Agent<J: Journal> {
     stats: Statistics,
     outbox: Option<Outgoing>,
     /// The online return on the wire, removed when the authority confirms it.
-    returning: Option<AuthReturn>,
+    returning: Option<PendingReturn>,
     /// HA trust sync was tried since boot (TRUST-12): once per boot, not on every wakeup.
     trust_synced: bool,
 }
@@ -926,13 +939,14 @@ impl<J: Journal> Agent<J> {
                     Inflight::Auth(r.created_at),
                 )
             }
-            Outgoing::Return(r) => {
+            Outgoing::Return(p) => {
                 self.stats.authorization_return.total =
                     self.stats.authorization_return.total.saturating_add(1);
+                let r = self.return_message(p);
                 (
                     TransmitKind::AuthReturn,
-                    envelope::seal(Kind::AuthReturn, r, key, buf)?,
-                    Inflight::Return(r.created_at),
+                    envelope::seal(Kind::AuthReturn, &r, key, buf)?,
+                    Inflight::Return(p.created_at),
                 )
             }
         };
