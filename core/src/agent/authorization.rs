@@ -171,22 +171,52 @@ impl<J: Journal> Agent<J> {
         lic: usize,
         scope: SyncScope,
     ) -> Result<AuthRequest, AgentError> {
+        let p = self.pending_auth(t, mode, lic, scope)?;
+        self.auth_message(&p)
+    }
+
+    /// An authorization request as it waits in the outbox: the slots and the serials of the
+    /// codes they hold now (0 = none).
+    fn pending_auth(
+        &self,
+        t: Timestamp,
+        mode: AuthMode,
+        lic: usize,
+        scope: SyncScope,
+    ) -> Result<PendingAuth, AgentError> {
+        let mut subjects = Vec::new();
+        for slot in self.scope_slots(scope) {
+            if self.ident.slot_udi(slot).is_some() {
+                let serial = self.authorization_of(slot).map_or(0, |a| a.serial);
+                let slot = u8::try_from(slot).map_err(|_| AgentError::Capacity)?;
+                let _ = subjects.push((slot, serial));
+            }
+        }
+        Ok(PendingAuth {
+            created_at: t,
+            mode,
+            lic: u8::try_from(lic).map_err(|_| AgentError::Capacity)?,
+            subjects,
+        })
+    }
+
+    /// The wire message of a queued authorization request.
+    pub(super) fn auth_message(&self, p: &PendingAuth) -> Result<AuthRequest, AgentError> {
         let def = self
             .ident
             .catalogue
-            .get(lic)
+            .get(usize::from(p.lic))
             .ok_or(AgentError::UnknownLicense)?;
         let mut subjects = Vec::new();
-        for slot in self.scope_slots(scope) {
-            if let Some(udi) = self.ident.slot_udi(slot) {
-                let serial = self.authorization_of(slot).map_or(0, |a| a.serial);
+        for &(slot, serial) in p.subjects.iter() {
+            if let Some(udi) = self.ident.slot_udi(usize::from(slot)) {
                 let _ = subjects.push((udi.clone(), serial));
             }
         }
         Ok(AuthRequest {
             udi: self.ident.udi.clone(),
-            created_at: t,
-            mode,
+            created_at: p.created_at,
+            mode: p.mode,
             license: AuthLicense {
                 feature: def.name.clone(),
                 count: 1,
@@ -233,7 +263,7 @@ impl<J: Journal> Agent<J> {
             }
         }
         let t = self.now(now);
-        let request = self.auth_request(t, mode, lic, scope)?;
+        let request = self.pending_auth(t, mode, lic, scope)?;
         self.commit(&[Record::AuthRequested {
             t,
             lic: u8::try_from(lic).map_err(|_| AgentError::Capacity)?,
@@ -749,4 +779,15 @@ impl<J: Journal> Agent<J> {
         self.stats.authorization_return.succeeded(t, "OK");
         Ok(())
     }
+}
+
+/// An authorization request waiting for [`Agent::poll_transmit`]. The wire [`AuthRequest`]
+/// (UDIs, the license's name: 420 bytes) is rebuilt from the identity when it is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct PendingAuth {
+    pub(super) created_at: Timestamp,
+    mode: AuthMode,
+    lic: u8,
+    /// (HA slot, serial of the code it holds now, 0 = none).
+    subjects: Vec<(u8, u64), { Limits::HA_MEMBERS }>,
 }

@@ -28,8 +28,7 @@ use crate::schedule::{self, Schedule};
 use crate::state::{AckRecord, Record, State, needs_authorization};
 use crate::time::{Civil, civil, timestamp_of};
 use crate::wire::{
-    AckPayload, AckPoll, AuthLicense, AuthRequest, Kind, PolicyPayload, PushReceipt, TrustRequest,
-    UsageOrigin,
+    AckPayload, AckPoll, AuthLicense, Kind, PolicyPayload, PushReceipt, UsageOrigin,
 };
 use core::fmt;
 use heapless::Vec;
@@ -285,8 +284,8 @@ enum Inflight {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)] // one at a time, no heap
 enum Outgoing {
-    Trust(TrustRequest),
-    Auth(AuthRequest),
+    Trust(trust::PendingTrust),
+    Auth(authorization::PendingAuth),
     Return(PendingReturn),
 }
 
@@ -913,7 +912,8 @@ impl<J: Journal> Agent<J> {
         buf: &mut [u8],
     ) -> Result<Transmit, AgentError> {
         let (kind, len, inflight) = match &out {
-            Outgoing::Trust(r) => {
+            Outgoing::Trust(p) => {
+                let r = &self.trust_message(p);
                 let stats = if r.token.is_some() {
                     &mut self.stats.trust_establishment
                 } else {
@@ -930,13 +930,14 @@ impl<J: Journal> Agent<J> {
                     },
                 )
             }
-            Outgoing::Auth(r) => {
+            Outgoing::Auth(p) => {
                 self.stats.authorization_request.total =
                     self.stats.authorization_request.total.saturating_add(1);
+                let r = self.auth_message(p)?;
                 (
                     TransmitKind::AuthRequest,
-                    envelope::seal(Kind::AuthRequest, r, key, buf)?,
-                    Inflight::Auth(r.created_at),
+                    envelope::seal(Kind::AuthRequest, &r, key, buf)?,
+                    Inflight::Auth(p.created_at),
                 )
             }
             Outgoing::Return(p) => {
@@ -1575,6 +1576,23 @@ mod tests {
             trust: Default::default(),
         };
         Agent::boot(ident, RamJournal::new(), Timestamp(1_000_000)).unwrap()
+    }
+
+    #[test]
+    fn an_overlong_id_token_changes_nothing() {
+        // Bad input gets an error and changes nothing: not even the once-per-boot trust sync.
+        use tally_hal::DeviceKey;
+        let mut a = agent();
+        a.ident.trust.device_key = Some(SoftwareKey::from_seed(b"k").public_key());
+        let t = Timestamp(1_000_000);
+        let long = "t".repeat(crate::wire::ID_TOKEN_LEN + 1);
+        assert!(a.trust_idtoken(t, &long, SyncScope::Local, false).is_err());
+        assert!(!a.trust_synced);
+        assert!(a.outbox.is_none());
+        a.trust_idtoken(t, "token", SyncScope::Local, false)
+            .unwrap();
+        assert!(a.trust_synced);
+        assert!(a.outbox.is_some());
     }
 
     #[test]

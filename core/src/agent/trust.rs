@@ -121,9 +121,16 @@ impl<J: Journal> Agent<J> {
 
     fn trust_subjects(&self, scope: SyncScope) -> Vec<TrustSubject, { Limits::HA_MEMBERS }> {
         let own = self.ident.own_slot();
+        self.subjects_of(slot_mask(
+            (0..self.ident.slots().count()).filter(|&s| scope == SyncScope::All || s == own),
+        ))
+    }
+
+    /// The request's subjects: each slot of `mask` with the key its code must bind.
+    fn subjects_of(&self, mask: u8) -> Vec<TrustSubject, { Limits::HA_MEMBERS }> {
         let mut out = Vec::new();
         for (slot, (_, udi)) in self.ident.slots().enumerate() {
-            if (scope == SyncScope::All || slot == own)
+            if mask & (1 << slot) != 0
                 && let Some(key) = self.ident.slot_key(slot)
             {
                 let _ = out.push(TrustSubject {
@@ -135,10 +142,21 @@ impl<J: Journal> Agent<J> {
         out
     }
 
+    /// The wire message of a queued trust request.
+    pub(super) fn trust_message(&self, p: &PendingTrust) -> TrustRequest {
+        TrustRequest {
+            udi: self.ident.udi.clone(),
+            created_at: p.created_at,
+            token: p.token.clone(),
+            force: p.force,
+            subjects: self.subjects_of(p.slots),
+        }
+    }
+
     /// HA trust sync (TRUST-12): connected directly with trust, the active asks once after a
     /// boot (the HA set formed again, a standby may have joined) for the members that have no
     /// usable code; the authority issues them and puts the members in the active's account.
-    pub(super) fn trust_sync(&mut self, t: Timestamp) -> Option<TrustRequest> {
+    pub(super) fn trust_sync(&mut self, t: Timestamp) -> Option<PendingTrust> {
         if self.trust_synced
             || self.state.config.transport != crate::config::Transport::Smart
             || !self.direct_trust()
@@ -146,28 +164,18 @@ impl<J: Journal> Agent<J> {
             return None;
         }
         let own = self.ident.own_slot();
-        let mut subjects: Vec<TrustSubject, { Limits::HA_MEMBERS }> = Vec::new();
-        for (slot, (_, udi)) in self.ident.slots().enumerate() {
-            if slot != own
-                && !self.slot_communicates(slot)
-                && let Some(key) = self.ident.slot_key(slot)
-            {
-                let _ = subjects.push(TrustSubject {
-                    udi: udi.clone(),
-                    device_key: crate::wire::Key(key),
-                });
-            }
-        }
-        if subjects.is_empty() {
+        let slots = slot_mask((0..self.ident.slots().count()).filter(|&slot| {
+            slot != own && !self.slot_communicates(slot) && self.ident.slot_key(slot).is_some()
+        }));
+        if slots == 0 {
             return None;
         }
         self.trust_synced = true;
-        Some(TrustRequest {
-            udi: self.ident.udi.clone(),
+        Some(PendingTrust {
             created_at: t,
             token: None,
             force: false,
-            subjects,
+            slots,
         })
     }
 
@@ -225,18 +233,21 @@ impl<J: Journal> Agent<J> {
         if token.is_empty() {
             return Err(AgentError::BadValue);
         }
-        let subjects = self.trust_subjects(scope);
-        if subjects.is_empty() {
+        let own = self.ident.own_slot();
+        let slots = slot_mask((0..self.ident.slots().count()).filter(|&slot| {
+            (scope == SyncScope::All || slot == own) && self.ident.slot_key(slot).is_some()
+        }));
+        if slots == 0 {
             return Err(AgentError::Refused(WRONG_KEY));
         }
+        let token = bounded(token)?;
         // The operator chose the UDIs: no trust sync on top of it until the next boot.
         self.trust_synced = true;
-        self.outbox = Some(Outgoing::Trust(TrustRequest {
-            udi: self.ident.udi.clone(),
+        self.outbox = Some(Outgoing::Trust(PendingTrust {
             created_at: self.now(now),
-            token: Some(bounded(token)?),
+            token: Some(token),
             force,
-            subjects,
+            slots,
         }));
         Ok(())
     }
@@ -511,4 +522,22 @@ impl<J: Journal> Agent<J> {
         }
         Ok(Imported::TrustCodes(1))
     }
+}
+
+/// A trust request waiting for [`Agent::poll_transmit`]: which HA slots it is for. The wire
+/// [`TrustRequest`] (UDIs and keys: 750 bytes) is rebuilt from the identity when it is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct PendingTrust {
+    pub(super) created_at: Timestamp,
+    pub(super) token: Option<heapless::String<{ crate::wire::ID_TOKEN_LEN }>>,
+    pub(super) force: bool,
+    /// Bit `n`: HA slot `n`.
+    pub(super) slots: u8,
+}
+
+const _: () = assert!(Limits::HA_MEMBERS <= 8, "a slot mask is a u8");
+
+/// The slots as a mask (slots past the mask's width cannot exist: asserted above).
+fn slot_mask(slots: impl Iterator<Item = usize>) -> u8 {
+    slots.filter(|&s| s < 8).fold(0, |m, s| m | (1u8 << s))
 }
