@@ -312,6 +312,104 @@ macro_rules! structs {
     )*};
 }
 
+/// A wire ACK in two steps, so that a device never holds it whole (3 KB, two thirds of it
+/// trust and authorization codes): [`ack_head`] decodes everything up to the policy in place
+/// (into the journal's ACK record and `udi`), then [`ack_codes`] hands each code over as it is
+/// decoded. [`AckPayload`]'s own decoder is these two, so the differential tests
+/// (`tests/tests/decode.rs`, the fuzz targets) cover them.
+#[allow(clippy::too_many_arguments)] // the fields, in wire order
+fn ack_fields<const N: usize>(
+    r: &mut Reader<'_>,
+    udi: &mut Udi,
+    issued_at: &mut Timestamp,
+    seq: &mut u64,
+    transaction: &mut u64,
+    reports: &mut Vec<AckedReport, N>,
+    account: &mut Option<Account>,
+    policy: &mut Option<CustomPolicy>,
+) -> Result<()> {
+    Decode::decode_into(r, udi)?;
+    Decode::decode_into(r, issued_at)?;
+    Decode::decode_into(r, seq)?;
+    Decode::decode_into(r, transaction)?;
+    Decode::decode_into(r, reports)?;
+    Decode::decode_into(r, account)?;
+    Decode::decode_into(r, policy)
+}
+
+/// The head of a wire ACK (see [`ack_fields`]) into `out` (its codes untouched) and `udi`.
+pub fn ack_head(r: &mut Reader<'_>, udi: &mut Udi, out: &mut AckRecord) -> Result<()> {
+    ack_fields(
+        r,
+        udi,
+        &mut out.issued_at,
+        &mut out.seq,
+        &mut out.transaction,
+        &mut out.reports,
+        &mut out.account,
+        &mut out.policy,
+    )
+}
+
+/// The rest of a wire ACK after [`ack_head`]: each trust code, then each authorization code,
+/// handed over one at a time (at most `Limits::HA_MEMBERS` of each, as `AckPayload` holds).
+pub fn ack_codes(
+    r: &mut Reader<'_>,
+    trust: &mut dyn FnMut(TrustCode),
+    auth: &mut dyn FnMut(AuthCode),
+) -> Result<()> {
+    const MAX: usize = crate::limits::Limits::HA_MEMBERS;
+    for i in 0..r.length()? {
+        let code = TrustCode::decode(r)?;
+        if i >= MAX {
+            return Err(Malformed);
+        }
+        trust(code);
+    }
+    for i in 0..r.length()? {
+        let code = AuthCode::decode(r)?;
+        if i >= MAX {
+            return Err(Malformed);
+        }
+        auth(code);
+    }
+    Ok(())
+}
+
+impl Decode<'_> for AckPayload {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let mut ack = AckPayload::default();
+        Self::decode_into(r, &mut ack)?;
+        Ok(ack)
+    }
+
+    fn decode_into(r: &mut Reader<'_>, out: &mut Self) -> Result<()> {
+        ack_fields(
+            r,
+            &mut out.udi,
+            &mut out.issued_at,
+            &mut out.seq,
+            &mut out.transaction,
+            &mut out.reports,
+            &mut out.account,
+            &mut out.policy,
+        )?;
+        out.trust.clear();
+        out.auth.clear();
+        let (trust, auth) = (&mut out.trust, &mut out.auth);
+        // `ack_codes` bounds the counts: the pushes cannot fail.
+        ack_codes(
+            r,
+            &mut |c| {
+                let _ = trust.push(c);
+            },
+            &mut |c| {
+                let _ = auth.push(c);
+            },
+        )
+    }
+}
+
 /// Enums without data: the variants in declaration order.
 macro_rules! unit_enums {
     ($($ty:ident { $($v:ident),* $(,)? })*) => {$(
@@ -360,7 +458,6 @@ structs! {
     Account { smart_account, virtual_account, as_of }
     AccountNames { smart_account, virtual_account }
     AckedReport { id, status }
-    AckPayload { udi, issued_at, seq, transaction, reports, account, policy, trust, auth }
     PolicyPayload { udi, issued_at, seq, policy }
     PushReceipt { udi, issued_at, seq, transaction, poll_after_secs }
     TrustCode { udi, device_key, origin, account, issued_at, serial }
@@ -518,75 +615,102 @@ impl Decode<'_> for Record {
             }
             return Ok(());
         }
-        *out = small_record(variant, t, r)?;
-        Ok(())
+        small_record_into(variant, t, r, out)
     }
 }
 
-/// Every record but an ACK, by value.
-fn small_record(variant: u32, t: Timestamp, r: &mut Reader<'_>) -> Result<Record> {
+/// Every record but an ACK, into `out`. Not inlined, and written variant by variant: no
+/// record-sized (1.2 KB) temporary in the replay's frame.
+#[inline(never)]
+fn small_record_into(
+    variant: u32,
+    t: Timestamp,
+    r: &mut Reader<'_>,
+    out: &mut Record,
+) -> Result<()> {
     {
-        Ok(match variant {
-            0 => Record::Usage {
-                t,
-                lic: r.read()?,
-                count: r.read()?,
-            },
-            1 => Record::Measure { t },
-            2 => Record::CloseAll {
-                t,
-                reload: r.read()?,
-            },
-            3 => Record::Pushed {
-                t,
-                transaction: r.read()?,
-                poll_at: r.read()?,
-            },
-            4 => Record::Saved {
-                t,
-                selection: r.read()?,
-            },
-            6 => Record::PollDone { t },
-            7 => Record::PolicyInstalled {
-                t,
-                policy: r.read()?,
-                issued_at: r.read()?,
-                seq: r.read()?,
-            },
-            8 => Record::PolicyRemoved { t },
-            9 => Record::Config {
-                t,
-                change: r.read()?,
-            },
-            10 => Record::CommFailed { t },
-            11 => Record::CommRestored { t },
-            12 => Record::Alerted { t, days: r.read()? },
-            13 => Record::EventLogCleared { t },
-            14 => Record::TrustInstalled {
-                t,
-                seq: r.read()?,
-                issued_at: r.read()?,
-                codes: r.read()?,
-            },
-            15 => Record::AuthRequested { t, lic: r.read()? },
-            16 => Record::AuthInstalled {
-                t,
-                seq: r.read()?,
-                codes: r.read()?,
-            },
-            17 => Record::AuthRemoved {
-                t,
-                removed: r.read()?,
-            },
-            18 => Record::FactoryReset { t },
-            19 => Record::Provisioned {
-                t,
-                policy: r.read()?,
-                codes: r.read()?,
-            },
+        match variant {
+            0 => {
+                *out = Record::Usage {
+                    t,
+                    lic: r.read()?,
+                    count: r.read()?,
+                }
+            }
+            1 => *out = Record::Measure { t },
+            2 => {
+                *out = Record::CloseAll {
+                    t,
+                    reload: r.read()?,
+                }
+            }
+            3 => {
+                *out = Record::Pushed {
+                    t,
+                    transaction: r.read()?,
+                    poll_at: r.read()?,
+                }
+            }
+            4 => {
+                *out = Record::Saved {
+                    t,
+                    selection: r.read()?,
+                }
+            }
+            6 => *out = Record::PollDone { t },
+            7 => {
+                *out = Record::PolicyInstalled {
+                    t,
+                    policy: r.read()?,
+                    issued_at: r.read()?,
+                    seq: r.read()?,
+                }
+            }
+            8 => *out = Record::PolicyRemoved { t },
+            9 => {
+                *out = Record::Config {
+                    t,
+                    change: r.read()?,
+                }
+            }
+            10 => *out = Record::CommFailed { t },
+            11 => *out = Record::CommRestored { t },
+            12 => *out = Record::Alerted { t, days: r.read()? },
+            13 => *out = Record::EventLogCleared { t },
+            14 => {
+                *out = Record::TrustInstalled {
+                    t,
+                    seq: r.read()?,
+                    issued_at: r.read()?,
+                    codes: r.read()?,
+                }
+            }
+            15 => *out = Record::AuthRequested { t, lic: r.read()? },
+            16 => {
+                *out = Record::AuthInstalled {
+                    t,
+                    seq: r.read()?,
+                    codes: r.read()?,
+                }
+            }
+            17 => {
+                *out = Record::AuthRemoved {
+                    t,
+                    removed: r.read()?,
+                }
+            }
+            18 => *out = Record::FactoryReset { t },
+            19 => {
+                *out = Record::Provisioned {
+                    t,
+                    policy: r.read()?,
+                    codes: r.read()?,
+                }
+            }
             _ => return Err(Malformed),
-        })
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -218,6 +218,12 @@ impl Envelope<'_> {
         })
     }
 
+    /// The payload's bytes (verified or not: see [`Envelope::verify`]), for decoding it in
+    /// steps.
+    pub fn payload(&self) -> &[u8] {
+        self.payload.0
+    }
+
     /// Decode the payload as `T` with the device's decoders ([`crate::decode`]), refusing
     /// trailing bytes.
     pub fn read<'a, T: crate::decode::Decode<'a>>(&'a self) -> Result<T, EnvelopeError> {

@@ -12,9 +12,7 @@ use crate::rum::{
     ChangeReason, Flag, Report, ReportState, Selection, StorageReason, StorageState,
     TransactionError,
 };
-use crate::wire::{
-    Account, AckPayload, AckStatus, AckedReport, AuthKind, RETURN_CODE_LEN, TrustOrigin,
-};
+use crate::wire::{Account, AckStatus, AckedReport, AuthKind, RETURN_CODE_LEN, TrustOrigin};
 use heapless::{Deque, String, Vec};
 use serde::{Deserialize, Serialize};
 use tally_hal::{Enforcement, LicenseDef, Timestamp};
@@ -265,27 +263,6 @@ pub struct AckRecord {
     pub policy: Option<CustomPolicy>,
     pub trust: Vec<(u8, TrustEntry), { Limits::HA_MEMBERS }>,
     pub auth: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }>,
-}
-
-impl AckRecord {
-    /// The record of `ack`, taking its reports, account and policy (the wire ACK is 3 KB: it
-    /// is lent, not moved, and left without them).
-    pub fn new(
-        ack: &mut AckPayload,
-        trust: Vec<(u8, TrustEntry), { Limits::HA_MEMBERS }>,
-        auth: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }>,
-    ) -> AckRecord {
-        AckRecord {
-            issued_at: ack.issued_at,
-            seq: ack.seq,
-            transaction: ack.transaction,
-            reports: core::mem::take(&mut ack.reports),
-            account: ack.account.take(),
-            policy: ack.policy.take(),
-            trust,
-            auth,
-        }
-    }
 }
 
 /// A trust code as the device keeps it: the authority holds the signed code.

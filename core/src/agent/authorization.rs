@@ -343,21 +343,19 @@ impl<J: Journal> Agent<J> {
         ))
     }
 
-    /// Authorization codes in an ACK (AUTH-6): every one that checks.
+    /// An authorization code in an ACK (AUTH-6), added to `out` if it checks; the first code
+    /// for a slot wins.
     pub(super) fn ack_auth(
         &self,
-        codes: &[AuthCode],
+        out: &mut Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }>,
+        c: &AuthCode,
         t: Timestamp,
-    ) -> Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }> {
-        let mut out: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }> = Vec::new();
-        for c in codes {
-            if let Ok((slot, e)) = self.check_auth_code(c, t)
-                && !out.iter().any(|(s, _)| *s == slot)
-            {
-                let _ = out.push((slot, e));
-            }
+    ) {
+        if let Ok((slot, e)) = self.check_auth_code(c, t)
+            && !out.iter().any(|(s, _)| *s == slot)
+        {
+            let _ = out.push((slot, e));
         }
-        out
     }
 
     /// Commit checked codes and announce them (MSG-9).

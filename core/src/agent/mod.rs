@@ -27,9 +27,7 @@ use crate::rum::{Report, ReportState, Selection};
 use crate::schedule::{self, Schedule};
 use crate::state::{AckRecord, Record, State, needs_authorization};
 use crate::time::{Civil, civil, timestamp_of};
-use crate::wire::{
-    AckPayload, AckPoll, AuthLicense, Kind, PolicyPayload, PushReceipt, UsageOrigin,
-};
+use crate::wire::{AckPoll, AuthLicense, Kind, PolicyPayload, PushReceipt, UsageOrigin};
 use core::fmt;
 use heapless::Vec;
 use tally_hal::{
@@ -1111,7 +1109,7 @@ impl<J: Journal> Agent<J> {
                     // Not ready: the ACK comes with the next push or sync (ADR 0002).
                     Ok(Kind::PushReceipt) => {
                         self.stats.result_polling.succeeded(t, "NOT READY");
-                        return self.commit(&[Record::PollDone { t }]);
+                        return self.poll_done(t);
                     }
                     _ => ("invalid response", false),
                 }
@@ -1119,6 +1117,13 @@ impl<J: Journal> Agent<J> {
         };
         emit(sink, Message::CommFailed(transport, failure.0));
         self.stats.result_polling.failed(t, failure.0, failure.1);
+        self.poll_done(t)
+    }
+
+    /// The poll is over without an ACK. Not inlined: its record (1.2 KB, the size of the
+    /// largest) stays out of `on_poll_response`'s frame, which is under the ACK's.
+    #[inline(never)]
+    fn poll_done(&mut self, t: Timestamp) -> Result<(), AgentError> {
         self.commit(&[Record::PollDone { t }])
     }
 
@@ -1149,17 +1154,6 @@ impl<J: Journal> Agent<J> {
             .map_err(|_| ("invalid response", false))
     }
 
-    /// [`Agent::open_inbound`] into `out`: an ACK (3 KB) is decoded where the caller keeps it.
-    fn open_inbound_into<T: for<'b> Decode<'b>>(
-        &self,
-        bytes: &[u8],
-        kind: Kind,
-        out: &mut T,
-    ) -> Result<(), AgentError> {
-        let env = self.verified(bytes, kind)?;
-        decode_payload_into(&env, out)
-    }
-
     /// The envelope of an authority message of `kind`, its signature checked. One copy for
     /// every message type (not inlined into `open_inbound`'s instances), and its stack is
     /// released before the payload is decoded.
@@ -1185,8 +1179,10 @@ impl<J: Journal> Agent<J> {
         self.take_verified_ack(t, &env, sink)
     }
 
-    /// [`Agent::take_ack`] after the signature check. Not inlined: the decoded ACK lives in
-    /// this frame only, not in its callers'.
+    /// [`Agent::take_ack`] after the signature check. The ACK is decoded straight into its
+    /// journal record, and its trust and authorization codes are checked one at a time as
+    /// they are decoded: the wire ACK (3 KB) is never on the stack. Not inlined: the record
+    /// lives in this frame only, not in its callers'.
     #[inline(never)]
     fn take_verified_ack(
         &mut self,
@@ -1194,21 +1190,57 @@ impl<J: Journal> Agent<J> {
         env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        let mut ack = AckPayload::default();
-        decode_payload_into(env, &mut ack)?;
-        self.apply_ack(t, &mut ack, sink)
-    }
-
-    #[inline(never)] // its decoded messages stay off the callers' stacks
-    fn apply_ack(
-        &mut self,
-        t: Timestamp,
-        ack: &mut AckPayload,
-        sink: &mut dyn EventSink,
-    ) -> Result<Imported, AgentError> {
-        if ack.udi != self.ident.udi {
+        let mut record = [Record::Ack {
+            t,
+            ack: AckRecord::default(),
+        }];
+        let [Record::Ack { ack, .. }] = &mut record else {
+            return Err(AgentError::Envelope(EnvelopeError::Malformed));
+        };
+        let malformed = |_| AgentError::Envelope(EnvelopeError::Malformed);
+        let mut r = crate::decode::Reader::new(env.payload());
+        let mut udi = Udi::default();
+        crate::decode::ack_head(&mut r, &mut udi, ack).map_err(malformed)?;
+        // Only an ACK newer than every applied authority message may change the account,
+        // policy, trust or authorization (DESIGN.md §3); an older one only acknowledges.
+        let fresh = ack.seq > self.state.seq_hwm;
+        let (mut trust, mut auth) = (Vec::new(), Vec::new());
+        crate::decode::ack_codes(
+            &mut r,
+            &mut |c| {
+                if fresh {
+                    self.ack_trust(&mut trust, &c, t);
+                }
+            },
+            &mut |c| {
+                if fresh {
+                    self.ack_auth(&mut auth, &c, t);
+                }
+            },
+        )
+        .map_err(malformed)?;
+        if !r.rest().is_empty() {
+            return Err(malformed(crate::decode::Malformed));
+        }
+        if udi != self.ident.udi {
             return Err(AgentError::WrongDevice);
         }
+        ack.trust = trust;
+        ack.auth = auth;
+        self.apply_ack(fresh, &record, sink)
+    }
+
+    /// Commit and announce an ACK record decoded by [`Agent::take_verified_ack`] (`fresh`: it
+    /// is newer than every applied authority message).
+    fn apply_ack(
+        &mut self,
+        fresh: bool,
+        record: &[Record; 1],
+        sink: &mut dyn EventSink,
+    ) -> Result<Imported, AgentError> {
+        let [Record::Ack { ack, .. }] = record else {
+            return Err(AgentError::Envelope(EnvelopeError::Malformed));
+        };
         let news = ack
             .reports
             .iter()
@@ -1218,9 +1250,6 @@ impl<J: Journal> Agent<J> {
                     .is_some_and(|r| r.state != ReportState::Ack)
             })
             .count();
-        // Only an ACK newer than every applied authority message may change the account,
-        // policy, trust or authorization (DESIGN.md §3); an older one only acknowledges.
-        let fresh = ack.seq > self.state.seq_hwm;
         let account_news = fresh
             && ack.account.as_ref().is_some_and(|a| {
                 self.state
@@ -1233,12 +1262,7 @@ impl<J: Journal> Agent<J> {
                 .policy
                 .as_ref()
                 .is_some_and(|p| self.policy_is_news(p, ack.issued_at));
-        let (trust, auth) = if fresh {
-            (self.ack_trust(&ack.trust, t), self.ack_auth(&ack.auth, t))
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let code_news = !trust.is_empty() || !auth.is_empty();
+        let code_news = !ack.trust.is_empty() || !ack.auth.is_empty();
         if news == 0
             && !account_news
             && !policy_news
@@ -1251,29 +1275,16 @@ impl<J: Journal> Agent<J> {
         if !fresh && news == 0 {
             return Err(AgentError::Stale);
         }
-        let (slots_t, slots_a): (
-            Vec<u8, { Limits::HA_MEMBERS }>,
-            Vec<u8, { Limits::HA_MEMBERS }>,
-        ) = (
-            trust.iter().map(|(s, _)| *s).collect(),
-            auth.iter().map(|(s, _)| *s).collect(),
-        );
-        ack.trust.clear();
-        ack.auth.clear();
-        // The record takes the ACK's parts; the ACK itself (3 KB) is not copied.
-        self.commit(&[Record::Ack {
-            t,
-            ack: AckRecord::new(ack, trust, auth),
-        }])?;
+        self.commit(record)?;
         if policy_news {
             emit(sink, Message::PolicyInstallSuccess);
         }
-        for slot in slots_t.iter() {
+        for (slot, _) in ack.trust.iter() {
             if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
                 emit(sink, Message::TrustInstallSuccess(udi));
             }
         }
-        for slot in slots_a.iter() {
+        for (slot, _) in ack.auth.iter() {
             if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
                 emit(sink, Message::AuthInstallSuccess(udi));
             }

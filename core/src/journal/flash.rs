@@ -534,19 +534,25 @@ impl<F: NorFlash> FlashJournal<F> {
         ))
     }
 
-    /// Valid sectors in log order (by sequence number).
-    fn log_order(&mut self, order: &mut [(u32, u32)]) -> usize {
+    /// Valid sectors in log order (by sequence number, then index), and each sector's
+    /// sequence number in `seqs`. Indexes are bytes (`MAX_SECTORS` is 256): the mount's
+    /// working set is 1.25 KB, not 2 KB of (sequence, index) pairs.
+    fn log_order(&mut self, order: &mut [u8; MAX_SECTORS], seqs: &mut [u32; MAX_SECTORS]) -> usize {
         let mut n = 0;
         for s in 0..self.sectors {
             if let Some(info) = self.sector_info(s)
                 && let Some(slot) = order.get_mut(n)
+                && let Ok(index) = u8::try_from(s)
             {
-                *slot = (info.seq, s);
+                *slot = index;
+                if let Some(q) = seqs.get_mut(usize::from(index)) {
+                    *q = info.seq;
+                }
                 n += 1;
             }
         }
         if let Some(o) = order.get_mut(..n) {
-            crate::sort::sort_by_key(o, |x| *x);
+            crate::sort::sort_by_key(o, |s| (seqs.get(usize::from(*s)).copied().unwrap_or(0), *s));
         }
         n
     }
@@ -679,22 +685,23 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         state: &mut State,
         visit: &mut dyn FnMut(&mut State, Entry),
     ) -> Result<(), JournalError> {
-        let mut order = [(0u32, 0u32); MAX_SECTORS];
+        let mut order = [0u8; MAX_SECTORS];
+        let mut seqs = [0u32; MAX_SECTORS];
         if self.sectors as usize > MAX_SECTORS {
             return Err(JournalError::TooLarge);
         }
-        let n = self.log_order(&mut order);
+        let n = self.log_order(&mut order, &mut seqs);
         let order = order.get(..n).unwrap_or(&[]);
         let mut buf = [0xFFu8; BUF];
 
         // Pass 1: the newest complete snapshot (its position in `order`, offset, generation).
         let mut start: Option<(usize, usize, u32)> = None;
         let mut open: Option<(usize, usize, u32)> = None;
-        for (i, (_, s)) in order.iter().enumerate() {
+        for (i, s) in order.iter().map(|s| u32::from(*s)).enumerate() {
             let mut off = Self::HEADER;
-            while let Some((at, _)) = self.next_item(*s, off, &mut buf) {
+            while let Some((at, _)) = self.next_item(s, off, &mut buf) {
                 off = at;
-                let Some((item, size)) = self.scan(*s, off, &mut buf, false) else {
+                let Some((item, size)) = self.scan(s, off, &mut buf, false) else {
                     break;
                 };
                 if let Scanned::Item { kind, payload, .. } = item {
@@ -726,16 +733,16 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         // The last item that belongs to the state (a batch, or the chosen snapshot) and the chain
         // after it. Anything later (an interrupted compaction) is garbage to be reused.
         let mut live: Option<(Head, [u8; 4])> = None;
-        for (i, (_, s)) in order.iter().enumerate().skip(from_i) {
+        for (i, s) in order.iter().map(|s| u32::from(*s)).enumerate().skip(from_i) {
             let mut off = if i == from_i { from_off } else { Self::HEADER };
-            while let Some((at, after_hole)) = self.next_item(*s, off, &mut buf) {
+            while let Some((at, after_hole)) = self.next_item(s, off, &mut buf) {
                 // A gap inside the snapshot being built is not visited: the snapshot replaces
                 // whatever the state was (as when it was built aside and swapped in).
                 if after_hole && !in_snapshot {
                     visit(state, Entry::Gap);
                 }
                 off = at;
-                let Some((item, size)) = self.scan(*s, off, &mut buf, true) else {
+                let Some((item, size)) = self.scan(s, off, &mut buf, true) else {
                     break;
                 };
                 if let Scanned::Item {
@@ -765,7 +772,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                                 state.reset(0);
                                 live = Some((
                                     Head {
-                                        sector: *s,
+                                        sector: s,
                                         offset: (off + size) as u32,
                                     },
                                     next_chain,
@@ -783,7 +790,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                     if keeps {
                         live = Some((
                             Head {
-                                sector: *s,
+                                sector: s,
                                 offset: (off + size) as u32,
                             },
                             next_chain,
@@ -801,10 +808,13 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         self.head = live.map(|(h, _)| h);
         // Whatever the tail looks like, the next item goes to a fresh sector (see `torn`).
         self.torn = true;
-        self.gen_start = live.and(order.get(from_i).map(|(_, s)| *s));
+        self.gen_start = live.and(order.get(from_i).map(|s| u32::from(*s)));
 
         self.generation = generation;
-        self.next_seq = order.last().map_or(1, |(seq, _)| seq.wrapping_add(1));
+        self.next_seq = order
+            .last()
+            .and_then(|s| seqs.get(usize::from(*s)))
+            .map_or(1, |seq| seq.wrapping_add(1));
         self.chain = live.map_or([0; 4], |(_, c)| c);
         self.allowance = 0;
         self.mounted = true;
