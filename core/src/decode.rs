@@ -590,6 +590,82 @@ impl Decode<'_> for SnapPart {
     }
 }
 
+/// The snapshot parts of one journal item added to `st`, a state being rebuilt after
+/// [`State::reset`], in the order of [`State::each_part`]: the meta (0.7 KB) is decoded field
+/// by field into the state, every other part through its own small type, so no part-sized
+/// temporary is on the mount's stack. Stops at the first part that does not decode.
+pub fn parts_into(payload: &[u8], st: &mut State) {
+    let mut r = Reader::new(payload);
+    while !r.rest().is_empty() && part_into(&mut r, st).is_ok() {}
+}
+
+fn part_into(r: &mut Reader<'_>, st: &mut State) -> Result<()> {
+    match r.variant()? {
+        // `Meta`'s fields, in its order.
+        0 => {
+            Decode::decode_into(r, &mut st.counters)?;
+            Decode::decode_into(r, &mut st.last_id)?;
+            Decode::decode_into(r, &mut st.policy)?;
+            Decode::decode_into(r, &mut st.config)?;
+            Decode::decode_into(r, &mut st.account)?;
+            Decode::decode_into(r, &mut st.last_ack)?;
+            Decode::decode_into(r, &mut st.last_ack_seq)?;
+            Decode::decode_into(r, &mut st.last_push)?;
+            Decode::decode_into(r, &mut st.last_file_write)?;
+            Decode::decode_into(r, &mut st.next_poll)?;
+            Decode::decode_into(r, &mut st.poll_pending)?;
+            Decode::decode_into(r, &mut st.comm_failing_since)?;
+            Decode::decode_into(r, &mut st.last_alert)?;
+            Decode::decode_into(r, &mut st.last_measure)?;
+            Decode::decode_into(r, &mut st.hwm)?;
+            Decode::decode_into(r, &mut st.last_boot)?;
+            Decode::decode_into(r, &mut st.seq_hwm)?;
+            Decode::decode_into(r, &mut st.auth_serial_hwm)?;
+            Decode::decode_into(r, &mut st.provisioned)?;
+        }
+        1 => {
+            let lic: u8 = r.read()?;
+            let usage: Usage = r.read()?;
+            // Indexed like the catalogue: parts come in order.
+            if usize::from(lic) == st.usage.len() {
+                let _ = st.usage.push(usage);
+            }
+        }
+        2 => {
+            let _ = st.reports.push(r.read()?);
+        }
+        3 => {
+            let _ = st.events.entries.push_back(r.read()?);
+        }
+        4 => {
+            let _ = st.tombstones.push_back(r.read()?);
+        }
+        5 => {
+            let slot: u8 = r.read()?;
+            let entry: TrustEntry = r.read()?;
+            if let Some(s) = st.trust.get_mut(usize::from(slot)) {
+                *s = Some(entry);
+            }
+        }
+        6 => {
+            let slot: u8 = r.read()?;
+            let entry: AuthEntry = r.read()?;
+            if let Some(s) = st.auth.get_mut(usize::from(slot)) {
+                *s = Some(entry);
+            }
+        }
+        7 => {
+            let slot: u8 = r.read()?;
+            let code: String<{ crate::wire::RETURN_CODE_LEN }> = r.read()?;
+            if let Some(s) = st.last_return.get_mut(usize::from(slot)) {
+                *s = Some(code);
+            }
+        }
+        _ => return Err(Malformed),
+    }
+    Ok(())
+}
+
 impl Decode<'_> for Record {
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         let mut record = Record::Measure { t: Timestamp(0) };

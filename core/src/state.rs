@@ -528,63 +528,6 @@ impl State {
             )
     }
 
-    /// Add one snapshot part to a state being rebuilt from `State::default()`, in the order of
-    /// `parts`.
-    pub fn add_part(&mut self, part: SnapPart) {
-        match part {
-            SnapPart::Meta(m) => {
-                self.counters = m.counters;
-                self.last_id = m.last_id;
-                self.policy = m.policy;
-                self.config = m.config;
-                self.account = m.account;
-                self.last_ack = m.last_ack;
-                self.last_ack_seq = m.last_ack_seq;
-                self.last_push = m.last_push;
-                self.last_file_write = m.last_file_write;
-                self.next_poll = m.next_poll;
-                self.poll_pending = m.poll_pending;
-                self.comm_failing_since = m.comm_failing_since;
-                self.last_alert = m.last_alert;
-                self.last_measure = m.last_measure;
-                self.hwm = m.hwm;
-                self.last_boot = m.last_boot;
-                self.seq_hwm = m.seq_hwm;
-                self.auth_serial_hwm = m.auth_serial_hwm;
-                self.provisioned = m.provisioned;
-            }
-            SnapPart::Usage { lic, usage } => {
-                if usize::from(lic) == self.usage.len() {
-                    let _ = self.usage.push(usage);
-                }
-            }
-            SnapPart::Report(r) => {
-                let _ = self.reports.push(r);
-            }
-            SnapPart::Event(e) => {
-                let _ = self.events.entries.push_back(e);
-            }
-            SnapPart::Tombstone(t) => {
-                let _ = self.tombstones.push_back(t);
-            }
-            SnapPart::Trust { slot, entry } => {
-                if let Some(s) = self.trust.get_mut(usize::from(slot)) {
-                    *s = Some(entry);
-                }
-            }
-            SnapPart::Auth { slot, entry } => {
-                if let Some(s) = self.auth.get_mut(usize::from(slot)) {
-                    *s = Some(entry);
-                }
-            }
-            SnapPart::Returned { slot, code } => {
-                if let Some(s) = self.last_return.get_mut(usize::from(slot)) {
-                    *s = Some(code);
-                }
-            }
-        }
-    }
-
     /// Something committed was lost (a journal gap, ADR 0009): every report not yet
     /// acknowledged may miss data: flag `E`, storage `MISSING` (RUM-6, RUM-10).
     pub fn mark_missing(&mut self) {

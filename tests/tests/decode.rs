@@ -540,6 +540,18 @@ fn a_scenarios_records_states_and_messages_decode_as_postcard_decodes_them() {
         .unwrap();
         let owned: Vec<Vec<u8>> = st.parts().map(|p| pc(&p)).collect();
         assert_eq!(borrowed, owned);
+        // A mount adds them to a reset state in place: the state comes back whole, whether
+        // the parts come in one item or one per item.
+        let mut rebuilt = State::default();
+        rebuilt.reset(0);
+        decode::parts_into(&borrowed.concat(), &mut rebuilt);
+        assert_eq!(&rebuilt, st);
+        let mut rebuilt = State::default();
+        rebuilt.reset(0);
+        for part in &borrowed {
+            decode::parts_into(part, &mut rebuilt);
+        }
+        assert_eq!(&rebuilt, st);
         for part in st.parts() {
             let bytes = pc(&part);
             assert_eq!(decode::whole::<SnapPart>(&bytes).as_ref(), Ok(&part));

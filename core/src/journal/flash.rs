@@ -19,7 +19,7 @@
 
 use super::{Entry, Journal, JournalError};
 use crate::decode::{self, Decode};
-use crate::state::{Record, SnapPart, State};
+use crate::state::{Record, State};
 use core::marker::PhantomData;
 use sha2::{Digest, Sha256};
 use tally_hal::NorFlash;
@@ -826,11 +826,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
 /// temporaries then share the stack with `replay_batch`'s instead of adding to them.
 #[inline(never)]
 fn replay_parts(payload: &[u8], state: &mut State) {
-    let mut rest = payload;
-    while let Ok((part, tail)) = decode::take::<SnapPart>(rest) {
-        state.add_part(part);
-        rest = tail;
-    }
+    decode::parts_into(payload, state);
 }
 
 /// The records of one batch, visited in order (not inlined: see `replay_parts`).
