@@ -90,8 +90,22 @@ mod backend {
         sig: &[u8],
     ) -> Result<(), CryptoError> {
         use p256::ecdsa::signature::hazmat::PrehashVerifier;
-        let vk =
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(key).map_err(|_| CryptoError::BadKey)?;
+        use p256::elliptic_curve::point::AffineCoordinates;
+        // The key is always SEC1 uncompressed (`0x04 || X || Y`): built from its coordinates
+        // (checked on the curve), the point decompression of `from_sec1_bytes` (1.6 KB of
+        // flash, 1.8 KB of stack) is not linked.
+        let (&tag, xy) = key.split_first().ok_or(CryptoError::BadKey)?;
+        let (x, y) = xy.split_at_checked(32).ok_or(CryptoError::BadKey)?;
+        let (Ok(x), Ok(y)) = (p256::FieldBytes::try_from(x), p256::FieldBytes::try_from(y)) else {
+            return Err(CryptoError::BadKey);
+        };
+        if tag != 0x04 {
+            return Err(CryptoError::BadKey);
+        }
+        let point = p256::AffinePoint::from_coordinates(&x, &y)
+            .into_option()
+            .ok_or(CryptoError::BadKey)?;
+        let vk = p256::ecdsa::VerifyingKey::from_affine(point).map_err(|_| CryptoError::BadKey)?;
         let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| CryptoError::BadSignature)?;
         vk.verify_prehash(digest, &sig)
             .map_err(|_| CryptoError::BadSignature)
@@ -321,6 +335,31 @@ mod tests {
         assert_eq!(
             verify_prehash(&[4u8; 65], &d, &s1),
             Err(CryptoError::BadKey)
+        );
+        // The key must be an uncompressed point on the curve, whatever the signature.
+        let public = k.public_key();
+        for tag in [0u8, 2, 3, 5] {
+            let mut key = public;
+            key[0] = tag;
+            assert_eq!(verify_prehash(&key, &d, &s1), Err(CryptoError::BadKey));
+        }
+        let mut off_curve = public;
+        off_curve[64] ^= 1;
+        assert_eq!(
+            verify_prehash(&off_curve, &d, &s1),
+            Err(CryptoError::BadKey)
+        );
+        let mut past_p = public;
+        past_p[1..33].fill(0xFF);
+        assert_eq!(verify_prehash(&past_p, &d, &s1), Err(CryptoError::BadKey));
+        let mut zero = [0u8; 65];
+        zero[0] = 4;
+        assert_eq!(verify_prehash(&zero, &d, &s1), Err(CryptoError::BadKey));
+        // Another valid key: the key is fine, the signature is not its.
+        let other = LocalKey::from_seed(b"another key").unwrap().public_key();
+        assert_eq!(
+            verify_prehash(&other, &d, &s1),
+            Err(CryptoError::BadSignature)
         );
         assert_eq!(
             LocalKey::from_secret([0; 32]).map(|_| ()),
