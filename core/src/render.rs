@@ -230,7 +230,7 @@ pub fn show_summary<J: Journal>(w: &mut dyn Write, a: &Agent<J>) -> Result {
     w.write_str("License Usage:\n")?;
     w.write_str("License                Entitlement Tag                Count Status\n-----\n")?;
     for (i, def) in listed(a) {
-        summary_name(w, &def.name)?;
+        summary_name(w, def.name)?;
         let mut tag: heapless::String<40> = heapless::String::new();
         let _ = write!(tag, "({})", def.tag);
         let count = a.state().usage.get(i).map_or(0, |u| u.requested);
@@ -516,7 +516,7 @@ fn rum_rows<'a, J: Journal>(
 ) -> Vec<Row<'a>, { Limits::REPORTS + TOMBSTONES }> {
     let selected = |id: u64, d: &LicenseDef| match f {
         RumFilter::Id(want) => id == want,
-        RumFilter::Feature(name) => d.name.as_str() == name,
+        RumFilter::Feature(name) => d.name == name,
         RumFilter::All => true,
     };
     let mut rows: Vec<Row<'a>, { Limits::REPORTS + TOMBSTONES }> = Vec::new();
@@ -644,11 +644,7 @@ pub fn show_eventlog<J: Journal>(
         a.today_start(now)
             .sub_secs(u64::from(d) * tally_hal::SECS_PER_DAY)
     });
-    let name = |lic: u8| {
-        a.catalogue()
-            .get(usize::from(lic))
-            .map_or("?", |d| d.name.as_str())
-    };
+    let name = |lic: u8| a.catalogue().get(usize::from(lic)).map_or("?", |d| d.name);
     for e in a
         .state()
         .events

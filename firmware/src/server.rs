@@ -333,7 +333,7 @@ impl<F: NorFlash + Activity> Server<F> {
                 && *slot != Some(on)
             {
                 *slot = Some(on);
-                board.set_feature(def.name.as_str(), on);
+                board.set_feature(def.name, on);
             }
         }
     }
@@ -594,7 +594,7 @@ impl<F: NorFlash + Activity> Server<F> {
                 for (def, f) in self.ident.catalogue.iter().zip(self.features.iter()) {
                     if let Some(on) = f {
                         let mut name = String::new();
-                        let _ = name.push_str(def.name.as_str());
+                        let _ = name.push_str(def.name);
                         let _ = features.push((name, *on));
                     }
                 }

@@ -79,9 +79,20 @@ pub fn udi(sn: &str) -> Udi {
     Udi::new(PID, sn).expect("UDI fits")
 }
 
-fn lic(name: &str, tag: &str, e: Enforcement, t: Term) -> LicenseDef {
-    let regid = format!("regid.2018-06.com.cisco.{tag},1.0_fuzz");
-    LicenseDef::new(name, tag, &regid, name, e, t).expect("license fits")
+/// A catalogue entry; `regid.2018-06.com.cisco.<tag>,1.0_fuzz` (a literal: catalogue strings
+/// are `'static`, and this runs on every fuzz input).
+macro_rules! lic {
+    ($name:literal, $tag:literal, $e:expr, $t:expr $(,)?) => {
+        LicenseDef::new(
+            $name,
+            $tag,
+            concat!("regid.2018-06.com.cisco.", $tag, ",1.0_fuzz"),
+            $name,
+            $e,
+            $t,
+        )
+        .expect("license fits")
+    };
 }
 
 /// The device: two HA members, four licenses (one export-controlled, one enforced), both
@@ -100,25 +111,25 @@ pub fn identity() -> Identity {
     });
     let mut catalogue = heapless::Vec::new();
     for def in [
-        lic(
+        lic!(
             "network-essentials",
             "C9200L-NW-E-48",
             Enforcement::Unenforced,
             Term::Perpetual,
         ),
-        lic(
+        lic!(
             "dna-essentials",
             "C9200L-DNA-E-48",
             Enforcement::Unenforced,
             Term::Subscription,
         ),
-        lic(
+        lic!(
             "hseck9",
             "DNA_HSEC",
             Enforcement::ExportControlled,
             Term::Perpetual,
         ),
-        lic(
+        lic!(
             "network-advantage",
             "C9200L-NW-A-48",
             Enforcement::Enforced,

@@ -125,39 +125,48 @@ pub const LICENSE_TAG_LEN: usize = 32;
 pub const ENTITLEMENT_ID_LEN: usize = 96;
 pub const LICENSE_DESC_LEN: usize = 64;
 
-/// One entry of the platform's license catalogue (MISC-7, GLO-18).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One entry of the platform's license catalogue (MISC-7, GLO-18). Product data: the strings
+/// are `'static` (in flash on a device, not copied into the agent's RAM), each no longer than
+/// its `*_LEN` bound so that it fits the wire and display fields that carry it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LicenseDef {
     /// Feature name, e.g. `network-advantage` (`Feature Name:` in show output).
-    pub name: String<LICENSE_NAME_LEN>,
+    pub name: &'static str,
     /// Short entitlement tag shown in parentheses, e.g. `DNA_NWStack`.
-    pub tag: String<LICENSE_TAG_LEN>,
+    pub tag: &'static str,
     /// Full software-identification tag (`regid.…`), the RUM `Metric Value` (GLO-18).
-    pub entitlement: String<ENTITLEMENT_ID_LEN>,
+    pub entitlement: &'static str,
     /// `Description:` / `Feature Description:`.
-    pub description: String<LICENSE_DESC_LEN>,
+    pub description: &'static str,
     /// `Version:`, e.g. `1.0`.
-    pub version: String<8>,
+    pub version: &'static str,
     pub enforcement: Enforcement,
     pub term: Term,
 }
 
 impl LicenseDef {
-    /// Build a catalogue entry, refusing fields that do not fit.
-    pub fn new(
-        name: &str,
-        tag: &str,
-        entitlement: &str,
-        description: &str,
+    /// Build a catalogue entry, refusing fields longer than their bounds.
+    pub const fn new(
+        name: &'static str,
+        tag: &'static str,
+        entitlement: &'static str,
+        description: &'static str,
         enforcement: Enforcement,
         term: Term,
     ) -> Result<LicenseDef, TooLong> {
+        if name.len() > LICENSE_NAME_LEN
+            || tag.len() > LICENSE_TAG_LEN
+            || entitlement.len() > ENTITLEMENT_ID_LEN
+            || description.len() > LICENSE_DESC_LEN
+        {
+            return Err(TooLong);
+        }
         Ok(LicenseDef {
-            name: bounded(name)?,
-            tag: bounded(tag)?,
-            entitlement: bounded(entitlement)?,
-            description: bounded(description)?,
-            version: bounded("1.0")?,
+            name,
+            tag,
+            entitlement,
+            description,
+            version: "1.0",
             enforcement,
             term,
         })

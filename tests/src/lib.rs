@@ -15,15 +15,21 @@ use tally_host_sim::sim::parse_utc;
 use tally_host_sim::{SimOptions, Simulator};
 
 /// A license as the SLP samples show it: description = feature name.
-pub fn lic(name: &str, tag: &str, term: Term) -> LicenseDef {
+pub fn lic(name: &'static str, tag: &'static str, term: Term) -> LicenseDef {
     let regid = format!("regid.2017-08.com.cisco.{tag},1.0_00000000-0000-0000-0000-000000000000");
-    LicenseDef::new(name, tag, &regid, name, Enforcement::Unenforced, term).unwrap()
+    LicenseDef::new(name, tag, leak(regid), name, Enforcement::Unenforced, term).unwrap()
 }
 
 /// A license that needs an authorization code (ENF-3, ENF-4).
-pub fn gated(name: &str, tag: &str, enforcement: Enforcement) -> LicenseDef {
+pub fn gated(name: &'static str, tag: &'static str, enforcement: Enforcement) -> LicenseDef {
     let regid = format!("regid.2019-03.com.cisco.{tag},1.0_00000000-0000-0000-0000-000000000000");
-    LicenseDef::new(name, tag, &regid, name, enforcement, Term::Perpetual).unwrap()
+    LicenseDef::new(name, tag, leak(regid), name, enforcement, Term::Perpetual).unwrap()
+}
+
+/// A catalogue string made at run time: catalogues are product data with `'static` strings
+/// (in flash on a device); a test builds a few, so leaking them is bounded.
+pub fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
 }
 
 /// Connect directly to the authority and establish trust for every member (TRUST-3).

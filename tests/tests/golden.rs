@@ -403,10 +403,7 @@ fn interval_narrowing_moves_push_and_deadline() {
 
 fn rum_device() -> tally_host_sim::Simulator {
     let mut l = lic("air-dna-advantage", "AIR-DNA-A", Term::Subscription);
-    l.entitlement = heapless::String::try_from(
-        "regid.2017-08.com.cisco.AIR-DNA-A,1.0_b6308627-3ab0-4a11-a3d9-586911a0d790",
-    )
-    .unwrap();
+    l.entitlement = "regid.2017-08.com.cisco.AIR-DNA-A,1.0_b6308627-3ab0-4a11-a3d9-586911a0d790";
     let p = profile(udi("C9800-CL-K9", "93SZ7RXN93Y"), None, vec![l], false);
     let mut s = sim(p, Release::V17_7, "2021-11-28 12:00:00");
     run(

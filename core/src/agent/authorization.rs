@@ -21,7 +21,9 @@ use crate::wire::{
 };
 use heapless::{String, Vec};
 use sha2::{Digest, Sha256};
-use tally_hal::{CommError, DeviceKey, Enforcement, EventSink, Files, PublicKey, Timestamp, Udi};
+use tally_hal::{
+    CommError, DeviceKey, Enforcement, EventSink, Files, PublicKey, Timestamp, Udi, bounded,
+};
 
 /// `license smart authorization return … { online | offline [<path>] }` (AUTH-3).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -218,7 +220,7 @@ impl<J: Journal> Agent<J> {
             created_at: p.created_at,
             mode: p.mode,
             license: AuthLicense {
-                feature: def.name.clone(),
+                feature: bounded(def.name).map_err(|_| AgentError::Capacity)?,
                 count: 1,
             },
             subjects,
@@ -614,7 +616,7 @@ impl<J: Journal> Agent<J> {
         let feature = p
             .only
             .and_then(|o| self.ident.catalogue.get(usize::from(o)))
-            .map(|d| d.name.clone());
+            .and_then(|d| bounded(d.name).ok());
         let mut returns = Vec::new();
         for &(slot, serial) in p.codes.iter() {
             let (Some(udi), Some(return_code)) = (

@@ -32,7 +32,7 @@ use core::fmt;
 use heapless::Vec;
 use tally_hal::{
     CommError, DeviceKey, EventSink, FileError, Files, HaMember, HaRole, LicenseDef, Platform,
-    PublicKey, SECS_PER_DAY, Timestamp, TooLong, Udi,
+    PublicKey, SECS_PER_DAY, Timestamp, TooLong, Udi, bounded,
 };
 
 /// Which IOS-XE release's display format the device reproduces (MISC-15): 17.3.2a dropped the
@@ -124,7 +124,7 @@ impl Identity {
     pub fn license_index(&self, name: &str) -> Option<usize> {
         self.catalogue
             .iter()
-            .position(|d| d.name.as_str() == name || d.tag.as_str() == name)
+            .position(|d| d.name == name || d.tag == name)
     }
 }
 
@@ -988,9 +988,13 @@ impl<J: Journal> Agent<J> {
         for (lic, def) in self.ident.catalogue.iter().enumerate() {
             let requested = self.state.usage.get(lic).map_or(0, |u| u.requested);
             let authorized = self.state.authorized(lic);
-            if needs_authorization(def) && requested > authorized {
+            // The name fits: `LicenseDef::new` bounds it.
+            if needs_authorization(def)
+                && requested > authorized
+                && let Ok(feature) = bounded(def.name)
+            {
                 let _ = out.push(AuthLicense {
-                    feature: def.name.clone(),
+                    feature,
                     count: requested - authorized,
                 });
             }

@@ -26,7 +26,7 @@ use crate::server::{self, Activity, Board, Server};
 use core::cell::{Cell, UnsafeCell};
 use critical_section::Mutex;
 use embedded_hal::digital::OutputPin;
-use heapless::{String, Vec};
+use heapless::Vec;
 use nrf52840_hal::gpio::{Level, Output, Pin, PushPull};
 use nrf52840_hal::nvmc::{Nvmc, NvmcError};
 use nrf52840_hal::pac;
@@ -422,7 +422,7 @@ struct Dk {
     /// LED1 (P0.13), active low.
     led: Pin<Output<PushPull>>,
     /// Licenses whose feature LED1 shows (the export-controlled ones).
-    export: Vec<String<{ tally_hal::LICENSE_NAME_LEN }>, 4>,
+    export: Vec<&'static str, 4>,
     stack_top: usize,
 }
 
@@ -435,7 +435,7 @@ impl Board for Dk {
     }
     fn set_feature(&mut self, license: &str, on: bool) {
         defmt::info!("feature {=str} {=bool}", license, on);
-        if self.export.iter().any(|n| n.as_str() == license) {
+        if self.export.contains(&license) {
             // The enforcement hook: the export-controlled function is on while LED1 is lit.
             let _ = if on {
                 self.led.set_low()
@@ -523,10 +523,7 @@ fn keep_debug_port_open(ficr: &pac::FICR, uicr: &pac::UICR, nvmc: &pac::NVMC) ->
 /// being built are then gone from the stack when the main loop starts, instead of staying in
 /// its frame for good.
 #[inline(never)]
-fn new_server(
-    flash: NvmcFlash,
-    export: &mut Vec<String<{ tally_hal::LICENSE_NAME_LEN }>, 4>,
-) -> Server<NvmcFlash> {
+fn new_server(flash: NvmcFlash, export: &mut Vec<&'static str, 4>) -> Server<NvmcFlash> {
     // The provisioning image, or the development identity.
     let Some((mut ident, mut key)) = server::reference_identity() else {
         defmt::error!("no reference identity");
@@ -550,7 +547,7 @@ fn new_server(
     };
     for def in ident.catalogue.iter() {
         if def.enforcement == Enforcement::ExportControlled {
-            let _ = export.push(def.name.clone());
+            let _ = export.push(def.name);
         }
     }
     let policy_ref = policy.as_ref().map(|p| p.as_slice());
