@@ -371,17 +371,15 @@ impl<J: Journal> Agent<J> {
         if codes.is_empty() {
             return Ok(0);
         }
-        self.commit(&[Record::AuthInstalled {
-            t,
-            seq,
-            codes: codes.clone(),
-        }])?;
-        for (slot, _) in codes.iter() {
+        let slots: Vec<u8, { Limits::HA_MEMBERS }> = codes.iter().map(|(s, _)| *s).collect();
+        // The record takes the codes (no copy of them next to it on the stack).
+        self.commit(&[Record::AuthInstalled { t, seq, codes }])?;
+        for slot in slots.iter() {
             if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
                 emit(sink, Message::AuthInstallSuccess(udi));
             }
         }
-        Ok(codes.len())
+        Ok(slots.len())
     }
 
     /// Install what an authorization response carries: new codes (MSG-9), refusals (MSG-2),

@@ -1072,18 +1072,18 @@ impl<J: Journal> Agent<J> {
         r: &PushReceipt,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let mut recs: Vec<Record, 2> = Vec::new();
         let restored = self.state.comm_failing_since.is_some();
-        if restored {
-            let _ = recs.push(Record::CommRestored { t });
-        }
-        let poll_after = u64::from(r.poll_after_secs).max(1);
-        let _ = recs.push(Record::Pushed {
+        let pushed = Record::Pushed {
             t,
             transaction: r.transaction,
-            poll_at: t.add_secs(poll_after),
-        });
-        self.commit(&recs)?;
+            poll_at: t.add_secs(u64::from(r.poll_after_secs).max(1)),
+        };
+        // Two records only when the link comes back (each is 1.2 KB of stack).
+        if restored {
+            self.commit(&[Record::CommRestored { t }, pushed])?;
+        } else {
+            self.commit(&[pushed])?;
+        }
         self.stats.usage_reporting.succeeded(t, "OK");
         if restored {
             emit(sink, Message::CommRestored(self.state.config.transport));
