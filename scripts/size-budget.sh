@@ -43,19 +43,33 @@ cargo build "${fw[@]}" --no-default-features --features board-nrf52840 --target-
 got[nrf52840.flash]=$(flash "$cm4/tally-firmware")
 got[nrf52840.static-ram]=$(sram "$cm4/tally-firmware")
 
-# The licensing core: its image minus the runtime's; its RAM: the agent, the deepest stack of
-# its calls (a real ACK import on the flash journal is the deepest) and the caller's scratch.
+# The licensing core: its image minus the runtime's; its RAM: the agent + the deepest stack of
+# its calls (core_image prints both; the caller's scratch is printed, not counted).
+core_ram() {
+  local report agent stack scratch
+  report=$(timeout 300 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
+    -semihosting-config enable=on,target=native -kernel "$1" | tail -1)
+  agent=$(sed -n 's/.*agent \([0-9]*\) bytes.*/\1/p' <<<"$report")
+  stack=$(sed -n 's/.*deepest stack \([0-9]*\) bytes.*/\1/p' <<<"$report")
+  scratch=$(sed -n 's/.*scratch \([0-9]*\) bytes.*/\1/p' <<<"$report")
+  if [ -z "$agent" ] || [ -z "$stack" ]; then
+    echo "size-budget: no figures from $1: $report" >&2
+    return 1
+  fi
+  echo "$((agent + stack)) $agent $stack ${scratch:-?}"
+}
 core_elf=target/$target/release/core_image
 got[core.flash]=$(($(flash "$core_elf") - $(flash "target/$target/release/baseline")))
-core_report=$(timeout 300 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
-  -semihosting-config enable=on,target=native -kernel "$core_elf" | tail -1)
-core_agent=$(sed -n 's/.*agent \([0-9]*\) bytes.*/\1/p' <<<"$core_report")
-core_stack=$(sed -n 's/.*deepest stack \([0-9]*\) bytes.*/\1/p' <<<"$core_report")
-if [ -z "$core_agent" ] || [ -z "$core_stack" ]; then
-  echo "size-budget: no figures from core_image: $core_report" >&2
-  exit 1
-fi
-got[core.ram]=$((core_agent + core_stack))
+read -r total core_agent core_stack core_scratch < <(core_ram "$core_elf") || exit 1
+got[core.ram]=$total
+# The same with p256-cm4, on an image patched for QEMU (scripts/patch-cm4.sh says why).
+source scripts/patch-cm4.sh
+cm4_qemu=$(mktemp)
+cp "$cm4/core_image" "$cm4_qemu"
+patch_cm4 "$cm4_qemu"
+read -r total cm4_agent cm4_stack _ < <(core_ram "$cm4_qemu") || exit 1
+rm -f "$cm4_qemu"
+got[core-p256-cm4.ram]=$total
 got[core-p256-cm4.flash]=$(($(flash "$cm4/core_image") - $(flash "$cm4/baseline")))
 
 # RAM in use on the QEMU board: a scenario that boots, records usage, measures for 30 days,
@@ -76,7 +90,7 @@ got[mps2-an386.ram]=$((got[mps2-an386.static-ram] + held + peak))
 
 fail=0
 printf '%-28s %10s %10s\n' figure bytes budget
-for key in core.flash core-p256-cm4.flash core.ram mps2-an386.flash mps2-an386-p256-cm4.flash mps2-an386.static-ram mps2-an386.ram \
+for key in core.flash core-p256-cm4.flash core.ram core-p256-cm4.ram mps2-an386.flash mps2-an386-p256-cm4.flash mps2-an386.static-ram mps2-an386.ram \
   nrf52840.flash nrf52840.static-ram; do
   budget=$(awk -F= -v k="$key" '{gsub(/[ \t]/,"",$1); gsub(/[ \t]|#.*/,"",$2)} $1==k{print $2}' firmware/size-budget.toml)
   if [ -z "$budget" ]; then
@@ -88,6 +102,6 @@ for key in core.flash core-p256-cm4.flash core.ram mps2-an386.flash mps2-an386-p
   if [ "${got[$key]}" -gt "$budget" ]; then mark="  OVER BUDGET"; fail=1; fi
   printf '%-28s %10d %10d%s\n' "$key" "${got[$key]}" "$budget" "$mark"
 done
-echo "(core.ram = agent $core_agent + deepest stack $core_stack; the caller's scratch for messages and files is not counted: ${core_report##*scratch })"
+echo "(core.ram = agent $core_agent + deepest stack $core_stack; core-p256-cm4.ram = agent $cm4_agent + deepest stack $cm4_stack; the caller's scratch for messages and files is not counted: $core_scratch bytes)"
 echo "(mps2-an386.ram = static $((got[mps2-an386.static-ram])) + held by the main loop $held + deepest stack $peak)"
 exit $fail
