@@ -358,22 +358,8 @@ pub fn ack_codes(
     trust: &mut dyn FnMut(TrustCode),
     auth: &mut dyn FnMut(AuthCode),
 ) -> Result<()> {
-    const MAX: usize = crate::limits::Limits::HA_MEMBERS;
-    for i in 0..r.length()? {
-        let code = TrustCode::decode(r)?;
-        if i >= MAX {
-            return Err(Malformed);
-        }
-        trust(code);
-    }
-    for i in 0..r.length()? {
-        let code = AuthCode::decode(r)?;
-        if i >= MAX {
-            return Err(Malformed);
-        }
-        auth(code);
-    }
-    Ok(())
+    each_of(r, trust)?;
+    each_of(r, auth)
 }
 
 impl Decode<'_> for AckPayload {
@@ -407,6 +393,148 @@ impl Decode<'_> for AckPayload {
                 let _ = auth.push(c);
             },
         )
+    }
+}
+
+/// The head of a wire trust or authorization response: everything before its codes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub udi: Udi,
+    pub issued_at: Timestamp,
+    pub seq: u64,
+    pub request_created_at: Timestamp,
+}
+
+/// A sequence of at most `Limits::HA_MEMBERS` items, each handed over as it is decoded.
+fn each_of<'a, T: Decode<'a>>(r: &mut Reader<'a>, f: &mut dyn FnMut(T)) -> Result<()> {
+    for i in 0..r.length()? {
+        let item = T::decode(r)?;
+        if i >= crate::limits::Limits::HA_MEMBERS {
+            return Err(Malformed);
+        }
+        f(item);
+    }
+    Ok(())
+}
+
+/// A wire authorization response without holding it (1.8 KB, most of it codes): the head into
+/// `head`, then each code, accepted return (UDI, serial) and refusal handed over as it is
+/// decoded, as [`ack_codes`] does for an ACK. [`AuthResponse`]'s own decoder is this one.
+pub fn auth_response<'a>(
+    r: &mut Reader<'a>,
+    head: &mut ResponseHead,
+    code: &mut dyn FnMut(AuthCode),
+    returned: &mut dyn FnMut((Udi, u64)),
+    refused: &mut dyn FnMut((Udi, AuthRefusal)),
+) -> Result<()> {
+    response_head(r, head)?;
+    each_of(r, code)?;
+    each_of(r, returned)?;
+    each_of(r, refused)
+}
+
+/// A wire trust response without holding it (1.3 KB), as [`auth_response`].
+/// [`TrustResponse`]'s own decoder is this one.
+pub fn trust_response<'a>(
+    r: &mut Reader<'a>,
+    head: &mut ResponseHead,
+    code: &mut dyn FnMut(TrustCode),
+    refused: &mut dyn FnMut((Udi, TrustRefusal)),
+) -> Result<()> {
+    response_head(r, head)?;
+    each_of(r, code)?;
+    each_of(r, refused)
+}
+
+fn response_head(r: &mut Reader<'_>, head: &mut ResponseHead) -> Result<()> {
+    Decode::decode_into(r, &mut head.udi)?;
+    Decode::decode_into(r, &mut head.issued_at)?;
+    Decode::decode_into(r, &mut head.seq)?;
+    Decode::decode_into(r, &mut head.request_created_at)
+}
+
+impl ResponseHead {
+    fn into_fields(
+        self,
+        udi: &mut Udi,
+        issued_at: &mut Timestamp,
+        seq: &mut u64,
+        request_created_at: &mut Timestamp,
+    ) {
+        *udi = self.udi;
+        *issued_at = self.issued_at;
+        *seq = self.seq;
+        *request_created_at = self.request_created_at;
+    }
+}
+
+impl Decode<'_> for TrustResponse {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let mut out = TrustResponse::default();
+        Self::decode_into(r, &mut out)?;
+        Ok(out)
+    }
+
+    fn decode_into(r: &mut Reader<'_>, out: &mut Self) -> Result<()> {
+        let mut head = ResponseHead::default();
+        out.codes.clear();
+        out.refused.clear();
+        let (codes, refused) = (&mut out.codes, &mut out.refused);
+        // `each_of` bounds the counts: the pushes cannot fail.
+        trust_response(
+            r,
+            &mut head,
+            &mut |c| {
+                let _ = codes.push(c);
+            },
+            &mut |x| {
+                let _ = refused.push(x);
+            },
+        )?;
+        head.into_fields(
+            &mut out.udi,
+            &mut out.issued_at,
+            &mut out.seq,
+            &mut out.request_created_at,
+        );
+        Ok(())
+    }
+}
+
+impl Decode<'_> for AuthResponse {
+    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+        let mut out = AuthResponse::default();
+        Self::decode_into(r, &mut out)?;
+        Ok(out)
+    }
+
+    fn decode_into(r: &mut Reader<'_>, out: &mut Self) -> Result<()> {
+        let mut head = ResponseHead::default();
+        out.codes.clear();
+        out.returned.clear();
+        out.refused.clear();
+        let (codes, returned, refused) = (&mut out.codes, &mut out.returned, &mut out.refused);
+        // `each_of` bounds the counts: the pushes cannot fail.
+        auth_response(
+            r,
+            &mut head,
+            &mut |c| {
+                let _ = codes.push(c);
+            },
+            &mut |x| {
+                let _ = returned.push(x);
+            },
+            &mut |x| {
+                let _ = refused.push(x);
+            },
+        )?;
+        head.into_fields(
+            &mut out.udi,
+            &mut out.issued_at,
+            &mut out.seq,
+            &mut out.request_created_at,
+        );
+        Ok(())
     }
 }
 
@@ -462,11 +590,9 @@ structs! {
     PushReceipt { udi, issued_at, seq, transaction, poll_after_secs }
     TrustCode { udi, device_key, origin, account, issued_at, serial }
     TrustCodeFile { seq, code }
-    TrustResponse { udi, issued_at, seq, request_created_at, codes, refused }
     AuthLicense { feature, count }
     AuthCode { udi, kind, issued_at, serial, licenses }
     AuthCodeFile { seq, code }
-    AuthResponse { udi, issued_at, seq, request_created_at, codes, returned, refused }
     Provisioning {
         version, udi, device_secret, device_key, manufacturing_key, authority_keys,
         trust_code, policy, auth_codes,
@@ -675,10 +801,8 @@ impl Decode<'_> for Record {
 
     /// An ACK record (1.2 KB, the largest) is decoded where it will live; the others are small.
     fn decode_into(r: &mut Reader<'_>, out: &mut Self) -> Result<()> {
-        let variant = r.variant()?;
-        // Every record starts with its time.
-        let t = r.read()?;
-        if variant == 5 {
+        let (variant, t) = record_head(r)?;
+        if variant == ACK_RECORD {
             if !matches!(out, Record::Ack { .. }) {
                 *out = Record::Ack {
                     t,
@@ -695,14 +819,24 @@ impl Decode<'_> for Record {
     }
 }
 
-/// Every record but an ACK, into `out`. Not inlined, and written variant by variant: no
-/// record-sized (1.2 KB) temporary in the replay's frame.
+/// `Record::Ack`'s variant index.
+pub const ACK_RECORD: u32 = 5;
+
+/// What every journal record starts with: its variant index and its time. An ACK record
+/// (variant [`ACK_RECORD`]) goes on with its [`AckRecord`], any other with
+/// [`small_record_into`].
+pub fn record_head(r: &mut Reader<'_>) -> Result<(u32, Timestamp)> {
+    Ok((r.variant()?, r.read()?))
+}
+
+/// Every record but an ACK, after its [`record_head`], into `out`. Not inlined: no record
+/// temporary in the replay's frame.
 #[inline(never)]
-fn small_record_into(
+pub fn small_record_into<A>(
     variant: u32,
     t: Timestamp,
     r: &mut Reader<'_>,
-    out: &mut Record,
+    out: &mut Record<A>,
 ) -> Result<()> {
     {
         match variant {

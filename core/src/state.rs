@@ -55,9 +55,14 @@ pub struct Counters {
 }
 
 /// One journal record: a validated input with the (monotonic) time it was accepted at.
+///
+/// `A` is how an ACK record holds its data: owned ([`AckRecord`], 1.2 KB, the default: what a
+/// host decodes) or lent ([`RecordRef`]: what is committed and applied). Every other variant
+/// is at most 344 bytes, and a record sits in the frame of every commit and replay, so the
+/// device never holds an owned one (ADR 0013). Both encode to the same bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(clippy::large_enum_variant)] // no heap to box into: the size is bounded and known
-pub enum Record {
+pub enum Record<A = AckRecord> {
     /// The platform changed the count of a license.
     Usage {
         t: Timestamp,
@@ -88,7 +93,7 @@ pub enum Record {
     /// A verified ACK was applied (ACK-6).
     Ack {
         t: Timestamp,
-        ack: AckRecord,
+        ack: A,
     },
     /// The ACK poll of the last push completed without an ACK.
     PollDone {
@@ -164,7 +169,94 @@ pub enum Record {
     },
 }
 
+/// A record as committed and applied: an ACK's data lent.
+pub type RecordRef<'a> = Record<&'a AckRecord>;
+
+/// What a lent non-ACK record never points at.
+const NO_ACK: &AckRecord = &AckRecord {
+    issued_at: Timestamp(0),
+    seq: 0,
+    transaction: 0,
+    reports: Vec::new(),
+    account: None,
+    policy: None,
+    trust: Vec::new(),
+    auth: Vec::new(),
+};
+
 impl Record {
+    /// The record with its ACK data lent (hosts and tests that hold owned records).
+    pub fn lend(&self) -> RecordRef<'_> {
+        match self {
+            Record::Ack { t, ack } => Record::Ack { t: *t, ack },
+            // Not an ACK: the clone copies no ACK data, and `NO_ACK` is never used.
+            other => other.clone().map_ack(|_| NO_ACK),
+        }
+    }
+}
+
+impl RecordRef<'_> {
+    /// The record with its ACK data copied (hosts and tests that keep records).
+    pub fn owned(&self) -> Record {
+        self.clone().map_ack(AckRecord::clone)
+    }
+}
+
+impl<A> Record<A> {
+    /// The same record with its ACK data as `f` makes it; other variants move as they are.
+    pub fn map_ack<B>(self, f: impl FnOnce(A) -> B) -> Record<B> {
+        match self {
+            Record::Usage { t, lic, count } => Record::Usage { t, lic, count },
+            Record::Measure { t } => Record::Measure { t },
+            Record::CloseAll { t, reload } => Record::CloseAll { t, reload },
+            Record::Pushed {
+                t,
+                transaction,
+                poll_at,
+            } => Record::Pushed {
+                t,
+                transaction,
+                poll_at,
+            },
+            Record::Saved { t, selection } => Record::Saved { t, selection },
+            Record::Ack { t, ack } => Record::Ack { t, ack: f(ack) },
+            Record::PollDone { t } => Record::PollDone { t },
+            Record::PolicyInstalled {
+                t,
+                policy,
+                issued_at,
+                seq,
+            } => Record::PolicyInstalled {
+                t,
+                policy,
+                issued_at,
+                seq,
+            },
+            Record::PolicyRemoved { t } => Record::PolicyRemoved { t },
+            Record::Config { t, change } => Record::Config { t, change },
+            Record::CommFailed { t } => Record::CommFailed { t },
+            Record::CommRestored { t } => Record::CommRestored { t },
+            Record::Alerted { t, days } => Record::Alerted { t, days },
+            Record::EventLogCleared { t } => Record::EventLogCleared { t },
+            Record::TrustInstalled {
+                t,
+                seq,
+                issued_at,
+                codes,
+            } => Record::TrustInstalled {
+                t,
+                seq,
+                issued_at,
+                codes,
+            },
+            Record::AuthRequested { t, lic } => Record::AuthRequested { t, lic },
+            Record::AuthInstalled { t, seq, codes } => Record::AuthInstalled { t, seq, codes },
+            Record::AuthRemoved { t, removed } => Record::AuthRemoved { t, removed },
+            Record::FactoryReset { t } => Record::FactoryReset { t },
+            Record::Provisioned { t, policy, codes } => Record::Provisioned { t, policy, codes },
+        }
+    }
+
     pub fn time(&self) -> Timestamp {
         match self {
             Record::Usage { t, .. }
@@ -660,7 +752,7 @@ impl State {
     }
 
     /// Fold one record into the state.
-    pub fn apply(&mut self, catalogue: &[LicenseDef], record: &Record) {
+    pub fn apply(&mut self, catalogue: &[LicenseDef], record: &RecordRef<'_>) {
         let t = record.time();
         match record {
             Record::Usage { lic, count, .. } => {

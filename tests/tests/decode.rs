@@ -22,7 +22,9 @@ use tally_core::envelope;
 use tally_core::journal::{Entry, Journal, JournalError, RamJournal};
 use tally_core::policy::CustomPolicy;
 use tally_core::rum::Selection;
-use tally_core::state::{AckRecord, AuthEntry, Record, Removal, SnapPart, State, TrustEntry};
+use tally_core::state::{
+    AckRecord, AuthEntry, Record, RecordRef, Removal, SnapPart, State, TrustEntry,
+};
 use tally_core::time::TimeZone;
 use tally_core::wire::{
     Account, AckPayload, AckStatus, AckedReport, AuthCodeFile, AuthKind, AuthMode, AuthResponse,
@@ -41,8 +43,8 @@ struct Recorder {
 }
 
 impl Journal for Recorder {
-    fn commit(&mut self, records: &[Record], state: &State) -> Result<(), JournalError> {
-        self.records.extend_from_slice(records);
+    fn commit(&mut self, records: &[RecordRef<'_>], state: &State) -> Result<(), JournalError> {
+        self.records.extend(records.iter().map(RecordRef::owned));
         self.states.push(state.clone());
         self.inner.commit(records, state)
     }

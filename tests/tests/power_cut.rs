@@ -23,7 +23,7 @@ use tally_core::agent::{Agent, Identity, Release, SyncScope};
 use tally_core::journal::flash::FlashJournal;
 use tally_core::journal::{Entry, Journal, JournalError};
 use tally_core::rum::Selection;
-use tally_core::state::{Record, State};
+use tally_core::state::{Record, RecordRef, State};
 use tally_hal::mock::{MemFiles, MockFlash, RecordingSink, SoftwareKey};
 use tally_hal::{DeviceKey, Files, LicenseDef, Platform, Timestamp};
 use tally_host_sim::authority::Authority;
@@ -36,8 +36,11 @@ struct Recorder<J> {
 }
 
 impl<J: Journal> Journal for Recorder<J> {
-    fn commit(&mut self, records: &[Record], state: &State) -> Result<(), JournalError> {
-        self.log.push((records.to_vec(), state.clone()));
+    fn commit(&mut self, records: &[RecordRef<'_>], state: &State) -> Result<(), JournalError> {
+        self.log.push((
+            records.iter().map(RecordRef::owned).collect(),
+            state.clone(),
+        ));
         self.inner.commit(records, state)
     }
     fn replay(
@@ -76,11 +79,16 @@ fn mount<J: Journal>(journal: &mut J) -> Option<State> {
     (!gap).then_some(st)
 }
 
+/// Records as a journal takes them.
+fn lent(records: &[Record]) -> Vec<RecordRef<'_>> {
+    records.iter().map(Record::lend).collect()
+}
+
 fn after(state: &State, records: &[Record]) -> State {
     let cat = catalogue();
     let mut s = state.clone();
     for r in records {
-        s.apply(&cat, r);
+        s.apply(&cat, &r.lend());
     }
     s
 }
@@ -224,7 +232,7 @@ fn activity<const W: usize, const E: usize>(
 ) -> u64 {
     let mut j = journal.clone();
     let before = j.flash().stats;
-    j.commit(records, state).unwrap();
+    j.commit(&lent(records), state).unwrap();
     let now = j.flash().stats;
     (now.bytes_written - before.bytes_written) + (now.erases - before.erases) * E as u64
 }
@@ -249,7 +257,8 @@ fn cut_everywhere<const W: usize, const E: usize>(
     let mut journals = Vec::new();
     for (records, state) in &log {
         journals.push(j.clone());
-        j.commit(records, state).unwrap();
+        let lent: Vec<RecordRef<'_>> = records.iter().map(Record::lend).collect();
+        j.commit(&lent, state).unwrap();
     }
     let final_image = j.into_flash();
     let last = &log[log.len() - 1];
@@ -277,7 +286,7 @@ fn cut_everywhere<const W: usize, const E: usize>(
             let mut j = journals[k].clone();
             j.flash_mut().cut_power_after(b);
             assert_eq!(
-                j.commit(records, before),
+                j.commit(&lent(records), before),
                 Err(JournalError::Io),
                 "commit {k} cut at byte {b} of {bytes}"
             );
@@ -305,7 +314,7 @@ fn cut_everywhere<const W: usize, const E: usize>(
                 flash.cut_power_after(b % 97);
                 let mut j2 = FlashJournal::new(flash, 0, sectors as u32).unwrap();
                 mount(&mut j2).unwrap();
-                let _ = j2.commit(records, before);
+                let _ = j2.commit(&lent(records), before);
                 let mut flash = j2.into_flash();
                 flash.restore_power();
                 j = FlashJournal::new(flash, 0, sectors as u32).unwrap();
@@ -322,7 +331,7 @@ fn cut_everywhere<const W: usize, const E: usize>(
                 }
             }
             // Keep working: redo the lost commit, make the next one, compare with the golden run.
-            if lost && let Err(e) = j.commit(records, before) {
+            if lost && let Err(e) = j.commit(&lent(records), before) {
                 panic!(
                     "commit {k} cut at byte {b} of {bytes}: retry failed: {e:?}; head {}",
                     j.debug_head()
@@ -342,7 +351,7 @@ fn check_keeps_working<const W: usize, const E: usize>(
     sectors: usize,
 ) {
     if let Some((records, before)) = log.get(next) {
-        j.commit(records, before).unwrap();
+        j.commit(&lent(records), before).unwrap();
         let flash = j.flash().clone();
         let st = mount(&mut FlashJournal::new(flash, 0, sectors as u32).unwrap()).unwrap();
         assert_eq!(st, after(before, records), "commit {next} after recovery");

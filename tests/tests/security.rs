@@ -597,3 +597,47 @@ fn the_clock_wound_back_or_forward_changes_no_deadline_and_no_order() {
     assert!(p1.contains("% Error: import: timestamp mismatch"), "{p1}");
     assert!(p1.contains(MSG1));
 }
+
+#[test]
+fn a_response_that_turns_out_malformed_reports_nothing_about_its_codes() {
+    // MSG-2, MSG-6, ADR 0013: a trust or authorization response is checked code by code as it
+    // is decoded, in a second pass over the payload. The first pass reads the whole payload,
+    // so one that is malformed after its codes is refused as malformed. It must not raise a
+    // failure message for each code before that, and it must change nothing.
+    let f = fixture();
+    let mut a = Attacker::new(fixture().sim);
+    let mut key = authority_key();
+    let other = Udi::new("C9200L-48P-4X", "JAE99999ZZZ").unwrap();
+
+    let mut ar: AuthResponse = decode(&f.auth_response);
+    ar.seq += 1000;
+    for c in ar.codes.iter_mut() {
+        c.udi = other.clone();
+        c.serial += 1000;
+    }
+    // The same response, each code for another UDI: each code is refused by name.
+    let out = a.import(&seal(Kind::AuthResponse, &ar, &mut key));
+    assert!(out.contains(MSG2) && out.contains("JAE99999ZZZ"), "{out}");
+    a.rebase();
+    // Then with one byte after it: refused as malformed, no code named.
+    ar.seq += 1;
+    let trailing = (ar.clone(), 0u8);
+    let out = a.import(&seal(Kind::AuthResponse, &trailing, &mut key));
+    assert!(out.contains("% Error: import: "), "{out}");
+    assert!(!out.contains("JAE99999ZZZ"), "a code was reported:\n{out}");
+    a.unchanged("authorization response with a trailing byte");
+
+    let mut tr: TrustResponse = decode(&f.trust_response);
+    tr.seq += 2000;
+    for c in tr.codes.iter_mut() {
+        c.udi = other.clone();
+    }
+    let out = a.import(&seal(Kind::TrustResponse, &tr, &mut key));
+    assert!(out.contains(MSG6) && out.contains("JAE99999ZZZ"), "{out}");
+    a.rebase();
+    tr.seq += 1;
+    let out = a.import(&seal(Kind::TrustResponse, &(tr, 0u8), &mut key));
+    assert!(out.contains("% Error: import: "), "{out}");
+    assert!(!out.contains("JAE99999ZZZ"), "a code was reported:\n{out}");
+    a.unchanged("trust response with a trailing byte");
+}

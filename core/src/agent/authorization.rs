@@ -7,16 +7,16 @@
 //! licenses it covers.
 
 use super::{
-    Agent, AgentError, Imported, Outgoing, PendingReturn, SyncScope, decode_payload,
-    decode_payload_into, emit,
+    Agent, AgentError, Imported, Outgoing, PendingReturn, SyncScope, decode_payload, emit,
 };
+use crate::decode::{self, Malformed, Reader, ResponseHead};
 use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::Journal;
 use crate::limits::Limits;
 use crate::messages::Message;
-use crate::state::{AuthEntry, Record, Removal, needs_authorization};
+use crate::state::{AuthEntry, Record, RecordRef, Removal, needs_authorization};
 use crate::wire::{
-    AuthCode, AuthCodeFile, AuthLicense, AuthMode, AuthRequest, AuthResponse, AuthReturn, Kind,
+    AuthCode, AuthCodeFile, AuthLicense, AuthMode, AuthRefusal, AuthRequest, AuthReturn, Kind,
     RETURN_CODE_LEN, ReturnedCode,
 };
 use heapless::{String, Vec};
@@ -360,56 +360,71 @@ impl<J: Journal> Agent<J> {
         }
     }
 
-    /// Commit checked codes and announce them (MSG-9).
+    /// Commit a [`Record::AuthInstalled`] of checked codes and announce them (MSG-9).
     fn install_auth_codes(
         &mut self,
-        t: Timestamp,
-        seq: u64,
-        codes: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }>,
+        record: &[RecordRef<'_>; 1],
         sink: &mut dyn EventSink,
     ) -> Result<usize, AgentError> {
+        let [Record::AuthInstalled { codes, .. }] = record else {
+            return Ok(0);
+        };
         if codes.is_empty() {
             return Ok(0);
         }
-        let slots: Vec<u8, { Limits::HA_MEMBERS }> = codes.iter().map(|(s, _)| *s).collect();
-        // The record takes the codes (no copy of them next to it on the stack).
-        self.commit(&[Record::AuthInstalled { t, seq, codes }])?;
-        for slot in slots.iter() {
+        self.commit(record)?;
+        for (slot, _) in codes.iter() {
             if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
                 emit(sink, Message::AuthInstallSuccess(udi));
             }
         }
-        Ok(slots.len())
+        Ok(codes.len())
     }
 
-    /// Install what an authorization response carries: new codes (MSG-9), refusals (MSG-2),
-    /// and confirmed online returns (MSG-10).
-    #[inline(never)] // its decoded messages stay off the callers' stacks
+    /// Install what a verified authorization response carries (its `payload`, already read
+    /// whole by [`auth_head`]): new codes (MSG-9), refusals (MSG-2). The codes are checked as
+    /// they are decoded, straight into the record that commits them: the decoded response
+    /// (1.8 KB) never has a frame (ADR 0013).
+    #[inline(never)] // the record stays off the callers' stacks
     fn apply_auth_response(
         &mut self,
         t: Timestamp,
-        r: &AuthResponse,
+        payload: &[u8],
+        seq: u64,
         sink: &mut dyn EventSink,
     ) -> Result<usize, AgentError> {
-        let mut codes: Vec<(u8, AuthEntry), { Limits::HA_MEMBERS }> = Vec::new();
-        for c in r.codes.iter() {
-            match self.check_auth_code(c, t) {
-                Ok(e) if !codes.iter().any(|(s, _)| *s == e.0) => {
-                    let _ = codes.push(e);
-                }
-                Ok(_) => {}
-                Err(why) => emit(sink, Message::AuthInstallFailed(&c.udi, why.into())),
-            }
+        let mut record = [Record::AuthInstalled {
+            t,
+            seq,
+            codes: Vec::new(),
+        }];
+        let mut refused: Vec<(Udi, AuthRefusal), { Limits::HA_MEMBERS }> = Vec::new();
+        if let [Record::AuthInstalled { codes, .. }] = &mut record {
+            let me = &*self;
+            auth_parts(
+                payload,
+                &mut |c| match me.check_auth_code(&c, t) {
+                    Ok(e) if !codes.iter().any(|(s, _)| *s == e.0) => {
+                        let _ = codes.push(e);
+                    }
+                    Ok(_) => {}
+                    Err(why) => emit(sink, Message::AuthInstallFailed(&c.udi, why.into())),
+                },
+                &mut |_| {},
+                &mut |x| {
+                    let _ = refused.push(x);
+                },
+            );
         }
-        let installed = self.install_auth_codes(t, r.seq, codes, sink)?;
-        for (udi, why) in r.refused.iter() {
+        let installed = self.install_auth_codes(&record, sink)?;
+        for (udi, why) in refused.iter() {
             emit(sink, Message::AuthInstallFailed(udi, why.text().into()));
         }
         Ok(installed)
     }
 
     /// The answer to an authorization request made at `created`. Its signature is checked
-    /// before the decoded answer (1.8 KB) has a frame: the two never share the stack.
+    /// before the answer is decoded: the two never share the stack.
     pub(super) fn on_auth_response(
         &mut self,
         t: Timestamp,
@@ -430,14 +445,20 @@ impl<J: Journal> Agent<J> {
         env: Result<Envelope<'_>, (&'static str, bool)>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let mut r = AuthResponse::default();
-        if let Err(why) = self.open_auth_response(created, env, &mut r) {
-            self.stats.authorization_request.failed(t, why.0, why.1);
-            let own = self.ident.udi.clone();
-            emit(sink, Message::AuthInstallFailed(&own, why.0.into()));
-            return Ok(());
-        }
-        let installed = self.apply_auth_response(t, &r, sink)?;
+        let opened = env.and_then(|env| {
+            let seq = self.open_auth_response(created, env.payload())?;
+            Ok((env, seq))
+        });
+        let (env, seq) = match opened {
+            Ok(x) => x,
+            Err(why) => {
+                self.stats.authorization_request.failed(t, why.0, why.1);
+                let own = self.ident.udi.clone();
+                emit(sink, Message::AuthInstallFailed(&own, why.0.into()));
+                return Ok(());
+            }
+        };
+        let installed = self.apply_auth_response(t, env.payload(), seq, sink)?;
         if installed > 0 {
             self.stats.authorization_request.succeeded(t, "OK");
         } else {
@@ -446,22 +467,22 @@ impl<J: Journal> Agent<J> {
         Ok(())
     }
 
-    /// Decode and bind a verified online authorization answer; the error is (detail, whether
-    /// communication failed).
+    /// Check that a verified online authorization answer decodes and answers the request made
+    /// at `created`; its sequence number, or the error as (detail, whether communication
+    /// failed).
     fn open_auth_response(
         &self,
         created: Timestamp,
-        env: Result<Envelope<'_>, (&'static str, bool)>,
-        r: &mut AuthResponse,
-    ) -> Result<(), (&'static str, bool)> {
-        decode_payload_into(&env?, r).map_err(|_| ("invalid response", false))?;
-        if r.udi != self.ident.udi || r.request_created_at != created {
+        payload: &[u8],
+    ) -> Result<u64, (&'static str, bool)> {
+        let (head, _) = auth_head(payload).map_err(|_| ("invalid response", false))?;
+        if head.udi != self.ident.udi || head.request_created_at != created {
             return Err((NOT_ANSWER, false));
         }
-        if r.seq <= self.state.seq_hwm {
+        if head.seq <= self.state.seq_hwm {
             return Err(("timestamp mismatch: an older message", false));
         }
-        Ok(())
+        Ok(head.seq)
     }
 
     /// `license smart import` of an authorization code or of the answer to a saved request.
@@ -512,7 +533,12 @@ impl<J: Journal> Agent<J> {
             })?;
         let mut codes = Vec::new();
         let _ = codes.push(entry);
-        self.install_auth_codes(t, file.seq, codes, sink)
+        let record = [Record::AuthInstalled {
+            t,
+            seq: file.seq,
+            codes,
+        }];
+        self.install_auth_codes(&record, sink)
             .map(Imported::AuthCodes)
     }
 
@@ -524,20 +550,20 @@ impl<J: Journal> Agent<J> {
         env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        let mut r = AuthResponse::default();
-        decode_payload_into(env, &mut r)?;
-        if r.udi != self.ident.udi {
+        let (head, parts) =
+            auth_head(env.payload()).map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
+        if head.udi != self.ident.udi {
             return Err(AgentError::WrongDevice);
         }
-        if r.seq <= self.state.seq_hwm {
+        if head.seq <= self.state.seq_hwm {
             return Err(AgentError::Stale);
         }
-        if r.codes.is_empty() && r.refused.is_empty() {
+        if parts == 0 {
             return Err(AgentError::Refused(
                 "the response holds no authorization code",
             ));
         }
-        self.apply_auth_response(t, &r, sink)
+        self.apply_auth_response(t, env.payload(), head.seq, sink)
             .map(Imported::AuthCodes)
     }
 
@@ -699,13 +725,21 @@ impl<J: Journal> Agent<J> {
         Ok(ret)
     }
 
+    #[inline(never)] // the record stays off the callers' stacks
     fn remove_returned(
         &mut self,
         t: Timestamp,
         ret: &PendingReturn,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let mut removed: Vec<Removal, { Limits::HA_MEMBERS }> = Vec::new();
+        // Built in the record that commits it: no copy of it on the stack.
+        let mut record = [Record::AuthRemoved {
+            t,
+            removed: Vec::new(),
+        }];
+        let [Record::AuthRemoved { removed, .. }] = &mut record else {
+            return Ok(());
+        };
         for &(slot, serial) in ret.codes.iter() {
             let Some(return_code) = self.return_code_of(slot, serial) else {
                 continue;
@@ -719,10 +753,10 @@ impl<J: Journal> Agent<J> {
         if removed.is_empty() {
             return Ok(());
         }
-        self.commit(&[Record::AuthRemoved {
-            t,
-            removed: removed.clone(),
-        }])?;
+        self.commit(&record)?;
+        let [Record::AuthRemoved { removed, .. }] = &record else {
+            return Ok(());
+        };
         for r in removed.iter() {
             if let Some(udi) = self.ident.slot_udi(usize::from(r.slot)) {
                 emit(sink, Message::AuthRemoved(udi));
@@ -755,19 +789,26 @@ impl<J: Journal> Agent<J> {
         env: Result<Envelope<'_>, (&'static str, bool)>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let mut r = AuthResponse::default();
-        if let Err(why) = self.open_auth_response(created, env, &mut r) {
-            self.stats.authorization_return.failed(t, why.0, why.1);
-            return Ok(());
-        }
+        let confirmed = env.and_then(|env| {
+            self.open_auth_response(created, env.payload())?;
+            Ok(returned_of(self, env.payload(), sent.as_ref()))
+        });
+        let returned = match confirmed {
+            Ok(r) => r,
+            Err(why) => {
+                self.stats.authorization_return.failed(t, why.0, why.1);
+                return Ok(());
+            }
+        };
         let Some(mut sent) = sent else {
             return Ok(());
         };
-        let ident = &self.ident;
-        sent.codes.retain(|&(slot, serial)| {
-            r.returned
-                .iter()
-                .any(|(u, s)| Some(u) == ident.slot_udi(usize::from(slot)) && *s == serial)
+        // Keep the codes the authority confirmed returned.
+        let mut i = 0;
+        sent.codes.retain(|_| {
+            let keep = returned.get(i).copied().unwrap_or(false);
+            i += 1;
+            keep
         });
         if sent.codes.is_empty() {
             self.stats.authorization_return.failed(t, "refused", false);
@@ -788,4 +829,69 @@ pub(super) struct PendingAuth {
     lic: u8,
     /// (HA slot, serial of the code it holds now, 0 = none).
     subjects: Vec<(u8, u64), { Limits::HA_MEMBERS }>,
+}
+
+/// Read a verified authorization response whole, without holding it: its head, and how many
+/// codes and refusals it carries.
+fn auth_head(payload: &[u8]) -> Result<(ResponseHead, usize), Malformed> {
+    let mut head = ResponseHead::default();
+    let (mut codes, mut refused) = (0, 0);
+    let mut r = Reader::new(payload);
+    decode::auth_response(
+        &mut r,
+        &mut head,
+        &mut |_| codes += 1,
+        &mut |_| {},
+        &mut |_| refused += 1,
+    )?;
+    if !r.rest().is_empty() {
+        return Err(Malformed);
+    }
+    Ok((head, codes + refused))
+}
+
+/// The parts of a response [`auth_head`] has read whole, handed over one at a time.
+fn auth_parts(
+    payload: &[u8],
+    code: &mut dyn FnMut(AuthCode),
+    returned: &mut dyn FnMut((Udi, u64)),
+    refused: &mut dyn FnMut((Udi, AuthRefusal)),
+) {
+    let mut head = ResponseHead::default();
+    // It decoded once: it decodes again.
+    let _ = decode::auth_response(
+        &mut Reader::new(payload),
+        &mut head,
+        code,
+        returned,
+        refused,
+    );
+}
+
+/// Which of the codes `sent` returns the response confirms (by index into `sent.codes`).
+fn returned_of<J: Journal>(
+    agent: &Agent<J>,
+    payload: &[u8],
+    sent: Option<&PendingReturn>,
+) -> [bool; Limits::HA_MEMBERS] {
+    let mut out = [false; Limits::HA_MEMBERS];
+    let Some(sent) = sent else {
+        return out;
+    };
+    auth_parts(
+        payload,
+        &mut |_| {},
+        &mut |(udi, serial)| {
+            for (i, &(slot, s)) in sent.codes.iter().enumerate() {
+                if s == serial
+                    && agent.ident.slot_udi(usize::from(slot)) == Some(&udi)
+                    && let Some(o) = out.get_mut(i)
+                {
+                    *o = true;
+                }
+            }
+        },
+        &mut |_| {},
+    );
+    out
 }

@@ -25,7 +25,7 @@ use crate::outbound::UsageView;
 use crate::policy::{CustomPolicy, EffectivePolicy, effective};
 use crate::rum::{Report, ReportState, Selection};
 use crate::schedule::{self, Schedule};
-use crate::state::{AckRecord, Record, State, needs_authorization};
+use crate::state::{AckRecord, Record, RecordRef, State, needs_authorization};
 use crate::time::{Civil, civil, timestamp_of};
 use crate::wire::{AckPoll, AuthLicense, Kind, PolicyPayload, PushReceipt, UsageOrigin};
 use core::fmt;
@@ -439,15 +439,6 @@ fn decode_payload<T: for<'b> Decode<'b>>(env: &Envelope<'_>) -> Result<T, AgentE
     Ok(env.read()?)
 }
 
-/// [`decode_payload`] into `out`.
-#[inline(never)]
-fn decode_payload_into<T: for<'b> Decode<'b>>(
-    env: &Envelope<'_>,
-    out: &mut T,
-) -> Result<(), AgentError> {
-    Ok(env.read_into(out)?)
-}
-
 fn is_unreported(r: &Report) -> bool {
     r.has_data() && r.unacknowledged() && r.state != ReportState::Open
 }
@@ -568,7 +559,7 @@ impl<J: Journal> Agent<J> {
         rtc.max(self.state.hwm).min(Timestamp::LATEST)
     }
 
-    fn commit(&mut self, records: &[Record]) -> Result<(), AgentError> {
+    fn commit(&mut self, records: &[RecordRef<'_>]) -> Result<(), AgentError> {
         self.journal.commit(records, &self.state)?;
         for r in records {
             self.state.apply(&self.ident.catalogue, r);
@@ -1194,31 +1185,26 @@ impl<J: Journal> Agent<J> {
         env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        let mut record = [Record::Ack {
-            t,
-            ack: AckRecord::default(),
-        }];
-        let [Record::Ack { ack, .. }] = &mut record else {
-            return Err(AgentError::Envelope(EnvelopeError::Malformed));
-        };
+        let mut ack = AckRecord::default();
         let malformed = |_| AgentError::Envelope(EnvelopeError::Malformed);
         let mut r = crate::decode::Reader::new(env.payload());
         let mut udi = Udi::default();
-        crate::decode::ack_head(&mut r, &mut udi, ack).map_err(malformed)?;
+        crate::decode::ack_head(&mut r, &mut udi, &mut ack).map_err(malformed)?;
         // Only an ACK newer than every applied authority message may change the account,
         // policy, trust or authorization (DESIGN.md §3); an older one only acknowledges.
         let fresh = ack.seq > self.state.seq_hwm;
-        let (mut trust, mut auth) = (Vec::new(), Vec::new());
+        // The checked codes go straight into the record (`ack_head` left them empty).
+        let (trust, auth) = (&mut ack.trust, &mut ack.auth);
         crate::decode::ack_codes(
             &mut r,
             &mut |c| {
                 if fresh {
-                    self.ack_trust(&mut trust, &c, t);
+                    self.ack_trust(trust, &c, t);
                 }
             },
             &mut |c| {
                 if fresh {
-                    self.ack_auth(&mut auth, &c, t);
+                    self.ack_auth(auth, &c, t);
                 }
             },
         )
@@ -1229,9 +1215,7 @@ impl<J: Journal> Agent<J> {
         if udi != self.ident.udi {
             return Err(AgentError::WrongDevice);
         }
-        ack.trust = trust;
-        ack.auth = auth;
-        self.apply_ack(fresh, &record, sink)
+        self.apply_ack(fresh, &[Record::Ack { t, ack: &ack }], sink)
     }
 
     /// Commit and announce an ACK record decoded by [`Agent::take_verified_ack`] (`fresh`: it
@@ -1239,7 +1223,7 @@ impl<J: Journal> Agent<J> {
     fn apply_ack(
         &mut self,
         fresh: bool,
-        record: &[Record; 1],
+        record: &[RecordRef<'_>; 1],
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
         let [Record::Ack { ack, .. }] = record else {

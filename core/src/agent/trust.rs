@@ -6,16 +6,15 @@
 //! reset cannot remove it) and counts where no other code is installed. Only a code from the
 //! authority (ID token or ACK) allows direct communication (TRUST-2).
 
-use super::{
-    Agent, AgentError, Imported, Outgoing, SyncScope, decode_payload, decode_payload_into, emit,
-};
+use super::{Agent, AgentError, Imported, Outgoing, SyncScope, decode_payload, emit};
+use crate::decode::{self, Malformed, Reader, ResponseHead};
 use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::Journal;
 use crate::limits::Limits;
 use crate::messages::{Message, Why};
 use crate::state::{Record, TrustEntry};
 use crate::wire::{
-    Kind, TrustCode, TrustCodeFile, TrustOrigin, TrustRequest, TrustResponse, TrustSubject,
+    Kind, TrustCode, TrustCodeFile, TrustOrigin, TrustRefusal, TrustRequest, TrustSubject,
 };
 use heapless::Vec;
 use tally_hal::{CommError, DeviceKey, EventSink, Files, PublicKey, Timestamp, Udi, bounded};
@@ -209,17 +208,17 @@ impl<J: Journal> Agent<J> {
         env: Result<Envelope<'_>, AgentError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let mut r = TrustResponse::default();
-        let opened = env.and_then(|env| decode_payload_into(&env, &mut r));
-        if opened.is_err() || r.udi != self.ident.udi || r.request_created_at != created {
+        let opened = env.ok().and_then(|env| {
+            let (head, ..) = trust_head(env.payload()).ok()?;
+            Some((env, head))
+        });
+        let Some((env, head)) = opened.filter(|(_, h)| {
+            h.udi == self.ident.udi && h.request_created_at == created && h.seq > self.state.seq_hwm
+        }) else {
             self.stats.trust_sync.failed(t, "invalid response", false);
             return Ok(());
-        }
-        if r.seq <= self.state.seq_hwm {
-            self.stats.trust_sync.failed(t, "invalid response", false);
-            return Ok(());
-        }
-        let n = self.apply_trust_response(t, &r, false, sink)?;
+        };
+        let n = self.apply_trust_response(t, env.payload(), &head, false, sink)?;
         if n > 0 {
             self.stats.trust_sync.succeeded(t, "OK");
         } else {
@@ -380,61 +379,83 @@ impl<J: Journal> Agent<J> {
                 .failed(t, "invalid response", false);
             emit(sink, Message::TrustInstallFailed(&own, why));
         };
-        let mut r = TrustResponse::default();
-        if let Err(e) = env.and_then(|env| decode_payload_into(&env, &mut r)) {
-            refuse(self, sink, Why::Error(e));
-            return Ok(());
-        }
-        if r.udi != own || r.request_created_at != created {
+        let opened = env.and_then(|env| {
+            let (head, ..) = trust_head(env.payload())
+                .map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
+            Ok((env, head))
+        });
+        let (env, head) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                refuse(self, sink, Why::Error(e));
+                return Ok(());
+            }
+        };
+        if head.udi != own || head.request_created_at != created {
             refuse(self, sink, NOT_ANSWER.into());
             return Ok(());
         }
-        if r.seq <= self.state.seq_hwm {
+        if head.seq <= self.state.seq_hwm {
             refuse(self, sink, "timestamp mismatch: an older message".into());
             return Ok(());
         }
-        self.apply_trust_response(t, &r, true, sink).map(|_| ())
+        self.apply_trust_response(t, env.payload(), &head, true, sink)
+            .map(|_| ())
     }
 
-    /// Install what a trust response carries; `online`: it answers a request just made.
-    #[inline(never)] // its decoded messages stay off the callers' stacks
+    /// Install what a verified trust response carries (its `payload`, already read whole by
+    /// [`trust_head`]); `online`: it answers a request just made. The codes are checked as
+    /// they are decoded, straight into the record that commits them: the decoded response
+    /// (1.3 KB) never has a frame (ADR 0013).
+    #[inline(never)] // the record stays off the callers' stacks
     fn apply_trust_response(
         &mut self,
         t: Timestamp,
-        r: &TrustResponse,
+        payload: &[u8],
+        head: &ResponseHead,
         online: bool,
         sink: &mut dyn EventSink,
     ) -> Result<usize, AgentError> {
-        let mut codes: Vec<(u8, TrustEntry), { Limits::HA_MEMBERS }> = Vec::new();
+        let mut record = [Record::TrustInstalled {
+            t,
+            seq: head.seq,
+            issued_at: head.issued_at,
+            codes: Vec::new(),
+        }];
         let mut bad: Vec<(Udi, &'static str), { Limits::HA_MEMBERS }> = Vec::new();
-        for c in r.codes.iter() {
-            match self.check_trust_code(c, t) {
-                Ok(e) if !codes.iter().any(|(s, _)| *s == e.0) => {
-                    let _ = codes.push(e);
-                }
-                Ok(_) => {}
-                Err(why) => {
-                    let _ = bad.push((c.udi.clone(), why));
-                }
-            }
+        if let [Record::TrustInstalled { codes, .. }] = &mut record {
+            let me = &*self;
+            trust_parts(
+                payload,
+                &mut |c| match me.check_trust_code(&c, t) {
+                    Ok(e) if !codes.iter().any(|(s, _)| *s == e.0) => {
+                        let _ = codes.push(e);
+                    }
+                    Ok(_) => {}
+                    Err(why) => {
+                        let _ = bad.push((c.udi, why));
+                    }
+                },
+                &mut |_| {},
+            );
         }
+        let [Record::TrustInstalled { codes, .. }] = &record else {
+            return Ok(0);
+        };
         let installed = codes.len();
         if installed > 0 {
-            self.commit(&[Record::TrustInstalled {
-                t,
-                seq: r.seq,
-                issued_at: r.issued_at,
-                codes: codes.clone(),
-            }])?;
+            self.commit(&record)?;
             for (slot, _) in codes.iter() {
                 if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
                     emit(sink, Message::TrustInstallSuccess(udi));
                 }
             }
         }
-        for (udi, why) in r.refused.iter() {
-            emit(sink, Message::TrustInstallFailed(udi, why.text().into()));
-        }
+        let mut first = None;
+        trust_parts(payload, &mut |_| {}, &mut |(udi, why)| {
+            first.get_or_insert(why);
+            emit(sink, Message::TrustInstallFailed(&udi, why.text().into()));
+        });
         for (udi, why) in bad.iter() {
             emit(sink, Message::TrustInstallFailed(udi, (*why).into()));
         }
@@ -442,10 +463,7 @@ impl<J: Journal> Agent<J> {
             if installed > 0 {
                 self.stats.trust_establishment.succeeded(t, "OK");
             } else {
-                let reason = r
-                    .refused
-                    .first()
-                    .map_or("invalid response", |(_, w)| w.text());
+                let reason = first.map_or("invalid response", |w| w.text());
                 self.stats.trust_establishment.failed(t, reason, false);
             }
         }
@@ -460,29 +478,35 @@ impl<J: Journal> Agent<J> {
         env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        let mut r = TrustResponse::default();
-        decode_payload_into(env, &mut r)?;
-        if r.udi != self.ident.udi {
+        let (head, codes, refused) = trust_head(env.payload())
+            .map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
+        if head.udi != self.ident.udi {
             return Err(AgentError::WrongDevice);
         }
-        if r.seq <= self.state.seq_hwm {
-            let same = r.codes.iter().all(|c| {
-                self.ident
-                    .slot_of(&c.udi)
-                    .and_then(|s| self.state.trust.get(s))
-                    .and_then(Option::as_ref)
-                    .is_some_and(|e| e.serial == c.serial)
-            });
-            return if same && !r.codes.is_empty() {
+        if head.seq <= self.state.seq_hwm {
+            let mut same = true;
+            trust_parts(
+                env.payload(),
+                &mut |c| {
+                    same &= self
+                        .ident
+                        .slot_of(&c.udi)
+                        .and_then(|s| self.state.trust.get(s))
+                        .and_then(Option::as_ref)
+                        .is_some_and(|e| e.serial == c.serial);
+                },
+                &mut |_| {},
+            );
+            return if same && codes > 0 {
                 Ok(Imported::AlreadyApplied(Kind::TrustResponse))
             } else {
                 Err(AgentError::Stale)
             };
         }
-        if r.codes.is_empty() && r.refused.is_empty() {
+        if codes == 0 && refused == 0 {
             return Err(AgentError::Refused("the response holds no trust code"));
         }
-        self.apply_trust_response(t, &r, false, sink)
+        self.apply_trust_response(t, env.payload(), &head, false, sink)
             .map(Imported::TrustCodes)
     }
 
@@ -567,4 +591,30 @@ const _: () = assert!(Limits::HA_MEMBERS <= 8, "a slot mask is a u8");
 /// The slots as a mask (slots past the mask's width cannot exist: asserted above).
 fn slot_mask(slots: impl Iterator<Item = usize>) -> u8 {
     slots.filter(|&s| s < 8).fold(0, |m, s| m | (1u8 << s))
+}
+
+/// Read a verified trust response whole without holding it: its head, and how many codes and
+/// refusals it carries.
+fn trust_head(payload: &[u8]) -> Result<(ResponseHead, usize, usize), Malformed> {
+    let mut head = ResponseHead::default();
+    let (mut codes, mut refused) = (0, 0);
+    let mut r = Reader::new(payload);
+    decode::trust_response(&mut r, &mut head, &mut |_| codes += 1, &mut |_| {
+        refused += 1
+    })?;
+    if !r.rest().is_empty() {
+        return Err(Malformed);
+    }
+    Ok((head, codes, refused))
+}
+
+/// The parts of a response [`trust_head`] has read whole, handed over one at a time.
+fn trust_parts(
+    payload: &[u8],
+    code: &mut dyn FnMut(TrustCode),
+    refused: &mut dyn FnMut((Udi, TrustRefusal)),
+) {
+    let mut head = ResponseHead::default();
+    // It decoded once: it decodes again.
+    let _ = decode::trust_response(&mut Reader::new(payload), &mut head, code, refused);
 }

@@ -18,8 +18,8 @@
 //! not continue on mount means a committed item was modified or removed: `Entry::Gap`.
 
 use super::{Entry, Journal, JournalError};
-use crate::decode::{self, Decode};
-use crate::state::{Record, State};
+use crate::decode;
+use crate::state::{AckRecord, Record, RecordRef, State};
 use core::marker::PhantomData;
 use sha2::{Digest, Sha256};
 use tally_hal::NorFlash;
@@ -273,7 +273,7 @@ impl<F: NorFlash> FlashJournal<F> {
     }
 
     /// Snapshot growth a batch can cause at most (bytes of snapshot items).
-    fn growth_bound(records: &[Record]) -> usize {
+    fn growth_bound(records: &[RecordRef<'_>]) -> usize {
         let report = Self::item_size(GROW_PART);
         let event = Self::item_size(GROW_EVENT);
         records
@@ -534,10 +534,13 @@ impl<F: NorFlash> FlashJournal<F> {
         ))
     }
 
-    /// Valid sectors in log order (by sequence number, then index), and each sector's
-    /// sequence number in `seqs`. Indexes are bytes (`MAX_SECTORS` is 256): the mount's
-    /// working set is 1.25 KB, not 2 KB of (sequence, index) pairs.
-    fn log_order(&mut self, order: &mut [u8; MAX_SECTORS], seqs: &mut [u32; MAX_SECTORS]) -> usize {
+    /// Valid sectors in log order (by sequence number, then index), and the newest sector's
+    /// sequence number. Indexes are bytes
+    /// (`MAX_SECTORS` is 256), and the sequence numbers are sorted by here only: the replay
+    /// that goes on with `order` holds 256 bytes of it, not 2 KB of (sequence, index) pairs.
+    #[inline(never)]
+    fn log_order(&mut self, order: &mut [u8; MAX_SECTORS]) -> (usize, Option<u32>) {
+        let mut seqs = [0u32; MAX_SECTORS];
         let mut n = 0;
         for s in 0..self.sectors {
             if let Some(info) = self.sector_info(s)
@@ -554,7 +557,12 @@ impl<F: NorFlash> FlashJournal<F> {
         if let Some(o) = order.get_mut(..n) {
             crate::sort::sort_by_key(o, |s| (seqs.get(usize::from(*s)).copied().unwrap_or(0), *s));
         }
-        n
+        let newest = order
+            .get(..n)
+            .and_then(<[u8]>::last)
+            .and_then(|s| seqs.get(usize::from(*s)))
+            .copied();
+        (n, newest)
     }
 }
 
@@ -627,7 +635,7 @@ impl<F: NorFlash> FlashJournal<F> {
 }
 
 impl<F: NorFlash> Journal for FlashJournal<F> {
-    fn commit(&mut self, records: &[Record], state: &State) -> Result<(), JournalError> {
+    fn commit(&mut self, records: &[RecordRef<'_>], state: &State) -> Result<(), JournalError> {
         self.check_mounted()?;
         let mut buf = [0xFFu8; BUF];
         let len = Self::encode(&records, &mut buf)?;
@@ -686,11 +694,10 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         visit: &mut dyn FnMut(&mut State, Entry),
     ) -> Result<(), JournalError> {
         let mut order = [0u8; MAX_SECTORS];
-        let mut seqs = [0u32; MAX_SECTORS];
         if self.sectors as usize > MAX_SECTORS {
             return Err(JournalError::TooLarge);
         }
-        let n = self.log_order(&mut order, &mut seqs);
+        let (n, newest) = self.log_order(&mut order);
         let order = order.get(..n).unwrap_or(&[]);
         let mut buf = [0xFFu8; BUF];
 
@@ -811,10 +818,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         self.gen_start = live.and(order.get(from_i).map(|s| u32::from(*s)));
 
         self.generation = generation;
-        self.next_seq = order
-            .last()
-            .and_then(|s| seqs.get(usize::from(*s)))
-            .map_or(1, |seq| seq.wrapping_add(1));
+        self.next_seq = newest.map_or(1, |seq| seq.wrapping_add(1));
         self.chain = live.map_or([0; 4], |(_, c)| c);
         self.allowance = 0;
         self.mounted = true;
@@ -835,17 +839,41 @@ fn replay_batch(payload: &[u8], state: &mut State, visit: &mut dyn FnMut(&mut St
     let Ok((count, rest)) = decode::take::<usize>(payload) else {
         return;
     };
-    // One record at a time, decoded in place (an ACK record is 1.2 KB).
+    // One record at a time, decoded in place: an ACK in its own frame (`replay_ack`: its data
+    // is 1.2 KB), any other record into `small` (344 bytes).
     let mut r = decode::Reader::new(rest);
-    let mut record = Record::Measure {
+    let mut small: RecordRef<'static> = Record::Measure {
         t: Default::default(),
     };
     for _ in 0..count.min(16) {
-        if Record::decode_into(&mut r, &mut record).is_err() {
+        let Ok((variant, t)) = decode::record_head(&mut r) else {
             return;
+        };
+        if variant == decode::ACK_RECORD {
+            if replay_ack(&mut r, t, state, visit).is_err() {
+                return;
+            }
+        } else {
+            if decode::small_record_into(variant, t, &mut r, &mut small).is_err() {
+                return;
+            }
+            visit(state, Entry::Record(&small));
         }
-        visit(state, Entry::Record(&record));
     }
+}
+
+/// One ACK record of a batch, decoded and visited.
+#[inline(never)]
+fn replay_ack(
+    r: &mut decode::Reader<'_>,
+    t: tally_hal::Timestamp,
+    state: &mut State,
+    visit: &mut dyn FnMut(&mut State, Entry),
+) -> decode::Result<()> {
+    let mut ack = AckRecord::default();
+    decode::Decode::decode_into(r, &mut ack)?;
+    visit(state, Entry::Record(&Record::Ack { t, ack: &ack }));
+    Ok(())
 }
 
 impl<F: NorFlash> FlashJournal<F> {

@@ -9,7 +9,7 @@
 pub mod flash;
 
 use crate::decode;
-use crate::state::{Record, State};
+use crate::state::{Record, RecordRef, State};
 use core::fmt;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -41,8 +41,8 @@ pub enum Entry<'a> {
     /// The state now holds the newest complete snapshot: the journal built it there, in
     /// place, so no second 8.7 KB `State` is on the stack during a mount.
     Snapshot,
-    /// A committed record, lent (a record is up to 1.2 KB).
-    Record(&'a Record),
+    /// A committed record, lent (its ACK data too: see [`RecordRef`]).
+    Record(&'a RecordRef<'a>),
     /// Something committed here was modified or lost (detected by the hash chain, ADR 0009).
     Gap,
 }
@@ -50,7 +50,7 @@ pub enum Entry<'a> {
 pub trait Journal {
     /// Make `records` durable, all or nothing. `state` is the state they apply to: a journal
     /// that runs out of room writes a snapshot of it first.
-    fn commit(&mut self, records: &[Record], state: &State) -> Result<(), JournalError>;
+    fn commit(&mut self, records: &[RecordRef<'_>], state: &State) -> Result<(), JournalError>;
     /// Mount: rebuild `state` from the journal. The latest snapshot, if any, replaces
     /// `state` (built in it, then `Entry::Snapshot` is visited); then every committed record
     /// after it is visited, in order, with the state, for the visitor to apply. Without a
@@ -161,7 +161,7 @@ impl<const N: usize> RamJournal<N> {
 }
 
 impl<const N: usize> Journal for RamJournal<N> {
-    fn commit(&mut self, records: &[Record], state: &State) -> Result<(), JournalError> {
+    fn commit(&mut self, records: &[RecordRef<'_>], state: &State) -> Result<(), JournalError> {
         match self.append(records) {
             Err(JournalError::Full) => {
                 self.compact(state)?;
@@ -181,7 +181,7 @@ impl<const N: usize> Journal for RamJournal<N> {
 }
 
 impl<const N: usize> RamJournal<N> {
-    fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
+    fn append(&mut self, records: &[RecordRef<'_>]) -> Result<(), JournalError> {
         let mark = self.len;
         for r in records {
             if let Err(e) = self.push_frame(TAG_RECORD, r) {
@@ -234,7 +234,7 @@ impl<const N: usize> RamJournal<N> {
                 TAG_RECORD => {
                     let (r, _): (Record, _) =
                         decode::take(body).map_err(|_| JournalError::Corrupt)?;
-                    visit(state, Entry::Record(&r));
+                    visit(state, Entry::Record(&r.lend()));
                 }
                 _ => return Err(JournalError::Corrupt),
             }

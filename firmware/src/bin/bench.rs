@@ -20,7 +20,7 @@ mod image {
     use tally_core::journal::RamJournal;
     use tally_core::limits::Limits;
     use tally_core::render;
-    use tally_core::state::{Record, State};
+    use tally_core::state::{Record, RecordRef, State};
     use tally_core::wire::{AckPayload, AckStatus, AckedReport, Kind};
     use tally_firmware::{Buf, CountingSink, FILE_BYTES, FirmwareKey, JOURNAL_BYTES, identity};
     use tally_hal::{CommError, DeviceKey, Timestamp};
@@ -140,8 +140,12 @@ mod image {
             core::mem::size_of::<State>()
         );
         println!(
-            "size_of Record                                   {}",
+            "size_of Record (owned, as a host decodes it)     {}",
             core::mem::size_of::<Record>()
+        );
+        println!(
+            "size_of RecordRef (as committed and replayed)    {}",
+            core::mem::size_of::<RecordRef<'static>>()
         );
         println!(
             "size_of Agent<RamJournal<{}>>                 {}",
