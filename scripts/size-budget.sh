@@ -6,8 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v qemu-system-arm >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm
+need=()
+command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
+command -v llvm-objdump >/dev/null || need+=(llvm) # scripts/stack-bound.py disassembles with it
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 
 target=thumbv7em-none-eabihf
@@ -71,6 +74,25 @@ read -r total cm4_agent cm4_stack _ < <(core_ram "$cm4_qemu") || exit 1
 rm -f "$cm4_qemu"
 got[core-p256-cm4.ram]=$total
 got[core-p256-cm4.flash]=$(($(flash "$cm4/core_image") - $(flash "$cm4/baseline")))
+# The same RAM as a worst case: the agent + the call-graph bound of the deepest entry point
+# into the core (scripts/stack-bound.py), whatever path a run takes.
+stack_bound() {
+  local out
+  out=$(python3 scripts/stack-bound.py "$1") || { echo "size-budget: stack-bound failed on $1" >&2; return 1; }
+  sed -n 's/^bound \([0-9]*\) .*/\1/p' <<<"$out"
+}
+core_bound=$(stack_bound "$core_elf") || exit 1
+cm4_bound=$(stack_bound "$cm4/core_image") || exit 1
+# A bound below a stack the run measured means the analysis missed a path: fail.
+for pair in "$core_bound $core_stack portable" "$cm4_bound $cm4_stack p256-cm4"; do
+  read -r b m what <<<"$pair"
+  if [ "$b" -lt "$m" ]; then
+    echo "size-budget: the $what call-graph bound ($b) is below the measured stack ($m)" >&2
+    exit 1
+  fi
+done
+got[core.ram-bound]=$((core_agent + core_bound))
+got[core-p256-cm4.ram-bound]=$((cm4_agent + cm4_bound))
 
 # RAM in use on the QEMU board: a scenario that boots, records usage, measures for 30 days,
 # saves a usage file, imports the ACK and shows everything (the deepest requests there are).
@@ -90,7 +112,7 @@ got[mps2-an386.ram]=$((got[mps2-an386.static-ram] + held + peak))
 
 fail=0
 printf '%-28s %10s %10s\n' figure bytes budget
-for key in core.flash core-p256-cm4.flash core.ram core-p256-cm4.ram mps2-an386.flash mps2-an386-p256-cm4.flash mps2-an386.static-ram mps2-an386.ram \
+for key in core.flash core-p256-cm4.flash core.ram core-p256-cm4.ram core.ram-bound core-p256-cm4.ram-bound mps2-an386.flash mps2-an386-p256-cm4.flash mps2-an386.static-ram mps2-an386.ram \
   nrf52840.flash nrf52840.static-ram; do
   budget=$(awk -F= -v k="$key" '{gsub(/[ \t]/,"",$1); gsub(/[ \t]|#.*/,"",$2)} $1==k{print $2}' firmware/size-budget.toml)
   if [ -z "$budget" ]; then
@@ -103,5 +125,6 @@ for key in core.flash core-p256-cm4.flash core.ram core-p256-cm4.ram mps2-an386.
   printf '%-28s %10d %10d%s\n' "$key" "${got[$key]}" "$budget" "$mark"
 done
 echo "(core.ram = agent $core_agent + deepest stack $core_stack; core-p256-cm4.ram = agent $cm4_agent + deepest stack $cm4_stack; the caller's scratch for messages and files is not counted: $core_scratch bytes)"
+echo "(*.ram-bound = the agent + the call-graph bound of the deepest entry point: $core_bound / $cm4_bound bytes)"
 echo "(mps2-an386.ram = static $((got[mps2-an386.static-ram])) + held by the main loop $held + deepest stack $peak)"
 exit $fail
