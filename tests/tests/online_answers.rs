@@ -5,7 +5,12 @@
 //! one that does not decode at all is. It must install nothing, change nothing, and raise no
 //! message about a code it carries. The control is the same answer without the extra byte: its
 //! codes reach the per-code check and are refused by name.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use tally_core::agent::{Agent, Identity, Release, SyncScope};
 use tally_core::config::{ConfigChange, Transport};
