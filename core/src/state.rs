@@ -58,7 +58,7 @@ pub struct Counters {
 ///
 /// `A` is how an ACK record holds its data: owned ([`AckRecord`], 1.2 KB, the default: what a
 /// host decodes) or lent ([`RecordRef`]: what is committed and applied). Every other variant
-/// is at most 344 bytes, and a record sits in the frame of every commit and replay, so the
+/// is at most 336 bytes, and a record sits in the frame of every commit and replay, so the
 /// device never holds an owned one (ADR 0013). Both encode to the same bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(clippy::large_enum_variant)] // no heap to box into: the size is bounded and known

@@ -1055,7 +1055,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// The authority took the push (its receipt checked). Not inlined: the records built
-    /// here (2.4 KB) and the receipt's signature check never share the stack.
+    /// here and the receipt's signature check never share the stack.
     #[inline(never)]
     fn pushed(
         &mut self,
@@ -1069,7 +1069,7 @@ impl<J: Journal> Agent<J> {
             transaction: r.transaction,
             poll_at: t.add_secs(u64::from(r.poll_after_secs).max(1)),
         };
-        // Two records only when the link comes back (each is 1.2 KB of stack).
+        // Two records only when the link comes back (each is a `RecordRef`: 336 bytes).
         if restored {
             self.commit(&[Record::CommRestored { t }, pushed])?;
         } else {
@@ -1115,8 +1115,8 @@ impl<J: Journal> Agent<J> {
         self.poll_done(t)
     }
 
-    /// The poll is over without an ACK. Not inlined: its record (1.2 KB, the size of the
-    /// largest) stays out of `on_poll_response`'s frame, which is under the ACK's.
+    /// The poll is over without an ACK. Not inlined: its record stays out of
+    /// `on_poll_response`'s frame, which is under the ACK's.
     #[inline(never)]
     fn poll_done(&mut self, t: Timestamp) -> Result<(), AgentError> {
         self.commit(&[Record::PollDone { t }])

@@ -840,7 +840,7 @@ fn replay_batch(payload: &[u8], state: &mut State, visit: &mut dyn FnMut(&mut St
         return;
     };
     // One record at a time, decoded in place: an ACK in its own frame (`replay_ack`: its data
-    // is 1.2 KB), any other record into `small` (344 bytes).
+    // is 1.2 KB), any other record into `small` (336 bytes).
     let mut r = decode::Reader::new(rest);
     let mut small: RecordRef<'static> = Record::Measure {
         t: Default::default(),
