@@ -81,6 +81,7 @@ stack_bound() {
   out=$(python3 scripts/stack-bound.py "$1") || { echo "size-budget: stack-bound failed on $1" >&2; return 1; }
   sed -n 's/^bound \([0-9]*\) .*/\1/p' <<<"$out"
 }
+python3 scripts/stack-bound.py --self-test >/dev/null
 core_bound=$(stack_bound "$core_elf") || exit 1
 cm4_bound=$(stack_bound "$cm4/core_image") || exit 1
 # A bound below a stack the run measured means the analysis missed a path: fail.
