@@ -5,6 +5,7 @@
 //! domain tag keeps a Tally signature from ever verifying as something else. Files exchanged by
 //! hand wrap the envelope in `-----BEGIN TALLY … -----` / base64 / `-----END … -----`.
 
+use crate::messages::{Text, put_decimal};
 use crate::wire::{FORMAT_VERSION, Kind};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -40,20 +41,37 @@ pub enum EnvelopeError {
     Key,
 }
 
+impl EnvelopeError {
+    /// The error as text, without `core::fmt` (see [`crate::messages::Text`]).
+    pub fn write_text(&self, w: &mut dyn Text) {
+        match self {
+            EnvelopeError::TooLarge => w.put("file exceeds the size limit"),
+            EnvelopeError::Armour => w.put("not a Tally licensing file"),
+            EnvelopeError::Malformed => w.put("file is truncated or corrupt"),
+            EnvelopeError::Version(v) => {
+                w.put("unsupported format version ");
+                put_decimal(w, u64::from(*v));
+            }
+            EnvelopeError::UnknownKind(k) => {
+                w.put("unknown message type ");
+                put_decimal(w, u64::from(*k));
+            }
+            EnvelopeError::WrongKind(k) => {
+                w.put("a ");
+                w.put(k.describe());
+                w.put(" cannot be installed here");
+            }
+            EnvelopeError::UnknownKey => w.put("signed by an unknown key"),
+            EnvelopeError::BadSignature => w.put("signature mismatch"),
+            EnvelopeError::NoSpace => w.put("buffer too small"),
+            EnvelopeError::Key => w.put("device key unavailable"),
+        }
+    }
+}
+
 impl fmt::Display for EnvelopeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EnvelopeError::TooLarge => f.write_str("file exceeds the size limit"),
-            EnvelopeError::Armour => f.write_str("not a Tally licensing file"),
-            EnvelopeError::Malformed => f.write_str("file is truncated or corrupt"),
-            EnvelopeError::Version(v) => write!(f, "unsupported format version {v}"),
-            EnvelopeError::UnknownKind(k) => write!(f, "unknown message type {k}"),
-            EnvelopeError::WrongKind(k) => write!(f, "a {} cannot be installed here", k.describe()),
-            EnvelopeError::UnknownKey => f.write_str("signed by an unknown key"),
-            EnvelopeError::BadSignature => f.write_str("signature mismatch"),
-            EnvelopeError::NoSpace => f.write_str("buffer too small"),
-            EnvelopeError::Key => f.write_str("device key unavailable"),
-        }
+        crate::messages::display(f, |w| self.write_text(w))
     }
 }
 

@@ -58,14 +58,72 @@ impl<'a> From<&'a str> for Why<'a> {
     }
 }
 
-impl fmt::Display for Why<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Why<'_> {
+    fn write_text(&self, w: &mut dyn Text) {
         match self {
-            Why::Text(t) => f.write_str(t),
-            Why::Error(e) => write!(f, "{e}"),
-            Why::CommFailure(detail) => write!(f, "Communications failure: {detail}"),
+            Why::Text(t) => w.put(t),
+            Why::Error(e) => e.write_text(w),
+            Why::CommFailure(detail) => {
+                w.put("Communications failure: ");
+                w.put(detail);
+            }
         }
     }
+}
+
+impl fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        display(f, |w| self.write_text(w))
+    }
+}
+
+/// Where the pieces of a line go: the device writes its syslog lines without `core::fmt`
+/// (its formatting machinery and `Display` impls were 4 KB of the core's flash), into a
+/// bounded line ([`Message::to_line`]) or, on a host, a `Formatter` ([`display`]).
+pub trait Text {
+    fn put(&mut self, text: &str);
+}
+
+/// `n` in decimal.
+pub fn put_decimal(w: &mut dyn Text, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    // ASCII digits: always UTF-8.
+    if let Some(Ok(text)) = digits.get(at..).map(core::str::from_utf8) {
+        w.put(text);
+    }
+}
+
+fn put_udi(w: &mut dyn Text, udi: &tally_hal::Udi) {
+    w.put("PID:");
+    w.put(&udi.pid);
+    w.put(",SN:");
+    w.put(&udi.sn);
+}
+
+/// A `Display` impl from a [`Text`] writer: one text for the device and for hosts.
+pub fn display(f: &mut fmt::Formatter<'_>, write: impl FnOnce(&mut dyn Text)) -> fmt::Result {
+    struct Out<'a, 'b>(&'a mut fmt::Formatter<'b>, fmt::Result);
+    impl Text for Out<'_, '_> {
+        fn put(&mut self, text: &str) {
+            if self.1.is_ok() {
+                self.1 = self.0.write_str(text);
+            }
+        }
+    }
+    let mut out = Out(f, Ok(()));
+    write(&mut out);
+    out.1
 }
 
 impl Message<'_> {
@@ -89,67 +147,112 @@ impl Message<'_> {
     /// boundary (never dropped, never a panic); the seed texts are far shorter.
     pub fn to_line(&self) -> String<MESSAGE_LEN> {
         let mut s = Cut(String::new());
-        let _ = write!(s, "{self}");
+        self.write_text(&mut s);
         s.0
+    }
+
+    /// The message's text, piece by piece.
+    pub fn write_text(&self, w: &mut dyn Text) {
+        let (head, udi, why, tail): (&str, Option<&tally_hal::Udi>, Option<&Why<'_>>, &str) =
+            match self {
+                Message::PolicyInstallFailed(why) => (
+                    "%SMART_LIC-3-POLICY_INSTALL_FAILED: The installation of a new licensing policy has failed: ",
+                    None,
+                    Some(why),
+                    ".",
+                ),
+                Message::CommFailed(t, why) => {
+                    w.put("%SMART_LIC-3-COMM_FAILED: Communications failure with the ");
+                    w.put(t.peer_name());
+                    w.put(" : ");
+                    w.put(why);
+                    return;
+                }
+                Message::CommRestored(t) => {
+                    w.put("%SMART_LIC-3-COMM_RESTORED: Communications with the ");
+                    w.put(t.peer_name());
+                    w.put(" restored.");
+                    return;
+                }
+                Message::PolicyRemoved => (
+                    "%SMART_LIC-3-POLICY_REMOVED: The licensing policy has been removed.",
+                    None,
+                    None,
+                    "",
+                ),
+                Message::PolicyInstallSuccess => (
+                    "%SMART_LIC-6-POLICY_INSTALL_SUCCESS: A new licensing policy was successfully installed.",
+                    None,
+                    None,
+                    "",
+                ),
+                Message::ReportingRequired(days) => {
+                    w.put("%SMART_LIC-6-REPORTING_REQUIRED: A Usage report acknowledgement will be required in ");
+                    put_decimal(w, *days);
+                    w.put(" days.");
+                    return;
+                }
+                Message::TrustInstallFailed(udi, why) => (
+                    "%SMART_LIC-3-TRUST_CODE_INSTALL_FAILED: The install of a new licensing trust code has failed on ",
+                    Some(*udi),
+                    Some(why),
+                    ".",
+                ),
+                Message::TrustInstallSuccess(udi) => (
+                    "%SMART_LIC-6-TRUST_CODE_INSTALL_SUCCESS: A new licensing trust code was successfully installed on ",
+                    Some(*udi),
+                    None,
+                    ".",
+                ),
+                Message::AuthInstallFailed(udi, why) => (
+                    "%SMART_LIC-3-AUTHORIZATION_INSTALL_FAILED: The install of a new licensing authorization code has failed on ",
+                    Some(*udi),
+                    Some(why),
+                    ".",
+                ),
+                Message::AuthInstallSuccess(udi) => (
+                    "%SMART_LIC-6-AUTHORIZATION_INSTALL_SUCCESS: A new licensing authorization code was successfully installed on: ",
+                    Some(*udi),
+                    None,
+                    ".",
+                ),
+                Message::AuthRemoved(udi) => (
+                    "%SMART_LIC-6-AUTHORIZATION_REMOVED: A licensing authorization code has been removed from ",
+                    Some(*udi),
+                    None,
+                    "",
+                ),
+            };
+        w.put(head);
+        if let Some(udi) = udi {
+            put_udi(w, udi);
+            if why.is_some() {
+                w.put(": ");
+            }
+        }
+        if let Some(why) = why {
+            why.write_text(w);
+        }
+        w.put(tail);
     }
 }
 
 /// A bounded string that keeps what fits of every write.
 struct Cut(String<MESSAGE_LEN>);
 
-impl Write for Cut {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
+impl Text for Cut {
+    fn put(&mut self, text: &str) {
         for c in text.chars() {
             if self.0.push(c).is_err() {
                 break;
             }
         }
-        Ok(())
     }
 }
 
 impl fmt::Display for Message<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Message::PolicyInstallFailed(why) => write!(
-                f,
-                "%SMART_LIC-3-POLICY_INSTALL_FAILED: The installation of a new licensing policy has failed: {why}."
-            ),
-            Message::CommFailed(t, why) => {
-                write!(f, "%SMART_LIC-3-COMM_FAILED: Communications failure with the {} : {why}", t.peer_name())
-            }
-            Message::CommRestored(t) => {
-                write!(f, "%SMART_LIC-3-COMM_RESTORED: Communications with the {} restored.", t.peer_name())
-            }
-            Message::PolicyRemoved => f.write_str("%SMART_LIC-3-POLICY_REMOVED: The licensing policy has been removed."),
-            Message::PolicyInstallSuccess => {
-                f.write_str("%SMART_LIC-6-POLICY_INSTALL_SUCCESS: A new licensing policy was successfully installed.")
-            }
-            Message::ReportingRequired(days) => write!(
-                f,
-                "%SMART_LIC-6-REPORTING_REQUIRED: A Usage report acknowledgement will be required in {days} days."
-            ),
-            Message::TrustInstallFailed(udi, why) => write!(
-                f,
-                "%SMART_LIC-3-TRUST_CODE_INSTALL_FAILED: The install of a new licensing trust code has failed on {udi}: {why}."
-            ),
-            Message::TrustInstallSuccess(udi) => write!(
-                f,
-                "%SMART_LIC-6-TRUST_CODE_INSTALL_SUCCESS: A new licensing trust code was successfully installed on {udi}."
-            ),
-            Message::AuthInstallFailed(udi, why) => write!(
-                f,
-                "%SMART_LIC-3-AUTHORIZATION_INSTALL_FAILED: The install of a new licensing authorization code has failed on {udi}: {why}."
-            ),
-            Message::AuthInstallSuccess(udi) => write!(
-                f,
-                "%SMART_LIC-6-AUTHORIZATION_INSTALL_SUCCESS: A new licensing authorization code was successfully installed on: {udi}."
-            ),
-            Message::AuthRemoved(udi) => write!(
-                f,
-                "%SMART_LIC-6-AUTHORIZATION_REMOVED: A licensing authorization code has been removed from {udi}"
-            ),
-        }
+        display(f, |w| self.write_text(w))
     }
 }
 
@@ -312,6 +415,73 @@ pub fn write_event<'n>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::EnvelopeError;
+    use crate::wire::Kind;
+    use std::string::ToString;
+
+    struct Plain(std::string::String);
+    impl Text for Plain {
+        fn put(&mut self, text: &str) {
+            self.0.push_str(text);
+        }
+    }
+
+    #[test]
+    fn decimals_are_written_without_fmt() {
+        for n in [0, 7, 10, 99, 365, 1_000_000, u64::from(u32::MAX), u64::MAX] {
+            let mut p = Plain(std::string::String::new());
+            put_decimal(&mut p, n);
+            assert_eq!(p.0, n.to_string());
+        }
+    }
+
+    #[test]
+    fn every_message_reads_the_same_as_a_line_and_through_display() {
+        // MSG-1..12: `to_line` (the device, no core::fmt) and `Display` (hosts) are one text.
+        let udi = tally_hal::Udi::new("C9300-24T", "FOC2226Z0QZ").unwrap();
+        let whys = [
+            Why::Text("a reason"),
+            Why::CommFailure("connection refused"),
+            Why::Error(AgentError::Stale),
+            Why::Error(AgentError::Envelope(EnvelopeError::Version(9))),
+            Why::Error(AgentError::Envelope(EnvelopeError::UnknownKind(200))),
+            Why::Error(AgentError::Envelope(EnvelopeError::WrongKind(
+                Kind::UsageReport,
+            ))),
+            Why::Error(AgentError::File(tally_hal::FileError::NotFound)),
+            Why::Error(AgentError::Journal(crate::journal::JournalError::Full)),
+        ];
+        let mut all = std::vec![
+            Message::CommFailed(Transport::Cslu, "timeout"),
+            Message::CommRestored(Transport::Smart),
+            Message::PolicyRemoved,
+            Message::PolicyInstallSuccess,
+            Message::ReportingRequired(0),
+            Message::ReportingRequired(u64::MAX),
+            Message::TrustInstallSuccess(&udi),
+            Message::AuthInstallSuccess(&udi),
+            Message::AuthRemoved(&udi),
+        ];
+        for why in whys {
+            all.push(Message::PolicyInstallFailed(why));
+            all.push(Message::TrustInstallFailed(&udi, why));
+            all.push(Message::AuthInstallFailed(&udi, why));
+        }
+        for m in all {
+            assert_eq!(m.to_line().as_str(), m.to_string(), "{m:?}");
+        }
+        assert_eq!(
+            Message::AuthInstallFailed(
+                &udi,
+                Why::Error(AgentError::Envelope(EnvelopeError::Version(9)))
+            )
+            .to_line()
+            .as_str(),
+            "%SMART_LIC-3-AUTHORIZATION_INSTALL_FAILED: The install of a new licensing \
+             authorization code has failed on PID:C9300-24T,SN:FOC2226Z0QZ: unsupported format \
+             version 9."
+        );
+    }
 
     #[test]
     fn messages_are_verbatim() {

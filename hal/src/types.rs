@@ -207,13 +207,20 @@ pub enum FileError {
     Io,
 }
 
-impl fmt::Display for FileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl FileError {
+    /// The error as text (what `Display` writes).
+    pub const fn text(&self) -> &'static str {
+        match self {
             FileError::NotFound => "file not found",
             FileError::TooLarge => "file too large",
             FileError::BadPath => "invalid path",
             FileError::Io => "I/O error",
-        })
+        }
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
     }
 }

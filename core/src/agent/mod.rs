@@ -194,34 +194,38 @@ impl From<TooLong> for AgentError {
     }
 }
 
+impl AgentError {
+    /// The error as text, without `core::fmt` (see [`crate::messages::Text`]).
+    pub fn write_text(&self, w: &mut dyn crate::messages::Text) {
+        let text = match self {
+            AgentError::Journal(e) => e.text(),
+            AgentError::UnknownLicense => "unknown license",
+            AgentError::BadValue => "value out of range",
+            AgentError::Capacity => "capacity exceeded",
+            AgentError::TransportOff => "transport is off",
+            AgentError::Envelope(e) => return e.write_text(w),
+            AgentError::File(e) => e.text(),
+            AgentError::WrongDevice => "UDI mismatch: the file is for another product instance",
+            AgentError::Stale => "timestamp mismatch: older than the installed one",
+            AgentError::NotImportable => "file type cannot be imported",
+            AgentError::Key => "device key unavailable",
+            AgentError::NoSuchReport => "no such RUM report",
+            AgentError::NoTrust => "Insufficient trust for direct communication",
+            AgentError::Busy => "a request is already in progress",
+            AgentError::InUse => {
+                "licenses to be returned are in use: first disable the corresponding features"
+            }
+            AgentError::NotEnforced => "the license does not need an authorization code",
+            AgentError::NothingToReturn => "no authorization code is installed",
+            AgentError::Refused(why) => why,
+        };
+        w.put(text);
+    }
+}
+
 impl fmt::Display for AgentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AgentError::Journal(e) => e.fmt(f),
-            AgentError::UnknownLicense => f.write_str("unknown license"),
-            AgentError::BadValue => f.write_str("value out of range"),
-            AgentError::Capacity => f.write_str("capacity exceeded"),
-            AgentError::TransportOff => f.write_str("transport is off"),
-            AgentError::Envelope(e) => e.fmt(f),
-            AgentError::File(e) => e.fmt(f),
-            AgentError::WrongDevice => {
-                f.write_str("UDI mismatch: the file is for another product instance")
-            }
-            AgentError::Stale => f.write_str("timestamp mismatch: older than the installed one"),
-            AgentError::NotImportable => f.write_str("file type cannot be imported"),
-            AgentError::Key => f.write_str("device key unavailable"),
-            AgentError::NoSuchReport => f.write_str("no such RUM report"),
-            AgentError::NoTrust => f.write_str("Insufficient trust for direct communication"),
-            AgentError::Busy => f.write_str("a request is already in progress"),
-            AgentError::InUse => f.write_str(
-                "licenses to be returned are in use: first disable the corresponding features",
-            ),
-            AgentError::NotEnforced => {
-                f.write_str("the license does not need an authorization code")
-            }
-            AgentError::NothingToReturn => f.write_str("no authorization code is installed"),
-            AgentError::Refused(why) => f.write_str(why),
-        }
+        crate::messages::display(f, |w| self.write_text(w))
     }
 }
 

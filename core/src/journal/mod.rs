@@ -24,14 +24,21 @@ pub enum JournalError {
     Io,
 }
 
-impl fmt::Display for JournalError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl JournalError {
+    /// The error as text (what `Display` writes).
+    pub const fn text(&self) -> &'static str {
+        match self {
             JournalError::Full => "licensing storage full",
             JournalError::TooLarge => "licensing record too large for storage",
             JournalError::Corrupt => "licensing storage corrupt",
             JournalError::Io => "licensing storage I/O error",
-        })
+        }
+    }
+}
+
+impl fmt::Display for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
     }
 }
 
