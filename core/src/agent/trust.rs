@@ -178,8 +178,7 @@ impl<J: Journal> Agent<J> {
         })
     }
 
-    /// The answer to a trust sync (its signature checked before the decoded answer has a
-    /// frame).
+    /// The answer to a trust sync (its signature checked before the answer is decoded).
     pub(super) fn on_trust_sync_response(
         &mut self,
         t: Timestamp,
@@ -198,8 +197,8 @@ impl<J: Journal> Agent<J> {
         self.on_trust_sync_answer(t, created, env, sink)
     }
 
-    /// [`Agent::on_trust_sync_response`] after the signature check. Not inlined: the decoded
-    /// response (1.5 KB) and the signature check never share the stack.
+    /// [`Agent::on_trust_sync_response`] after the signature check. Not inlined: the record
+    /// it commits and the signature check never share the stack.
     #[inline(never)]
     fn on_trust_sync_answer(
         &mut self,
@@ -340,7 +339,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// The answer to an ID-token trust request made at `created` (its signature checked
-    /// before the decoded answer has a frame).
+    /// before the answer is decoded).
     pub(super) fn on_trust_response(
         &mut self,
         t: Timestamp,
