@@ -211,3 +211,99 @@ fn wycheproof_p1363_verification() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert_eq!((valid, invalid), (77, 89), "the whole file was read");
 }
+
+/// The portable verify is written out (core/src/crypto.rs, for its stack): it must answer as
+/// RustCrypto's own `VerifyingKey::verify_prehash` does, on good signatures, on signatures and
+/// digests with one byte changed, on another key's signatures, and on arbitrary bytes.
+mod same_verdict_as_rustcrypto {
+    use super::*;
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use proptest::prelude::*;
+
+    fn reference(key: &[u8; 65], digest: &[u8; 32], sig: &[u8]) -> bool {
+        let Ok(vk) = p256::ecdsa::VerifyingKey::from_sec1_bytes(key) else {
+            return false;
+        };
+        let Ok(sig) = p256::ecdsa::Signature::from_slice(sig) else {
+            return false;
+        };
+        vk.verify_prehash(digest, &sig).is_ok()
+    }
+
+    fn secret() -> impl Strategy<Value = [u8; 32]> {
+        // A zero or too-large secret is refused by the signer; these are all valid scalars.
+        any::<[u8; 32]>().prop_map(|mut s| {
+            s[0] &= 0x7f;
+            s[31] |= 1;
+            s
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn on_signatures_and_their_one_byte_changes(
+            secret in secret(),
+            other in secret(),
+            digest in any::<[u8; 32]>(),
+            at in 0usize..64,
+            flip in 1u8..=255,
+        ) {
+            let key = crypto::public_key(&secret).unwrap();
+            let sig = crypto::sign_prehash(&secret, &digest).unwrap();
+            prop_assert_eq!(crypto::verify_prehash(&key, &digest, &sig), Ok(()));
+            prop_assert!(reference(&key, &digest, &sig));
+
+            let mut bent = sig;
+            bent[at] ^= flip;
+            prop_assert_eq!(
+                crypto::verify_prehash(&key, &digest, &bent).is_ok(),
+                reference(&key, &digest, &bent)
+            );
+            let mut moved = digest;
+            moved[at % 32] ^= flip;
+            prop_assert_eq!(
+                crypto::verify_prehash(&key, &moved, &sig).is_ok(),
+                reference(&key, &moved, &sig)
+            );
+            let stranger = crypto::public_key(&other).unwrap();
+            prop_assert_eq!(
+                crypto::verify_prehash(&stranger, &digest, &sig).is_ok(),
+                reference(&stranger, &digest, &sig)
+            );
+        }
+
+        #[test]
+        fn on_arbitrary_signature_bytes(
+            secret in secret(),
+            digest in any::<[u8; 32]>(),
+            sig in proptest::collection::vec(any::<u8>(), 64),
+        ) {
+            let key = crypto::public_key(&secret).unwrap();
+            prop_assert_eq!(
+                crypto::verify_prehash(&key, &digest, &sig).is_ok(),
+                reference(&key, &digest, &sig)
+            );
+        }
+    }
+
+    /// The high-s twin of a valid signature, `(r, n - s)`, is valid too: P-256 ECDSA does not
+    /// normalise `s` (unlike secp256k1's), on either implementation.
+    #[test]
+    fn a_high_s_twin_verifies_on_both() {
+        use p256::elliptic_curve::ops::Reduce;
+        let secret = [7u8; 32];
+        let digest = [9u8; 32];
+        let key = crypto::public_key(&secret).unwrap();
+        let sig = crypto::sign_prehash(&secret, &digest).unwrap();
+        let s = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(
+            &p256::FieldBytes::try_from(&sig[32..]).unwrap(),
+        );
+        let mut twin = sig;
+        twin[32..].copy_from_slice(&(-s).to_bytes());
+        assert_ne!(twin, sig);
+        assert_eq!(crypto::verify_prehash(&key, &digest, &twin), Ok(()));
+        assert!(reference(&key, &digest, &twin));
+    }
+}
