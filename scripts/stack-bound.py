@@ -6,10 +6,12 @@ Usage: stack-bound.py <elf> [<symbol prefix of the roots>]
 
 Reads `llvm-objdump -d` of the image. A function's frame is what its prologue reserves (push,
 stmdb sp!, vpush, sub sp); its depth is its frame plus the deepest of its callees (bl, and b /
-b.w to another function: tail calls). An indirect call (blx rN: a `dyn` sink, file system,
-key or closure) may reach any function whose address the image holds in its sections
-(vtables, literal pools) but the vector table: those are the only functions it can reach. The
-core has no recursion, so a path never goes through one function twice.
+b.w to another function: tail calls). A `blx rN` whose rN was loaded from a literal pool
+(`ldr rN, [pc, #k]`) on every path to it calls the function that literal holds (see
+`literal_calls`). Any other indirect call (blx rN: a `dyn` sink, file system, key or closure)
+may reach any function whose address the image holds in its sections (vtables, literal pools)
+but the vector table: those are the only functions it can reach. The core has no recursion, so
+a path never goes through one function twice.
 
 The roots are the functions whose names start with the prefix (default: the agent's methods,
 `_ZN10tally_core5agent`): every call a platform makes into the core. Prints the deepest roots
@@ -49,7 +51,9 @@ def parse(dis):
     funcs = {}
     cur = None
     name = None
+    words = {}
     label = re.compile(r"^([0-9a-f]+) <(.*)>:$")
+    word = re.compile(r"^\s*([0-9a-f]+):\s+(?:[0-9a-f]{2} ){3}[0-9a-f]{2}\s+\.word\s+0x([0-9a-f]+)")
     for line in dis.splitlines():
         m = label.match(line)
         if m:
@@ -57,11 +61,17 @@ def parse(dis):
             if re.fullmatch(r"\$[td](\.\d+)?", name):  # mapping symbols, not functions
                 continue
             cur = funcs.setdefault(name, {"addr": int(m.group(1), 16), "frame": 0,
-                                          "calls": set(), "indirect": False, "dynamic": []})
+                                          "calls": set(), "indirect": False, "dynamic": [],
+                                          "lines": []})
+            continue
+        m = word.match(line)
+        if m:
+            words[int(m.group(1), 16)] = int(m.group(2), 16)
             continue
         if cur is None or "\t" not in line:
             continue
         f = cur
+        f["lines"].append(line)
         m = re.search(r"\t(?:push(?:\.w)?|stmdb(?:\.w)?\s+sp!,)\s*\{([^}]*)\}", line)
         if m:
             f["frame"] += 4 * len(m.group(1).split(","))
@@ -88,9 +98,77 @@ def parse(dis):
         m = re.search(r"\t(?:bl|b\.w|b|blx)\s+(?:0x)?[0-9a-f]+ <([^>+]*)(\+0x[0-9a-f]+)?>", line)
         if m and m.group(2) is None and m.group(1) != name:
             f["calls"].add(m.group(1))
-        if re.search(r"\tblx\s+r\d+", line):
-            f["indirect"] = True
+    by_addr = {f["addr"] | 1: n for n, f in funcs.items()}
+    for f in funcs.values():
+        known, unknown = literal_calls(f.pop("lines"), words)
+        f["calls"] |= {by_addr[w] for w in known if w in by_addr}
+        f["indirect"] = unknown or any(w not in by_addr for w in known)
     return funcs
+
+
+# Instructions that write none of the registers they name (stores without writeback,
+# compares, branches, hints): everything else may write any register it names.
+READ_ONLY = re.compile(r"(?:str|stm|push|vstr|vstm|vpush|cmp|cmn|tst|teq|cbn?z|b|bl|blx|bx|nop"
+                       r"|dmb|dsb|isb|pld|udf|it[te]{0,3})(?:\.\w+)?$")
+BRANCH = re.compile(r"\t(?:b(?:eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al)?(?:\.w)?"
+                    r"|cbn?z\s+r\d+,)\s+0x([0-9a-f]+)")
+
+
+def literal_calls(lines, words):
+    """(literal words called, any other indirect call?) of one function's instructions. A
+    `blx rN` calls a known function when rN was set by `ldr rN, [pc, #k]` (or copied from such a register by `mov`) and nothing can
+    have changed it since: no instruction naming rN but stores, compares and branches, no call
+    (r0-r3, r12 and lr are the caller's to lose: AAPCS), no branch target in between (another
+    path may arrive with another rN), no IT block around the load. A function with a computed
+    jump (tbb, tbh, a write to pc but `pop`, bx of a register but lr) resolves nothing."""
+    text = [ln.split("\t", 2) for ln in lines]
+    ops = [(t[1].strip(), t[2].split("@")[0].strip() if len(t) > 2 else "") for t in text
+           if len(t) > 1]
+    if any(op.startswith(("tbb", "tbh")) or (op.startswith("bx") and args != "lr")
+           or (re.match(r"(?:mov|add|ldr)", op) and re.match(r"pc\b", args))
+           or (op.startswith(("ldm", "pop")) and "pc" in args and not op.startswith("pop")
+               and "sp!" not in args)
+           for op, args in ops):
+        return set(), any(op.startswith("blx") and re.fullmatch(r"r\d+|r1[0-2]|lr", a)
+                          for op, a in ops)
+    targets = {int(m.group(1), 16) for ln in lines for m in [BRANCH.search(ln)] if m}
+    known, unknown = set(), False
+    consts, it_left = {}, 0
+    for ln, (op, args) in zip(lines, ops):
+        at = int(ln.split(":", 1)[0], 16)
+        if at in targets:
+            consts.clear()
+        in_it, it_left = it_left > 0, max(it_left - 1, 0)
+        regs = set(re.findall(r"\b(r\d+|sb|sl|fp|ip|lr)\b", args))
+        for a, b in re.findall(r"\br(\d+)-r(\d+)\b", args):  # a register range names all
+            regs |= {f"r{i}" for i in range(int(a), int(b) + 1)}
+        m = re.fullmatch(r"ldr(?:\.w)?", op) and re.fullmatch(
+            r"(r\d+), \[pc, #-?\d+\]\s*", args.split("@")[0])
+        lit = re.search(r"@ 0x([0-9a-f]+)", ln)
+        if m and lit and not in_it:
+            consts[m.group(1)] = int(lit.group(1), 16)
+            continue
+        mv = re.fullmatch(r"movs?(?:\.w)?", op) and re.fullmatch(r"(r\d+), (r\d+)", args)
+        if mv and not in_it:  # a copy keeps what the source held
+            if mv.group(2) in consts:
+                consts[mv.group(1)] = consts[mv.group(2)]
+            else:
+                consts.pop(mv.group(1), None)
+            continue
+        if op.startswith("blx") and re.fullmatch(r"r\d+", args):
+            if not in_it and args in consts and consts[args] in words:
+                known.add(words[consts[args]])
+            else:
+                unknown = True
+        if re.fullmatch(r"it[te]{0,3}", op):
+            it_left = len(op) - 1
+        if op.startswith(("bl", "blx", "svc", "bkpt")):  # a semihosting bkpt answers in r0
+            for r in ("r0", "r1", "r2", "r3", "r12", "ip", "lr"):
+                consts.pop(r, None)
+        if not READ_ONLY.match(op) or "!" in args or "], " in args:
+            for r in regs:
+                consts.pop(r, None)
+    return known, unknown
 
 
 def address_taken(funcs, path):
@@ -247,6 +325,56 @@ SAMPLE = """
 """
 
 
+# Calls through literal pools: api_k calls `small` through a literal loaded into r4 and copied
+# to r6 (resolved: `big` is address-taken, but not reachable from here); api_u's literal in r3
+# is lost to a call, api_v's to a branch past the load (r4 is r1 on that path), api_w's to an
+# overwrite: those three may reach any address-taken function, `big` included.
+LITERALS = """
+00000800 <api_k>:
+     800:\tpush\t{r4, r6, r7, lr}
+     802:\tldr\tr4, [pc, #12]          @ 0x810 <$d>
+     804:\tblx\tr4
+     806:\tmov\tr6, r4
+     808:\tbl\t0x200 <leaf>
+     80a:\tblx\tr6
+     80c:\tpop\t{r4, r6, r7, pc}
+     80e:\tnop
+00000810 <$d>:
+     810:\t01 09 00 00\t.word\t0x00000901
+00000900 <small>:
+     900:\tpush\t{r7, lr}
+     902:\tbx\tlr
+00000a00 <big>:
+     a00:\tsub.w\tsp, sp, #4000
+     a04:\tbx\tlr
+00000b00 <api_u>:
+     b00:\tpush\t{r7, lr}
+     b02:\tldr\tr3, [pc, #12]          @ 0xb10 <$d>
+     b04:\tbl\t0x200 <leaf>
+     b08:\tblx\tr3
+     b0a:\tpop\t{r7, pc}
+00000b10 <$d>:
+     b10:\t01 09 00 00\t.word\t0x00000901
+00000c00 <api_v>:
+     c00:\tpush\t{r4, lr}
+     c02:\tmov\tr4, r1
+     c04:\tcbz\tr0, 0xc08 <api_v+0x8>
+     c06:\tldr\tr4, [pc, #8]           @ 0xc10 <$d>
+     c08:\tblx\tr4
+     c0a:\tpop\t{r4, pc}
+00000c10 <$d>:
+     c10:\t01 09 00 00\t.word\t0x00000901
+00000d00 <api_w>:
+     d00:\tpush\t{r4, lr}
+     d02:\tldr\tr4, [pc, #12]          @ 0xd10 <$d>
+     d04:\tldr\tr4, [r4]
+     d06:\tblx\tr4
+     d08:\tpop\t{r4, pc}
+00000d10 <$d>:
+     d10:\t01 09 00 00\t.word\t0x00000901
+"""
+
+
 def self_test():
     taken = lambda funcs: {"callback"}
     roots, depth, err = analyse(SAMPLE, taken, "api_")
@@ -262,6 +390,14 @@ def self_test():
     # A stack pointer moved by a register anywhere below a root is refused.
     dyn = SAMPLE.replace("\tpush\t{r7, lr}\n     202:", "\tsub\tsp, r4\n     202:")
     assert "moves sp" in (analyse(dyn, taken, "api_")[2] or ""), "dynamic sp not refused"
+    # Literal-pool calls: api_k = 16 + small 8 (leaf's 8 is no deeper); the others reach big.
+    roots, depth, err = analyse(SAMPLE + LITERALS, lambda funcs: {"callback", "small", "big"},
+                                "api_")
+    assert err is None, err
+    got = {n: d for d, n in roots}
+    assert got["api_k"] == 24, depth("api_k")
+    for n in ("api_u", "api_v", "api_w"):
+        assert "big" in [m for m, _ in depth(n)[1]], (n, depth(n))
     print("stack-bound: self-test passed")
 
 
