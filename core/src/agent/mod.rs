@@ -465,10 +465,12 @@ impl<J: Journal> Agent<J> {
         journal: J,
         now: Timestamp,
     ) -> Result<&mut Self, AgentError> {
-        let n = ident.catalogue.len();
+        // `reboot` folds the journal into the state in place (`State::reset` first), so the
+        // state starts as the plain default: `State::new(n)` here was built on the stack
+        // (8.8 KB) and then moved into the slot.
         let agent = slot.insert(Agent {
             ident,
-            state: State::new(n),
+            state: State::default(),
             journal,
             sync: None,
             inflight: None,
