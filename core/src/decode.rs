@@ -3,7 +3,7 @@
 //! written out by hand (ADR 0012): serde's derived visitors for these types were 34 KB of the
 //! core's 125 KB of flash and its deepest stack frames, about 4.6× the encoders of the same
 //! types. Everything is still encoded with postcard + serde, and the host (the simulated
-//! authority, `tally-sim inspect`) still decodes with them; `tests/tests/decode.rs` checks
+//! authority, `tally-sim inspect`) still decodes with them; `tests/tests/codec.rs` checks
 //! that both decoders agree, value for value and error for error, on real journals and
 //! messages and on mutations of them.
 //!
@@ -316,7 +316,7 @@ macro_rules! structs {
 /// trust and authorization codes): [`ack_head`] decodes everything up to the policy in place
 /// (into the journal's ACK record and `udi`), then [`ack_codes`] hands each code over as it is
 /// decoded. [`AckPayload`]'s own decoder is these two, so the differential tests
-/// (`tests/tests/decode.rs`, the fuzz targets) cover them.
+/// (`tests/tests/codec.rs`, the fuzz targets) cover them.
 #[allow(clippy::too_many_arguments)] // the fields, in wire order
 fn ack_fields<const N: usize>(
     r: &mut Reader<'_>,

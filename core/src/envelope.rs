@@ -5,6 +5,7 @@
 //! domain tag keeps a Tally signature from ever verifying as something else. Files exchanged by
 //! hand wrap the envelope in `-----BEGIN TALLY … -----` / base64 / `-----END … -----`.
 
+use crate::encode;
 use crate::messages::{Text, put_decimal};
 use crate::wire::{FORMAT_VERSION, Kind};
 use base64::Engine;
@@ -132,7 +133,7 @@ fn signed_digest(version: u8, kind: u8, payload: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Serialize `payload` with postcard and seal it in a signed envelope written to `out`.
+/// Encode `payload` (postcard's format, [`encode`]) and seal it in a signed envelope written to `out`.
 /// Returns the envelope length. The payload is encoded in place, so one buffer suffices.
 pub fn seal<T: Serialize>(
     kind: Kind,
@@ -142,9 +143,7 @@ pub fn seal<T: Serialize>(
 ) -> Result<usize, EnvelopeError> {
     // Encode the payload where it will end up if its length prefix is 5 bytes, then move it.
     let room = out.get_mut(SEAL_AT..).ok_or(EnvelopeError::NoSpace)?;
-    let plen = postcard::to_slice(payload, room)
-        .map_err(|_| EnvelopeError::NoSpace)?
-        .len();
+    let plen = encode::to_slice(payload, room).map_err(|_| EnvelopeError::NoSpace)?;
     seal_encoded(kind, plen, key, out)
 }
 

@@ -13,6 +13,7 @@
 //! | RUM reports, states, flags, reasons | [`rum`] |
 //! | wire payloads, signed envelope, text armour | [`wire`], [`envelope`], [`outbound`] |
 //! | decoding what the device reads (journal, messages; postcard's format by hand) | [`decode`] |
+//! | encoding what the device writes (postcard's format, a serializer that cannot fail midway) | [`encode`] |
 //! | ECDSA P-256 sign/verify (backend seam), in-memory device key | [`crypto`] |
 //! | `show license …` rendering | [`render`] |
 //! | the IOS-XE-style console | [`cli`] |
@@ -45,6 +46,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod decode;
+pub mod encode;
 pub mod envelope;
 pub mod journal;
 pub mod limits;

@@ -82,9 +82,7 @@ pub struct Provisioning {
 impl Provisioning {
     /// Encode as postcard + CRC-32 into `out`; returns the length.
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, ProvisionError> {
-        let n = postcard::to_slice(self, out)
-            .map_err(|_| ProvisionError::TooLarge)?
-            .len();
+        let n = crate::encode::to_slice(self, out).map_err(|_| ProvisionError::TooLarge)?;
         let crc = CRC32.checksum(out.get(..n).ok_or(ProvisionError::TooLarge)?);
         out.get_mut(n..n + 4)
             .ok_or(ProvisionError::TooLarge)?

@@ -551,6 +551,7 @@ where
         let bytes = pc(&v);
         let again: T = postcard::from_bytes(&bytes).expect("a decoded payload re-decodes");
         assert_eq!(again, v, "payload does not survive a re-encode");
+        encoders_agree(&v);
     }
 }
 
@@ -560,6 +561,7 @@ pub fn decoders_agree<T>(bytes: &[u8])
 where
     T: for<'b> tally_core::decode::Decode<'b>
         + serde::de::DeserializeOwned
+        + serde::Serialize
         + PartialEq
         + fmt::Debug,
 {
@@ -571,15 +573,43 @@ where
         "the device's decoder and postcard disagree on a {}",
         std::any::type_name::<T>()
     );
+    if let Some((value, _)) = &serde {
+        encoders_agree(value);
+    }
+}
+
+/// The device's encoder (`tally_core::encode`) writes what postcard writes, measures it the
+/// same, and refuses every buffer too small by even a byte.
+pub fn encoders_agree<T: serde::Serialize + fmt::Debug + ?Sized>(value: &T) {
+    let want = postcard::to_allocvec(value).ok();
+    let mut out = vec![0u8; want.as_ref().map_or(0, Vec::len) + 8];
+    let got = tally_core::encode::to_slice(value, &mut out)
+        .ok()
+        .map(|n| out[..n].to_vec());
+    assert_eq!(
+        got, want,
+        "the device's encoder and postcard disagree on {value:?}"
+    );
+    let Some(want) = want else { return };
+    assert_eq!(tally_core::encode::size_of(value), Ok(want.len()));
+    for short in [0, want.len() / 2, want.len().saturating_sub(1)] {
+        if short < want.len() {
+            assert!(tally_core::encode::to_slice(value, &mut out[..short]).is_err());
+        }
+    }
 }
 
 /// [`decoders_agree`] for an envelope (it borrows from `bytes`).
 pub fn envelope_decoders_agree(bytes: &[u8]) {
+    let serde = postcard::take_from_bytes::<Envelope<'_>>(bytes).ok();
     assert_eq!(
         tally_core::decode::take::<Envelope<'_>>(bytes).ok(),
-        postcard::take_from_bytes::<Envelope<'_>>(bytes).ok(),
+        serde,
         "the device's decoder and postcard disagree on an envelope"
     );
+    if let Some((value, _)) = &serde {
+        encoders_agree(value);
+    }
 }
 
 /// `envelope::open` with the limit the first byte picks, then every payload type, then

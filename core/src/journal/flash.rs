@@ -19,6 +19,7 @@
 
 use super::{Entry, Journal, JournalError};
 use crate::decode;
+use crate::encode;
 use crate::state::{AckRecord, Record, RecordRef, State};
 use core::marker::PhantomData;
 use sha2::{Digest, Sha256};
@@ -390,9 +391,7 @@ impl<F: NorFlash> FlashJournal<F> {
         let room = buf
             .get_mut(ITEM_HEADER..ITEM_HEADER + MAX_PAYLOAD)
             .ok_or(JournalError::TooLarge)?;
-        postcard::to_slice(value, room)
-            .map(|s| s.len())
-            .map_err(|_| JournalError::TooLarge)
+        encode::to_slice(value, room).map_err(|_| JournalError::TooLarge)
     }
 
     fn check_mounted(&self) -> Result<(), JournalError> {
@@ -612,8 +611,8 @@ impl<F: NorFlash> FlashJournal<F> {
             let room = buf
                 .get_mut(ITEM_HEADER + packed..ITEM_HEADER + Self::pack_limit())
                 .ok_or(JournalError::TooLarge)?;
-            match postcard::to_slice(&part, room) {
-                Ok(bytes) => packed += bytes.len(),
+            match encode::to_slice(&part, room) {
+                Ok(n) => packed += n,
                 Err(_) if packed > 0 => {
                     put(self, KIND_SNAP_PART, packed, buf)?;
                     packed = Self::encode(&part, buf)?;

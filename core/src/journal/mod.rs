@@ -9,6 +9,7 @@
 pub mod flash;
 
 use crate::decode;
+use crate::encode;
 use crate::state::{Record, RecordRef, State};
 use core::fmt;
 
@@ -152,9 +153,7 @@ impl<const N: usize> RamJournal<N> {
     fn push_frame<T: serde::Serialize>(&mut self, tag: u8, value: &T) -> Result<(), JournalError> {
         let start = self.len;
         let room = self.buf.get_mut(start + 3..).ok_or(JournalError::Full)?;
-        let used = postcard::to_slice(value, room)
-            .map_err(|_| JournalError::Full)?
-            .len();
+        let used = encode::to_slice(value, room).map_err(|_| JournalError::Full)?;
         let [hi, lo] = u16::try_from(used)
             .map_err(|_| JournalError::TooLarge)?
             .to_be_bytes();
@@ -202,11 +201,7 @@ impl<const N: usize> RamJournal<N> {
     /// Replace everything by one snapshot of `state`.
     pub fn compact(&mut self, state: &State) -> Result<(), JournalError> {
         // Measure first, so a snapshot that can never fit leaves the journal as it was.
-        let size = postcard::serialize_with_flavor::<State, postcard::ser_flavors::Size, usize>(
-            state,
-            postcard::ser_flavors::Size::default(),
-        )
-        .map_err(|_| JournalError::TooLarge)?;
+        let size = encode::size_of(state).map_err(|_| JournalError::TooLarge)?;
         if size + 3 > N {
             return Err(JournalError::TooLarge);
         }

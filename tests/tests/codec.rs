@@ -1,10 +1,13 @@
-//! The device's decoders (`tally_core::decode`, postcard's format by hand; ADR 0012) against
-//! postcard + serde, which encode everything and decode on the host: on every journal record,
-//! snapshot part, state and authority message of a scenario that uses every kind of operation,
-//! on a hand-made sample of every record variant, and on thousands of mutations of each
-//! (truncations, changed, inserted and deleted bytes), both must give the same value and the
-//! same remainder, or both refuse. (The fuzz targets make the same check on envelopes, payloads
-//! and provisioning images: `fuzz/src/lib.rs`, replayed by `fuzz_corpus.rs`.)
+//! The device's codecs against postcard + serde. Decoders (`tally_core::decode`, postcard's
+//! format by hand; ADR 0012): postcard + serde encode everything and decode on the host; on
+//! every journal record, snapshot part, state and authority message of a scenario that uses
+//! every kind of operation, on a hand-made sample of every record variant, and on thousands of
+//! mutations of each (truncations, changed, inserted and deleted bytes), both must give the
+//! same value and the same remainder, or both refuse. Encoder (`tally_core::encode`, ADR
+//! 0015): every value one of those decodes is encoded by both, to the same bytes, and every
+//! message the device sent in the scenario is exactly postcard's encoding of its payload.
+//! (The fuzz targets make the same checks on envelopes, payloads and provisioning images:
+//! `fuzz/src/lib.rs`, replayed by `fuzz_corpus.rs`.)
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -27,8 +30,9 @@ use tally_core::state::{
 };
 use tally_core::time::TimeZone;
 use tally_core::wire::{
-    Account, AckPayload, AckStatus, AckedReport, AuthCodeFile, AuthKind, AuthMode, AuthResponse,
-    Kind, PolicyPayload, PushReceipt, TrustCodeFile, TrustOrigin, TrustResponse,
+    Account, AckPayload, AckPoll, AckStatus, AckedReport, AuthCodeFile, AuthKind, AuthMode,
+    AuthRequest, AuthResponse, AuthReturn, Kind, PolicyPayload, PushReceipt, TrustCodeFile,
+    TrustOrigin, TrustRequest, TrustResponse, UsagePayload,
 };
 use tally_hal::mock::{MemFiles, RecordingSink, SoftwareKey};
 use tally_hal::{CommError, DeviceKey, Files, Platform, Timestamp};
@@ -136,6 +140,8 @@ struct Samples {
     records: Vec<Record>,
     states: Vec<State>,
     messages: Vec<Vec<u8>>,
+    /// What the device sent or saved: its envelopes (files dearmoured).
+    sent: Vec<Vec<u8>>,
 }
 
 fn dearmoured(text: &str) -> Vec<u8> {
@@ -151,9 +157,11 @@ fn scenario() -> Samples {
     let mut key = SoftwareKey::from_seed(b"decode device");
     let udi = profile.platform.udi().clone();
     authority.register(&udi, key.public_key());
-    let ident =
+    let mut ident =
         Identity::from_platform(&profile.platform, &[authority.public_key()], Release::V17_7)
             .unwrap();
+    // The key trust codes bind (the provisioning image gives it on a device).
+    ident.trust.device_key = Some(key.public_key());
     let recorder = Recorder {
         inner: RamJournal::new(),
         records: Vec::new(),
@@ -169,9 +177,11 @@ fn scenario() -> Samples {
         vec![0u8; 16 * 1024],
     );
     let mut messages = Vec::new();
+    let mut sent = Vec::new();
     macro_rules! exchange {
         () => {
             while let Some(tx) = agent.poll_transmit(t, &mut key, &mut bin).unwrap() {
+                sent.push(bin[..tx.len].to_vec());
                 match authority.handle(t, &bin[..tx.len]) {
                     Ok(answer) => {
                         messages.push(answer.clone());
@@ -230,6 +240,7 @@ fn scenario() -> Samples {
                     .unwrap();
                 let mut buf = vec![0u8; 32 * 1024];
                 let n = files.read("u.txt", &mut buf).unwrap();
+                sent.push(dearmoured(std::str::from_utf8(&buf[..n]).unwrap()));
                 import!(authority.upload(t, &buf[..n]).unwrap());
                 import!(authority.policy_file(t, &udi).unwrap());
             }
@@ -251,6 +262,8 @@ fn scenario() -> Samples {
             }
             3 => {
                 // An online return, configuration, the event log cleared, a reboot.
+                // A code in use cannot be returned: stop using it first.
+                agent.set_usage(t, "hseck9", 0).unwrap();
                 let _ = agent.authorization_return(
                     t,
                     SyncScope::Local,
@@ -274,6 +287,31 @@ fn scenario() -> Samples {
                 let _ = agent.remove_policy(t, &mut sink);
                 let _ = agent.trust_idtoken(t, "no-such-token", SyncScope::Local, false);
                 exchange!();
+                // Requests saved as files (air-gapped trust and authorization).
+                let mut buf = vec![0u8; 32 * 1024];
+                if agent
+                    .save_trust_request(t, "t.txt", &mut files, &mut key, &mut bin, &mut text)
+                    .is_ok()
+                {
+                    let n = files.read("t.txt", &mut buf).unwrap();
+                    sent.push(dearmoured(std::str::from_utf8(&buf[..n]).unwrap()));
+                }
+                if agent
+                    .save_authorization_request(
+                        t,
+                        "hseck9",
+                        SyncScope::Local,
+                        "a.txt",
+                        &mut files,
+                        &mut key,
+                        &mut bin,
+                        &mut text,
+                    )
+                    .is_ok()
+                {
+                    let n = files.read("a.txt", &mut buf).unwrap();
+                    sent.push(dearmoured(std::str::from_utf8(&buf[..n]).unwrap()));
+                }
             }
             _ => {
                 for i in 0..6 {
@@ -291,6 +329,7 @@ fn scenario() -> Samples {
         records,
         states,
         messages,
+        sent,
     }
 }
 
@@ -581,4 +620,48 @@ fn a_scenarios_records_states_and_messages_decode_as_postcard_decodes_them() {
     ] {
         assert!(kinds.contains(&(k as u8)), "no {k:?} among {kinds:?}");
     }
+}
+
+/// The messages the device writes (encoded by `tally_core::encode`, the usage report from a
+/// view of the state rather than a `UsagePayload`) are byte for byte postcard's encoding of
+/// the payload the authority decodes from them.
+#[test]
+fn every_message_the_device_sends_is_postcards_encoding_of_its_payload() {
+    fn canonical<T>(payload: &[u8])
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let v: T = postcard::from_bytes(payload).unwrap();
+        assert_eq!(pc(&v), payload, "{}", std::any::type_name::<T>());
+        harness::encoders_agree(&v);
+    }
+    let s = scenario();
+    let mut kinds = BTreeSet::new();
+    for bytes in &s.sent {
+        let env = envelope::open(bytes, 64 * 1024).unwrap();
+        // The envelope itself re-encodes to the same bytes.
+        assert_eq!(&pc(&env), bytes);
+        let p = env.payload.0;
+        kinds.insert(env.kind() as u8);
+        match env.kind() {
+            Kind::UsageReport => canonical::<UsagePayload>(p),
+            Kind::AckPoll => canonical::<AckPoll>(p),
+            Kind::TrustRequest => canonical::<TrustRequest>(p),
+            Kind::AuthRequest => canonical::<AuthRequest>(p),
+            Kind::AuthReturn => canonical::<AuthReturn>(p),
+            k => panic!("the device sent a {k:?}"),
+        }
+    }
+    // Every kind of message the device writes.
+    let want: BTreeSet<u8> = [
+        Kind::UsageReport,
+        Kind::AckPoll,
+        Kind::TrustRequest,
+        Kind::AuthRequest,
+        Kind::AuthReturn,
+    ]
+    .iter()
+    .map(|k| *k as u8)
+    .collect();
+    assert_eq!(kinds, want);
 }

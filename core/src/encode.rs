@@ -1,0 +1,471 @@
+//! The encoder of everything the device writes: journal records and snapshot parts, the
+//! messages it signs. postcard's wire format (the one `decode` reads; the format is described
+//! there), produced by the types' derived `Serialize` impls, through a serializer of our own
+//! instead of postcard's (ADR 0015).
+//!
+//! Why not `postcard::to_slice`: every write of postcard's slice flavour can fail, so each
+//! byte, varint and field of the derived code threads an error out, and each flavour (slice,
+//! size) gets its own copy of every type's encoder. Here a write never fails: it stores what
+//! fits and counts the rest, and whether the value fitted is decided once, at the end. The
+//! serializer has no error left to return, the optimiser drops the checks, and one encoder
+//! per type serves both writing and measuring. The bytes are postcard's: `tests/tests/codec.rs`
+//! and the fuzz targets compare the two on every value they decode.
+
+use serde::Serialize;
+use serde::ser::{self, Serializer};
+
+/// The value does not fit in the buffer given (or it is something postcard cannot encode
+/// either: a sequence or map of unknown length, a string made by `collect_str`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Unencodable;
+
+impl core::fmt::Display for Unencodable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("cannot encode")
+    }
+}
+
+impl core::error::Error for Unencodable {}
+
+impl ser::Error for Unencodable {
+    fn custom<T: core::fmt::Display>(_: T) -> Self {
+        Unencodable
+    }
+}
+
+/// `value` in postcard's format at the front of `out`; its length. On `Err` the front of
+/// `out` holds part of it.
+pub fn to_slice<T: Serialize + ?Sized>(value: &T, out: &mut [u8]) -> Result<usize, Unencodable> {
+    let mut w = Writer { out, len: 0 };
+    value.serialize(&mut w)?;
+    if w.len <= w.out.len() {
+        Ok(w.len)
+    } else {
+        Err(Unencodable)
+    }
+}
+
+/// How many bytes `value` encodes to (the same encoder, writing nowhere).
+pub fn size_of<T: Serialize + ?Sized>(value: &T) -> Result<usize, Unencodable> {
+    let mut w = Writer {
+        out: &mut [],
+        len: 0,
+    };
+    value.serialize(&mut w)?;
+    Ok(w.len)
+}
+
+/// Where the bytes go: `out` while they fit; `len` counts them all.
+#[derive(Debug)]
+pub struct Writer<'a> {
+    out: &'a mut [u8],
+    len: usize,
+}
+
+impl Writer<'_> {
+    #[inline(never)]
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.len.saturating_add(bytes.len());
+        if let Some(dst) = self.out.get_mut(self.len..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.len = end;
+    }
+
+    fn byte(&mut self, b: u8) {
+        self.put(&[b]);
+    }
+
+    /// LEB128, as postcard writes every unsigned integer wider than a byte and every length
+    /// and variant index (the bytes depend only on the value, not on its type's width).
+    #[inline(never)]
+    fn varint(&mut self, mut v: u64) {
+        let mut buf = [0u8; 10];
+        let mut n = 0;
+        for b in buf.iter_mut() {
+            let low = (v & 0x7F) as u8;
+            v >>= 7;
+            n += 1;
+            if v == 0 {
+                *b = low;
+                break;
+            }
+            *b = low | 0x80;
+        }
+        self.put(buf.get(..n).unwrap_or(&[]));
+    }
+
+    fn varint128(&mut self, mut v: u128) {
+        loop {
+            let low = (v & 0x7F) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.byte(low);
+                return;
+            }
+            self.byte(low | 0x80);
+        }
+    }
+
+    fn length(&mut self, n: usize) {
+        self.varint(n as u64);
+    }
+}
+
+type Done = Result<(), Unencodable>;
+
+impl Serializer for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Unencodable;
+    type SerializeSeq = Self;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = Self;
+    type SerializeMap = Self;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Self;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
+    fn serialize_bool(self, v: bool) -> Done {
+        self.byte(u8::from(v));
+        Ok(())
+    }
+
+    fn serialize_i8(self, v: i8) -> Done {
+        self.byte(v as u8);
+        Ok(())
+    }
+
+    // Signed integers: zigzag, then the varint.
+    fn serialize_i16(self, v: i16) -> Done {
+        self.varint(u64::from(((v << 1) ^ (v >> 15)) as u16));
+        Ok(())
+    }
+
+    fn serialize_i32(self, v: i32) -> Done {
+        self.varint(u64::from(((v << 1) ^ (v >> 31)) as u32));
+        Ok(())
+    }
+
+    fn serialize_i64(self, v: i64) -> Done {
+        self.varint(((v << 1) ^ (v >> 63)) as u64);
+        Ok(())
+    }
+
+    fn serialize_i128(self, v: i128) -> Done {
+        self.varint128(((v << 1) ^ (v >> 127)) as u128);
+        Ok(())
+    }
+
+    fn serialize_u8(self, v: u8) -> Done {
+        self.byte(v);
+        Ok(())
+    }
+
+    fn serialize_u16(self, v: u16) -> Done {
+        self.varint(u64::from(v));
+        Ok(())
+    }
+
+    fn serialize_u32(self, v: u32) -> Done {
+        self.varint(u64::from(v));
+        Ok(())
+    }
+
+    fn serialize_u64(self, v: u64) -> Done {
+        self.varint(v);
+        Ok(())
+    }
+
+    fn serialize_u128(self, v: u128) -> Done {
+        self.varint128(v);
+        Ok(())
+    }
+
+    fn serialize_f32(self, v: f32) -> Done {
+        self.put(&v.to_bits().to_le_bytes());
+        Ok(())
+    }
+
+    fn serialize_f64(self, v: f64) -> Done {
+        self.put(&v.to_bits().to_le_bytes());
+        Ok(())
+    }
+
+    fn serialize_char(self, v: char) -> Done {
+        let mut buf = [0u8; 4];
+        self.serialize_str(v.encode_utf8(&mut buf))
+    }
+
+    fn serialize_str(self, v: &str) -> Done {
+        self.serialize_bytes(v.as_bytes())
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Done {
+        self.length(v.len());
+        self.put(v);
+        Ok(())
+    }
+
+    fn serialize_none(self) -> Done {
+        self.byte(0);
+        Ok(())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Done {
+        self.byte(1);
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Done {
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Done {
+        Ok(())
+    }
+
+    fn serialize_unit_variant(self, _: &'static str, index: u32, _: &'static str) -> Done {
+        self.varint(u64::from(index));
+        Ok(())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Done {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        value: &T,
+    ) -> Done {
+        self.varint(u64::from(index));
+        value.serialize(self)
+    }
+
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self, Unencodable> {
+        self.length(len.ok_or(Unencodable)?);
+        Ok(self)
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self, Unencodable> {
+        Ok(self)
+    }
+
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self, Unencodable> {
+        Ok(self)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self, Unencodable> {
+        self.varint(u64::from(index));
+        Ok(self)
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<Self, Unencodable> {
+        self.length(len.ok_or(Unencodable)?);
+        Ok(self)
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, Unencodable> {
+        Ok(self)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        index: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self, Unencodable> {
+        self.varint(u64::from(index));
+        Ok(self)
+    }
+
+    /// postcard formats the value twice (once to count); nothing the device writes needs it.
+    fn collect_str<T: core::fmt::Display + ?Sized>(self, _: &T) -> Done {
+        Err(Unencodable)
+    }
+}
+
+// Sequences, tuples, maps and structs: their elements or fields, one after the other.
+
+impl ser::SerializeSeq for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Unencodable;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Done {
+        Ok(())
+    }
+}
+
+impl ser::SerializeTuple for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Unencodable;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Done {
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleStruct for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Unencodable;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Done {
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleVariant for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Unencodable;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Done {
+        Ok(())
+    }
+}
+
+impl ser::SerializeMap for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Unencodable;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Done {
+        key.serialize(&mut **self)
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Done {
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Unencodable;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Done {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Done {
+        Ok(())
+    }
+}
+
+impl ser::SerializeStructVariant for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Unencodable;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Done {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Done {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn both<T: Serialize + ?Sized>(v: &T) -> (Vec<u8>, Vec<u8>) {
+        let mut ours = [0u8; 256];
+        let n = to_slice(v, &mut ours).unwrap();
+        assert_eq!(size_of(v), Ok(n));
+        let mut theirs = [0u8; 256];
+        let m = postcard::to_slice(v, &mut theirs).unwrap().len();
+        (ours[..n].to_vec(), theirs[..m].to_vec())
+    }
+
+    #[derive(Serialize)]
+    enum E {
+        Unit,
+        New(u16),
+        Tuple(i8, i16),
+        Struct { a: i32, b: i64 },
+    }
+
+    #[derive(Serialize)]
+    struct Every<'a> {
+        b: bool,
+        u: (u8, u16, u32, u64, u128),
+        i: (i8, i16, i32, i64, i128),
+        f: (f32, f64),
+        c: char,
+        s: &'a str,
+        bytes: &'a [u8],
+        o: (Option<u32>, Option<&'a str>),
+        unit: (),
+        e: [E; 4],
+    }
+
+    #[test]
+    fn every_kind_of_value_encodes_as_postcard_encodes_it() {
+        for (k, x) in [
+            (0u64, 0i64),
+            (1, -1),
+            (127, 63),
+            (128, -65),
+            (u64::MAX, i64::MIN),
+        ] {
+            let v = Every {
+                b: k % 2 == 1,
+                u: (k as u8, k as u16, k as u32, k, u128::from(k) << 60),
+                i: (x as i8, x as i16, x as i32, x, i128::from(x) << 60),
+                f: (x as f32, -(x as f64)),
+                c: 'é',
+                s: "ab",
+                bytes: &[7; 130],
+                o: (Some(k as u32), None),
+                unit: (),
+                e: [
+                    E::Unit,
+                    E::New(k as u16),
+                    E::Tuple(1, -2),
+                    E::Struct { a: -3, b: x },
+                ],
+            };
+            let (ours, theirs) = both(&v);
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_is_refused_and_measured_whole() {
+        let v = (1u8, "hello", 300u32);
+        let size = size_of(&v).unwrap();
+        assert_eq!(size, 1 + 1 + 5 + 2);
+        let mut out = [0u8; 16];
+        for n in 0..size {
+            assert_eq!(to_slice(&v, &mut out[..n]), Err(Unencodable), "{n}");
+        }
+        assert_eq!(to_slice(&v, &mut out[..size]), Ok(size));
+        // A sequence of unknown length cannot be encoded: postcard refuses it too.
+        struct Unknown;
+        impl Serialize for Unknown {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeSeq;
+                s.serialize_seq(None)?.end()
+            }
+        }
+        assert_eq!(size_of(&Unknown), Err(Unencodable));
+        assert!(postcard::to_slice(&Unknown, &mut out).is_err());
+    }
+}
