@@ -10,7 +10,6 @@ use crate::messages::{Text, put_decimal};
 use crate::wire::{FORMAT_VERSION, Kind};
 use core::fmt;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tally_hal::{DeviceKey, PublicKey};
 
 const DOMAIN: &[u8] = b"tally.envelope.v1\0";
@@ -117,18 +116,14 @@ pub struct Envelope<'a> {
 
 /// First 8 bytes of SHA-256 of the SEC1 key: names the key that signed.
 pub fn key_id(key: &PublicKey) -> [u8; 8] {
-    let d = Sha256::digest(key);
+    let d = crate::crypto::sha256(&[key]);
     let mut id = [0u8; 8];
     id.copy_from_slice(d.get(..8).unwrap_or(&[0; 8]));
     id
 }
 
 fn signed_digest(version: u8, kind: u8, payload: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(DOMAIN);
-    h.update([version, kind]);
-    h.update(payload);
-    h.finalize().into()
+    crate::crypto::sha256(&[DOMAIN, &[version, kind], payload])
 }
 
 /// Encode `payload` (postcard's format, [`encode`]) and seal it in a signed envelope written to `out`.

@@ -24,6 +24,7 @@
 //! | authorization codes, return codes | [`agent`] (`agent/authorization.rs`) |
 //! | the factory provisioning image | [`provision`] |
 //! | every capacity | [`limits`] |
+//! | 64-bit division without the 64-bit divide builtin | [`arith`] |
 //!
 //! Requirement IDs (POL-7, RUM-14, …) refer to `shared/spec/seed-digest.md`.
 #![no_std]
@@ -42,6 +43,7 @@
 extern crate std;
 
 pub mod agent;
+pub mod arith;
 pub mod cli;
 pub mod config;
 pub mod crypto;

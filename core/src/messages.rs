@@ -90,10 +90,11 @@ pub fn put_decimal(w: &mut dyn Text, mut n: u64) {
     let mut at = digits.len();
     loop {
         at -= 1;
+        let (q, r) = crate::arith::div_rem_u16(n, 10);
         if let Some(d) = digits.get_mut(at) {
-            *d = b'0' + (n % 10) as u8;
+            *d = b'0' + r as u8;
         }
-        n /= 10;
+        n = q;
         if n == 0 || at == 0 {
             break;
         }

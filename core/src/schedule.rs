@@ -217,5 +217,5 @@ pub fn schedule(state: &State, catalogue: &[LicenseDef], partner: bool) -> Sched
 
 /// Days left until `deadline`, rounded up; 0 once it has passed (MSG-11).
 pub fn days_until(now: Timestamp, deadline: Timestamp) -> u64 {
-    deadline.since(now).div_ceil(SECS_PER_DAY)
+    crate::arith::days_ceil(deadline.since(now))
 }

@@ -20,7 +20,6 @@ use crate::wire::{
     RETURN_CODE_LEN, ReturnedCode,
 };
 use heapless::{String, Vec};
-use sha2::{Digest, Sha256};
 use tally_hal::{
     CommError, DeviceKey, Enforcement, EventSink, Files, PublicKey, Timestamp, Udi, bounded,
 };
@@ -44,14 +43,14 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 const RETURN_BYTES: usize = 37;
 
 fn return_digest(udi: &Udi, serial: u64, device_key: &PublicKey) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"tally.return.v1\0");
-    h.update(udi.pid.as_bytes());
-    h.update([0]);
-    h.update(udi.sn.as_bytes());
-    h.update(serial.to_le_bytes());
-    h.update(device_key);
-    h.finalize().into()
+    crate::crypto::sha256(&[
+        b"tally.return.v1\0",
+        udi.pid.as_bytes(),
+        &[0],
+        udi.sn.as_bytes(),
+        &serial.to_le_bytes(),
+        device_key,
+    ])
 }
 
 /// The return code of code `serial` on `udi` (AUTH-4: eight dash-separated groups of six
@@ -127,13 +126,13 @@ pub fn check_return_code(code: &str, udi: &Udi, device_key: &PublicKey) -> Optio
 
 /// `Last Confirmation code:` of an installed code (AUTH-4: eight hex digits).
 pub fn confirmation_code(udi: &Udi, serial: u64) -> u32 {
-    let mut h = Sha256::new();
-    h.update(b"tally.confirm.v1\0");
-    h.update(udi.pid.as_bytes());
-    h.update([0]);
-    h.update(udi.sn.as_bytes());
-    h.update(serial.to_le_bytes());
-    let d: [u8; 32] = h.finalize().into();
+    let d = crate::crypto::sha256(&[
+        b"tally.confirm.v1\0",
+        udi.pid.as_bytes(),
+        &[0],
+        udi.sn.as_bytes(),
+        &serial.to_le_bytes(),
+    ]);
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 

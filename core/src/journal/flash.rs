@@ -22,7 +22,6 @@ use crate::decode;
 use crate::encode;
 use crate::state::{AckRecord, Record, RecordRef, State};
 use core::marker::PhantomData;
-use sha2::{Digest, Sha256};
 use tally_hal::NorFlash;
 
 const MAGIC: u32 = 0x314A_4C54; // "TLJ1" little-endian
@@ -404,7 +403,7 @@ impl<F: NorFlash> FlashJournal<F> {
 }
 
 fn chain_of(item: &[u8]) -> [u8; 4] {
-    let d = Sha256::digest(item);
+    let d = crate::crypto::sha256(&[item]);
     let mut c = [0u8; 4];
     c.copy_from_slice(d.get(..4).unwrap_or(&[0; 4]));
     c
