@@ -47,7 +47,10 @@ mod tests {
     fn edges_divide_as_u64_divides() {
         for n in EDGES {
             for d in [1u16, 7, 10, 675, u16::MAX] {
-                assert_eq!(div_rem_u16(n, d), (n / u64::from(d), (n % u64::from(d)) as u16));
+                assert_eq!(
+                    div_rem_u16(n, d),
+                    (n / u64::from(d), (n % u64::from(d)) as u16)
+                );
             }
             assert_eq!(days_ceil(n), n.div_ceil(86_400), "{n}");
         }

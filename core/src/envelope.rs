@@ -126,24 +126,37 @@ fn signed_digest(version: u8, kind: u8, payload: &[u8]) -> [u8; 32] {
     crate::crypto::sha256(&[DOMAIN, &[version, kind], payload])
 }
 
-/// Encode `payload` (postcard's format, [`encode`]) and seal it in a signed envelope written to `out`.
-/// Returns the envelope length. The payload is encoded in place, so one buffer suffices.
+/// Encode `payload` (postcard's format, [`encode`]) and seal it in a signed envelope written
+/// to `out`. Returns the envelope length. The payload is measured first and then encoded once,
+/// where it ends up (after a header whose length prefix is exact), so one buffer suffices and
+/// nothing is moved.
 pub fn seal<T: Serialize>(
     kind: Kind,
     payload: &T,
     key: &mut dyn DeviceKey,
     out: &mut [u8],
 ) -> Result<usize, EnvelopeError> {
-    // Encode the payload where it will end up if its length prefix is 5 bytes, then move it.
-    let room = out.get_mut(SEAL_AT..).ok_or(EnvelopeError::NoSpace)?;
-    let plen = encode::to_slice(payload, room).map_err(|_| EnvelopeError::NoSpace)?;
+    let plen = encode::size_of(payload).map_err(|_| EnvelopeError::NoSpace)?;
+    let at = header_len(plen);
+    let room = out.get_mut(at..at + plen).ok_or(EnvelopeError::NoSpace)?;
+    if encode::to_slice(payload, room) != Ok(plen) {
+        return Err(EnvelopeError::NoSpace);
+    }
     seal_encoded(kind, plen, key, out)
 }
 
-/// Where [`seal`] encodes the payload: after the longest header.
-const SEAL_AT: usize = 1 + 1 + 8 + 5;
+/// Version, kind, key id and the payload's length (a postcard varint).
+fn header_len(plen: usize) -> usize {
+    let mut n = 11;
+    let mut v = plen >> 7;
+    while v != 0 {
+        n += 1;
+        v >>= 7;
+    }
+    n
+}
 
-/// The rest of [`seal`] once the payload is at `out[SEAL_AT..SEAL_AT + plen]`: one copy for
+/// The rest of [`seal`] once the payload is at `out[header_len(plen)..][..plen]`: one copy for
 /// every payload type and key.
 #[inline(never)]
 fn seal_encoded(
@@ -152,44 +165,33 @@ fn seal_encoded(
     key: &mut dyn DeviceKey,
     out: &mut [u8],
 ) -> Result<usize, EnvelopeError> {
-    const AT: usize = SEAL_AT;
+    let hl = header_len(plen);
+    let end = hl + plen;
     let sig = {
-        let p = out.get(AT..AT + plen).ok_or(EnvelopeError::NoSpace)?;
+        let p = out.get(hl..end).ok_or(EnvelopeError::NoSpace)?;
         key.sign_digest(&signed_digest(FORMAT_VERSION, kind as u8, p))
             .map_err(|_| EnvelopeError::Key)?
     };
     let kid = key_id(&key.public_key());
-    // Header: version, kind, key id, varint(payload length) (postcard's encoding of a length).
-    let mut header: heapless::Vec<u8, AT> = heapless::Vec::new();
-    header
-        .extend_from_slice(&[FORMAT_VERSION, kind as u8])
-        .map_err(|_| EnvelopeError::NoSpace)?;
-    header
-        .extend_from_slice(&kid)
-        .map_err(|_| EnvelopeError::NoSpace)?;
+    let (head, rest) = out.split_at_mut_checked(hl).ok_or(EnvelopeError::NoSpace)?;
+    let (fixed, length) = head
+        .split_at_mut_checked(10)
+        .ok_or(EnvelopeError::NoSpace)?;
+    let (vk, id) = fixed.split_at_mut(2);
+    vk.copy_from_slice(&[FORMAT_VERSION, kind as u8]);
+    id.copy_from_slice(&kid);
     let mut v = plen;
-    loop {
-        let byte = (v & 0x7F) as u8;
+    for b in length.iter_mut() {
+        *b = (v & 0x7F) as u8 | if v >> 7 != 0 { 0x80 } else { 0 };
         v >>= 7;
-        header
-            .push(if v == 0 { byte } else { byte | 0x80 })
-            .map_err(|_| EnvelopeError::NoSpace)?;
-        if v == 0 {
-            break;
-        }
     }
-    let hl = header.len();
-    out.copy_within(AT..AT + plen, hl);
-    out.get_mut(..hl)
-        .ok_or(EnvelopeError::NoSpace)?
-        .copy_from_slice(&header);
-    let tail = out
-        .get_mut(hl + plen..hl + plen + 65)
+    let tail = rest
+        .get_mut(plen..plen + 65)
         .ok_or(EnvelopeError::NoSpace)?;
     let (len, body) = tail.split_at_mut(1);
     len.copy_from_slice(&[64]);
     body.copy_from_slice(&sig);
-    Ok(hl + plen + 65)
+    Ok(end + 65)
 }
 
 /// Decode an envelope without verifying it.
