@@ -744,18 +744,17 @@ impl State {
         self.reports.iter_mut().find(|r| r.id == id)
     }
 
-    /// Take report `i` out of the table, keeping the rest in ID order. Swapped down one place
-    /// at a time rather than `Vec::remove`'s one overlapping copy: that was the core's only
-    /// use of `memmove` but one (1.6 KB of flash), and the table is 32 reports.
+    /// Take report `i` out of the table, keeping the rest in ID order. `retain` moves each
+    /// later report once, with a copy that cannot overlap; `Vec::remove` moves them with one
+    /// overlapping copy, and that was the core's last use of `memmove` (1.6 KB of flash).
     fn remove_report(&mut self, i: usize) -> Option<Report> {
-        let last = self.reports.len().checked_sub(1)?;
-        if i > last {
-            return None;
-        }
-        for j in i..last {
-            self.reports.swap(j, j + 1);
-        }
-        self.reports.pop()
+        let gone = self.reports.get(i)?.clone();
+        let mut at = 0;
+        self.reports.retain(|_| {
+            at += 1;
+            at != i + 1
+        });
+        Some(gone)
     }
 
     pub fn ack_required(&self) -> bool {
