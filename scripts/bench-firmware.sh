@@ -38,7 +38,7 @@ nm -S --size-sort -C target/thumbv7em-none-eabihf/release/tally-firmware 2>/dev/
          else if (n ~ /tally_core::journal|crc::/) k="core: flash journal (incl. CRC tables)"
          else if (n ~ /tally_core::(cli|render|time|messages)|core::fmt/) k="core: console, rendering, formatting"
          else if (n ~ /tally_core|tally_hal/) k="core: agent, state, policy, reports, trust"
-         else if (n ~ /serde|postcard|heapless|base64|cobs/) k="serde, postcard, heapless, base64"
+         else if (n ~ /serde|postcard|heapless|base64|cobs/) k="serde, postcard, heapless, COBS"
          else k="compiler builtins, core library, anonymous constants"
          s[k]+=z; t+=z }
        END { for (k in s) printf "%8d  %s\n", s[k], k; printf "%8d  all named symbols\n", t }' | sort -rn
