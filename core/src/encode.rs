@@ -72,27 +72,25 @@ impl Writer<'_> {
         self.len = end;
     }
 
+    /// One byte without `put`'s copy call (most of what the device writes is bytes and
+    /// one-byte varints).
+    #[inline(never)]
     fn byte(&mut self, b: u8) {
-        self.put(&[b]);
+        if let Some(d) = self.out.get_mut(self.len) {
+            *d = b;
+        }
+        self.len = self.len.saturating_add(1);
     }
 
     /// LEB128, as postcard writes every unsigned integer wider than a byte and every length
     /// and variant index (the bytes depend only on the value, not on its type's width).
     #[inline(never)]
     fn varint(&mut self, mut v: u64) {
-        let mut buf = [0u8; 10];
-        let mut n = 0;
-        for b in buf.iter_mut() {
-            let low = (v & 0x7F) as u8;
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
             v >>= 7;
-            n += 1;
-            if v == 0 {
-                *b = low;
-                break;
-            }
-            *b = low | 0x80;
         }
-        self.put(buf.get(..n).unwrap_or(&[]));
+        self.byte(v as u8);
     }
 
     fn varint128(&mut self, mut v: u128) {
