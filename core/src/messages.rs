@@ -243,10 +243,14 @@ struct Cut(String<MESSAGE_LEN>);
 
 impl Text for Cut {
     fn put(&mut self, text: &str) {
-        for c in text.chars() {
-            if self.0.push(c).is_err() {
-                break;
-            }
+        // The longest prefix that fits and ends on a character boundary: what pushing one
+        // character at a time until one does not fit keeps, in one copy.
+        let mut end = text.len().min(MESSAGE_LEN - self.0.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        if let Some(fits) = text.get(..end) {
+            let _ = self.0.push_str(fits);
         }
     }
 }
@@ -425,6 +429,43 @@ mod tests {
         fn put(&mut self, text: &str) {
             self.0.push_str(text);
         }
+    }
+
+    #[test]
+    fn a_line_keeps_what_fits_and_cuts_on_a_character_boundary() {
+        // What pushing a character at a time keeps, each piece until one does not fit (a
+        // later, shorter piece may still fit).
+        fn reference(parts: &[&str]) -> std::string::String {
+            let mut s = std::string::String::new();
+            for p in parts {
+                for c in p.chars() {
+                    if s.len() + c.len_utf8() > MESSAGE_LEN {
+                        break;
+                    }
+                    s.push(c);
+                }
+            }
+            s
+        }
+        for pad in 0..8 {
+            for tail in ["é", "€", "𝄞", "a"] {
+                let head = "x".repeat(MESSAGE_LEN - 4 + pad);
+                let parts = [
+                    &head[..MESSAGE_LEN / 2],
+                    &head[MESSAGE_LEN / 2..],
+                    tail,
+                    "z",
+                ];
+                let mut cut = Cut(String::new());
+                for p in parts {
+                    cut.put(p);
+                }
+                assert_eq!(cut.0.as_str(), reference(&parts), "{pad} {tail}");
+            }
+        }
+        let mut cut = Cut(String::new());
+        cut.put(&"€".repeat(200));
+        assert_eq!(cut.0.len(), MESSAGE_LEN / 3 * 3);
     }
 
     #[test]
