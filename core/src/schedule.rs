@@ -46,6 +46,7 @@ pub struct Schedule {
     pub earliest_obligation: Option<Timestamp>,
 }
 
+#[inline(never)] // nine uses: one copy
 fn min_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),

@@ -964,6 +964,7 @@ impl State {
 
     /// A verified authority message was applied: its issue time is a signed time anchor and
     /// its sequence number a replay high-water mark (DESIGN.md §3).
+    #[inline(never)] // three records anchor time: one copy
     fn anchor(&mut self, issued_at: Timestamp, seq: u64) {
         self.hwm = self.hwm.max(issued_at.min(Timestamp::LATEST));
         self.seq_hwm = self.seq_hwm.max(seq);

@@ -368,7 +368,10 @@ pub struct CommStats {
     pub last_failure: Option<Timestamp>,
 }
 
+// Not inlined: each is called from many answer handlers, and inlined at every call they
+// were 610 B of flash.
 impl CommStats {
+    #[inline(never)]
     fn succeeded(&mut self, t: Timestamp, response: &'static str) {
         self.success = self.success.saturating_add(1);
         self.ongoing_overall = 0;
@@ -377,6 +380,7 @@ impl CommStats {
         self.last_success = Some(t);
     }
 
+    #[inline(never)]
     fn failed(&mut self, t: Timestamp, reason: &'static str, communication: bool) {
         self.fail = self.fail.saturating_add(1);
         self.ongoing_overall = self.ongoing_overall.saturating_add(1);
@@ -561,6 +565,7 @@ impl<J: Journal> Agent<J> {
 
     /// Time as the agent uses it: never before the high-water mark, so a clock wound back
     /// cannot extend a deadline or reorder the journal (DESIGN.md §3).
+    #[inline(never)] // called from every entry point: one copy
     pub fn now(&self, rtc: Timestamp) -> Timestamp {
         rtc.max(self.state.hwm).min(Timestamp::LATEST)
     }
@@ -720,6 +725,7 @@ impl<J: Journal> Agent<J> {
         }
     }
 
+    #[inline(never)] // one copy for the schedule, the wakeup and the push
     fn push_time(&self, sched: &Schedule) -> Option<Timestamp> {
         let next = sched.next_push?;
         // RUM-14: at most one automatic push per rolling 24 h.
