@@ -145,7 +145,8 @@ pub fn seal<T: Serialize>(
     seal_encoded(kind, plen, key, out)
 }
 
-/// Version, kind, key id and the payload's length (a postcard varint).
+/// Version, kind, key id and the payload's length (a postcard varint). Written by hand here
+/// and in [`seal_encoded`]: through `encode` the tuple's two encoder copies were 240 B more.
 fn header_len(plen: usize) -> usize {
     let mut n = 11;
     let mut v = plen >> 7;
