@@ -6,10 +6,10 @@
 //! Why not `postcard::to_slice`: every write of postcard's slice flavour can fail, so each
 //! byte, varint and field of the derived code threads an error out, and each flavour (slice,
 //! size) gets its own copy of every type's encoder. Here a write never fails: it stores what
-//! fits and counts the rest, and whether the value fitted is decided once, at the end. The
-//! serializer has no error left to return, the optimiser drops the checks, and one encoder
-//! per type serves both writing and measuring. The bytes are postcard's: `tests/tests/codec.rs`
-//! and the fuzz targets compare the two on every value they decode.
+//! fits and counts the rest, and whether the value fitted is decided once, at the end. So no
+//! byte or varint has an error path of its own, and one encoder per type serves both writing
+//! and measuring. The bytes are postcard's: `tests/tests/codec.rs` and the fuzz targets
+//! compare the two on every value they decode.
 
 use serde::Serialize;
 use serde::ser::{self, Serializer};
