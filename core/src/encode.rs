@@ -279,15 +279,15 @@ impl Serializer for &mut Writer<'_> {
         Ok(self)
     }
 
+    /// The same bytes as a tuple variant: the index, then the fields.
     fn serialize_struct_variant(
         self,
-        _: &'static str,
+        name: &'static str,
         index: u32,
-        _: &'static str,
-        _: usize,
+        variant: &'static str,
+        len: usize,
     ) -> Result<Self, Unencodable> {
-        self.varint(u64::from(index));
-        Ok(self)
+        self.serialize_tuple_variant(name, index, variant, len)
     }
 
     /// postcard formats the value twice (once to count); nothing the device writes needs it.
