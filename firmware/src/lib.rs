@@ -8,6 +8,9 @@
 #![no_std]
 
 pub mod boards;
+// Small memcpy / memset for the Thumb-2 images (the Cortex-M0 one keeps compiler-builtins').
+#[cfg(all(target_os = "none", target_has_atomic = "32"))]
+mod mem;
 #[cfg(target_os = "none")]
 pub mod once;
 pub mod server;

@@ -29,27 +29,30 @@ use tally_host_sim::{SimOptions, Simulator, transcript};
 fn firmware() -> PathBuf {
     static BUILD: Once = Once::new();
     let elf = QemuSpec::default_elf();
-    BUILD.call_once(|| {
-        if !elf.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let st = std::process::Command::new(cargo)
-                .args([
-                    "build",
-                    "--release",
-                    "-p",
-                    "tally-firmware",
-                    "--target",
-                    "thumbv7em-none-eabihf",
-                    "--bin",
-                    "tally-firmware",
-                ])
-                .status()
-                .unwrap();
-            assert!(st.success(), "building the firmware failed");
-        }
-    });
+    BUILD.call_once(|| build_if_missing(&elf, "tally-firmware"));
     assert!(elf.exists(), "{}", elf.display());
     elf
+}
+
+/// Builds the firmware crate's binary `bin` (release, Cortex-M4F) when `elf` is missing.
+fn build_if_missing(elf: &std::path::Path, bin: &str) {
+    if !elf.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = std::process::Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "tally-firmware",
+                "--target",
+                "thumbv7em-none-eabihf",
+                "--bin",
+                bin,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success(), "building {bin} failed");
+    }
 }
 
 fn local() -> Simulator {
@@ -439,4 +442,37 @@ fn hostile_frames_never_wedge_the_firmware() {
     }
     println!("hostile frames tried: {tried}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_images_memcpy_and_memset_keep_their_contracts() {
+    // firmware/src/mem.rs replaces compiler-builtins' memcpy / memset (and their __aeabi_*
+    // forms) in every Cortex-M4 image; mem_check runs each of them at every length 0..=67 and
+    // every alignment against a byte loop, on the CPU they were written for.
+    let elf = QemuSpec::default_elf().with_file_name("mem_check");
+    build_if_missing(&elf, "mem_check");
+    let mut child = std::process::Command::new("qemu-system-arm")
+        .args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic"])
+        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .arg(&elf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cannot start qemu-system-arm");
+    // A broken loop may run away instead of failing: give up after a minute (it takes ~1 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("mem_check did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "{out}");
+    assert_eq!(out.trim(), "mem_check: 08704 cases passed", "{out}");
 }

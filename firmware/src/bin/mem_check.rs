@@ -1,0 +1,188 @@
+//! The images' `memcpy` / `memset` and their ARM EABI aliases (firmware/src/mem.rs on the
+//! Thumb-2 images, compiler-builtins' on the Cortex-M0 one), checked on the target against a
+//! byte loop: every length 0..=67 at every source and destination alignment, the bytes around
+//! the destination untouched, `memcpy` and `memset` returning the destination, and the EABI
+//! forms' argument order (`__aeabi_memset(dst, n, c)`, `__aeabi_memclr(dst, n)`).
+//! `tests/tests/hil.rs` runs it under QEMU; it exits 0, or 101 after printing the first case
+//! that failed.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+mod image {
+    use tally_firmware as _;
+
+    use core::hint::black_box;
+    use core::panic::PanicInfo;
+    use cortex_m_rt::entry;
+    use semihosting::io::Write as _;
+
+    // SAFETY (for every call below): the pointers are into `Buffers`' arrays, with `len` bytes
+    // from them in bounds, and source and destination never overlap.
+    #[allow(unsafe_code)]
+    unsafe extern "C" {
+        fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+        fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8;
+        fn __aeabi_memcpy(dst: *mut u8, src: *const u8, n: usize);
+        fn __aeabi_memcpy4(dst: *mut u8, src: *const u8, n: usize);
+        fn __aeabi_memset(dst: *mut u8, n: usize, c: i32);
+        fn __aeabi_memset4(dst: *mut u8, n: usize, c: i32);
+        fn __aeabi_memclr(dst: *mut u8, n: usize);
+        fn __aeabi_memclr4(dst: *mut u8, n: usize);
+    }
+
+    const MAX: usize = 67;
+    /// Guard bytes each side of the destination.
+    const GUARD: usize = 8;
+    const SIZE: usize = MAX + 2 * GUARD + 4;
+    const FILL: u8 = 0xEE;
+
+    #[repr(C, align(8))]
+    struct Buffers {
+        src: [u8; SIZE],
+        dst: [u8; SIZE],
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Op {
+        Memcpy,
+        AeabiMemcpy,
+        AeabiMemcpy4,
+        Memset,
+        AeabiMemset,
+        AeabiMemset4,
+        AeabiMemclr,
+        AeabiMemclr4,
+    }
+
+    const OPS: [(Op, &str); 8] = [
+        (Op::Memcpy, "memcpy"),
+        (Op::AeabiMemcpy, "__aeabi_memcpy"),
+        (Op::AeabiMemcpy4, "__aeabi_memcpy4"),
+        (Op::Memset, "memset"),
+        (Op::AeabiMemset, "__aeabi_memset"),
+        (Op::AeabiMemset4, "__aeabi_memset4"),
+        (Op::AeabiMemclr, "__aeabi_memclr"),
+        (Op::AeabiMemclr4, "__aeabi_memclr4"),
+    ];
+
+    fn say(parts: &[&str]) {
+        if let Ok(mut out) = semihosting::io::stdout() {
+            for p in parts {
+                let _ = out.write_all(p.as_bytes());
+            }
+        }
+    }
+
+    /// `n` (below 100,000) in decimal, with leading zeros.
+    fn decimal(n: usize, buf: &mut [u8; 5]) -> &str {
+        let mut rest = n;
+        for d in buf.iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        core::str::from_utf8(buf).unwrap_or("?")
+    }
+
+    /// One call of `op` on `len` bytes at these offsets; whether the result is right.
+    #[allow(unsafe_code)]
+    fn case(b: &mut Buffers, op: Op, src_off: usize, dst_off: usize, len: usize) -> bool {
+        for (i, s) in b.src.iter_mut().enumerate() {
+            *s = (i as u8).wrapping_mul(37).wrapping_add(11);
+        }
+        b.dst = [FILL; SIZE];
+        let value: u8 = 0xA5;
+        let at = GUARD + dst_off;
+        let dst = b.dst.as_mut_ptr().wrapping_add(at);
+        let src = b.src.as_ptr().wrapping_add(src_off);
+        // The aligned forms are only called with aligned pointers, as their contract says.
+        let aligned = (dst as usize).is_multiple_of(4) && (src as usize).is_multiple_of(4);
+        let mut ret = dst;
+        // Through `black_box`ed pointers: LLVM knows `memset` and `memcpy` by name and would
+        // turn a direct call into its own choice of `__aeabi_*` entry (measured: it does).
+        type Copy = unsafe extern "C" fn(*mut u8, *const u8, usize);
+        type Set = unsafe extern "C" fn(*mut u8, usize, i32);
+        type Clear = unsafe extern "C" fn(*mut u8, usize);
+        let copy: unsafe extern "C" fn(*mut u8, *const u8, usize) -> *mut u8 = black_box(memcpy);
+        let set: unsafe extern "C" fn(*mut u8, i32, usize) -> *mut u8 = black_box(memset);
+        let (copy1, copy4): (Copy, Copy) = black_box((__aeabi_memcpy, __aeabi_memcpy4));
+        let (set1, set4): (Set, Set) = black_box((__aeabi_memset, __aeabi_memset4));
+        let (clr1, clr4): (Clear, Clear) = black_box((__aeabi_memclr, __aeabi_memclr4));
+        // SAFETY: see the extern block.
+        unsafe {
+            match op {
+                Op::Memcpy => ret = copy(dst, src, len),
+                Op::AeabiMemcpy => copy1(dst, src, len),
+                Op::AeabiMemcpy4 if aligned => copy4(dst, src, len),
+                Op::Memset => ret = set(dst, 0x1A5, len), // only the low byte counts
+                Op::AeabiMemset => set1(dst, len, 0x1A5),
+                Op::AeabiMemset4 if aligned => set4(dst, len, 0x1A5),
+                Op::AeabiMemclr => clr1(dst, len),
+                Op::AeabiMemclr4 if aligned => clr4(dst, len),
+                _ => return true,
+            }
+        }
+        if ret != dst {
+            return false;
+        }
+        b.dst.iter().enumerate().all(|(i, &got)| {
+            let inside = i >= at && i < at + len;
+            let want = match op {
+                _ if !inside => FILL,
+                Op::Memcpy | Op::AeabiMemcpy | Op::AeabiMemcpy4 => {
+                    b.src.get(i - at + src_off).copied().unwrap_or(!FILL)
+                }
+                Op::Memset | Op::AeabiMemset | Op::AeabiMemset4 => value,
+                Op::AeabiMemclr | Op::AeabiMemclr4 => 0,
+            };
+            got == want
+        })
+    }
+
+    static mut BUFFERS: Buffers = Buffers {
+        src: [0; SIZE],
+        dst: [0; SIZE],
+    };
+
+    #[entry]
+    #[allow(unsafe_code)]
+    fn main() -> ! {
+        // SAFETY: taken once, here; single core, no interrupt touches it.
+        let b = unsafe { &mut *core::ptr::addr_of_mut!(BUFFERS) };
+        let mut cases = 0usize;
+        for &(op, name) in &OPS {
+            for src_off in 0..4 {
+                for dst_off in 0..4 {
+                    for len in 0..=MAX {
+                        cases += 1;
+                        if !case(b, op, src_off, dst_off, len) {
+                            let (mut s, mut d, mut l) = ([0; 5], [0; 5], [0; 5]);
+                            say(&[
+                                "mem_check: ",
+                                name,
+                                " failed: source offset ",
+                                decimal(src_off, &mut s),
+                                ", destination offset ",
+                                decimal(dst_off, &mut d),
+                                ", length ",
+                                decimal(len, &mut l),
+                                "\n",
+                            ]);
+                            semihosting::process::exit(101)
+                        }
+                    }
+                }
+            }
+        }
+        let mut n = [0; 5];
+        say(&["mem_check: ", decimal(cases, &mut n), " cases passed\n"]);
+        semihosting::process::exit(0)
+    }
+
+    #[panic_handler]
+    fn panic(_: &PanicInfo) -> ! {
+        semihosting::process::exit(101)
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
