@@ -1,21 +1,27 @@
-//! `memcpy`, `memset` and their ARM EABI aliases, small, for the Cortex-M4 images.
+//! `memcpy`, `memmove`, `memset` and their ARM EABI aliases, small, for the Cortex-M4 images
+//! (ADR 0016).
 //!
-//! compiler-builtins' versions (weak symbols, built for speed) are 3.5 KB of every image:
-//! misaligned-word shifting, unrolled loops and one body per `__aeabi_*` alias. The core copies
-//! structs (word-aligned) and clears buffers; a word loop with a byte tail does that in
-//! 130 B, and these strong definitions replace the weak ones at link time. Measured in
-//! docs/PERFORMANCE.md (seventh pass): size and the instruction rows of the benchmark.
+//! compiler-builtins' versions are weak symbols built for speed: misaligned-word shifting,
+//! unrolled loops, a body per `__aeabi_*` alias; 1.6 KB of the licensing core and, where
+//! `memmove` is linked (the console, p256-cm4's `copy_within`), 1.5 KB more. The core copies
+//! word-aligned structs and clears buffers: a word loop with byte edges does that, and these
+//! strong definitions replace the weak ones at link time. Figures: docs/PERFORMANCE.md.
 //!
 //! Assembly rather than Rust: a Rust loop in a function named `memcpy` may be compiled into a
 //! call to `memcpy`. Thumb-2 only (`thumbv7em`); the Cortex-M0 image keeps compiler-builtins'.
+//! No unaligned word access: it traps where start-up sets `CCR.UNALIGN_TRP`.
 //!
-//! Contracts (C and the ARM run-time ABI): `memcpy(dst, src, n) -> dst` for regions that do
-//! not overlap; `memset(dst, c, n) -> dst` stores `c as u8`; `__aeabi_memset(dst, n, c)` and
-//! `__aeabi_memclr(dst, n)` take their arguments in that order and return nothing; the `4` /
-//! `8` variants promise an aligned `dst` (and `src`), which the plain entry checks anyway.
+//! Contracts (C and the ARM run-time ABI):
+//! - `memcpy(dst, src, n) -> dst` for regions that do not overlap;
+//! - `memmove(dst, src, n) -> dst` for any two regions;
+//! - `memset(dst, c, n) -> dst` stores `c as u8`;
+//! - `__aeabi_memset(dst, n, c)` and `__aeabi_memclr(dst, n)` take their arguments in that
+//!   order; the `__aeabi_*` forms return nothing, and their `4` / `8` variants promise
+//!   aligned pointers, which the shared body checks anyway.
+//!
 //! They touch r0–r3 and r12 only (caller-saved), use no stack, and return with `bx lr`.
-//! Tested on the target by every firmware run (the hardware-in-the-loop tests, the benchmark)
-//! and directly by `firmware/src/bin/bench.rs`'s copy checks at every length and alignment.
+//! `firmware/src/bin/mem_check.rs` checks each entry on the target against a byte loop
+//! (`tests/tests/hil.rs` runs it under QEMU), and every firmware run uses them.
 
 // SAFETY: the functions below keep the C / ARM run-time ABI contracts stated above; nothing
 // else in the image defines these symbols (compiler-builtins' are weak).
@@ -69,6 +75,56 @@ mod asm {
         "    bne 5b",
         "4:  bx lr",
         ".size memcpy, . - memcpy",
+        ".popsection",
+        // memmove: forward (memcpy) unless the destination starts inside the source; then
+        // backward, by words when the two share their alignment.
+        ".pushsection .text.tally_memmove,\"ax\",%progbits",
+        ".global memmove",
+        ".global __aeabi_memmove",
+        ".global __aeabi_memmove4",
+        ".global __aeabi_memmove8",
+        ".type memmove,%function",
+        ".type __aeabi_memmove,%function",
+        ".type __aeabi_memmove4,%function",
+        ".type __aeabi_memmove8,%function",
+        ".thumb_func",
+        "memmove:",
+        ".thumb_func",
+        "__aeabi_memmove:",
+        ".thumb_func",
+        "__aeabi_memmove4:",
+        ".thumb_func",
+        "__aeabi_memmove8:",
+        // dst - src >= n (unsigned): no overlap, or dst below src; a forward copy is safe.
+        "    subs r3, r0, r1",
+        "    cmp r3, r2",
+        "    bhs.w memcpy",
+        "    add r1, r1, r2",
+        "    add r3, r0, r2",
+        "    eor r12, r3, r1",
+        "    tst r12, #3",
+        "    bne 2f",
+        "0:  tst r3, #3",
+        "    beq 1f",
+        "    cbz r2, 4f",
+        "    ldrb r12, [r1, #-1]!",
+        "    strb r12, [r3, #-1]!",
+        "    subs r2, r2, #1",
+        "    b 0b",
+        "1:  subs r2, r2, #4",
+        "    blo 3f",
+        "6:  ldr r12, [r1, #-4]!",
+        "    str r12, [r3, #-4]!",
+        "    subs r2, r2, #4",
+        "    bhs 6b",
+        "3:  adds r2, r2, #4",
+        "2:  cbz r2, 4f",
+        "5:  ldrb r12, [r1, #-1]!",
+        "    strb r12, [r3, #-1]!",
+        "    subs r2, r2, #1",
+        "    bne 5b",
+        "4:  bx lr",
+        ".size memmove, . - memmove",
         ".popsection",
         // memset and the EABI forms: bytes up to a word boundary, words, then bytes.
         ".pushsection .text.tally_memset,\"ax\",%progbits",

@@ -1,8 +1,12 @@
-//! The images' `memcpy` / `memset` and their ARM EABI aliases (firmware/src/mem.rs on the
-//! Thumb-2 images, compiler-builtins' on the Cortex-M0 one), checked on the target against a
-//! byte loop: every length 0..=67 at every source and destination alignment, the bytes around
-//! the destination untouched, `memcpy` and `memset` returning the destination, and the EABI
-//! forms' argument order (`__aeabi_memset(dst, n, c)`, `__aeabi_memclr(dst, n)`).
+//! The images' `memcpy` / `memmove` / `memset` and their ARM EABI aliases
+//! (firmware/src/mem.rs on the Thumb-2 images, compiler-builtins' on the Cortex-M0 one),
+//! checked on the target against a byte loop:
+//! - every length 0..=67 at every source and destination alignment, and the bytes around the
+//!   destination untouched;
+//! - `memmove` between overlapping regions, both ways;
+//! - `memcpy`, `memmove` and `memset` returning the destination;
+//! - the EABI forms' argument order (`__aeabi_memset(dst, n, c)`, `__aeabi_memclr(dst, n)`).
+//!
 //! `tests/tests/hil.rs` runs it under QEMU; it exits 0, or 101 after printing the first case
 //! that failed.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -24,6 +28,9 @@ mod image {
         fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8;
         fn __aeabi_memcpy(dst: *mut u8, src: *const u8, n: usize);
         fn __aeabi_memcpy4(dst: *mut u8, src: *const u8, n: usize);
+        fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+        fn __aeabi_memmove(dst: *mut u8, src: *const u8, n: usize);
+        fn __aeabi_memmove4(dst: *mut u8, src: *const u8, n: usize);
         fn __aeabi_memset(dst: *mut u8, n: usize, c: i32);
         fn __aeabi_memset4(dst: *mut u8, n: usize, c: i32);
         fn __aeabi_memclr(dst: *mut u8, n: usize);
@@ -47,6 +54,13 @@ mod image {
         Memcpy,
         AeabiMemcpy,
         AeabiMemcpy4,
+        Memmove,
+        AeabiMemmove,
+        AeabiMemmove4,
+        /// `memmove` within one buffer, the destination below the source.
+        MemmoveDown,
+        /// `memmove` within one buffer, the destination above the source.
+        MemmoveUp,
         Memset,
         AeabiMemset,
         AeabiMemset4,
@@ -54,10 +68,15 @@ mod image {
         AeabiMemclr4,
     }
 
-    const OPS: [(Op, &str); 8] = [
+    const OPS: [(Op, &str); 13] = [
         (Op::Memcpy, "memcpy"),
         (Op::AeabiMemcpy, "__aeabi_memcpy"),
         (Op::AeabiMemcpy4, "__aeabi_memcpy4"),
+        (Op::Memmove, "memmove"),
+        (Op::AeabiMemmove, "__aeabi_memmove"),
+        (Op::AeabiMemmove4, "__aeabi_memmove4"),
+        (Op::MemmoveDown, "memmove (overlapping, down)"),
+        (Op::MemmoveUp, "memmove (overlapping, up)"),
         (Op::Memset, "memset"),
         (Op::AeabiMemset, "__aeabi_memset"),
         (Op::AeabiMemset4, "__aeabi_memset4"),
@@ -83,11 +102,19 @@ mod image {
         core::str::from_utf8(buf).unwrap_or("?")
     }
 
+    /// The source pattern: no byte equals its neighbours or `FILL`'s position in it.
+    fn pattern(i: usize) -> u8 {
+        (i as u8).wrapping_mul(37).wrapping_add(11)
+    }
+
     /// One call of `op` on `len` bytes at these offsets; whether the result is right.
     #[allow(unsafe_code)]
     fn case(b: &mut Buffers, op: Op, src_off: usize, dst_off: usize, len: usize) -> bool {
+        if matches!(op, Op::MemmoveDown | Op::MemmoveUp) {
+            return overlapping(b, op == Op::MemmoveUp, src_off, dst_off, len);
+        }
         for (i, s) in b.src.iter_mut().enumerate() {
-            *s = (i as u8).wrapping_mul(37).wrapping_add(11);
+            *s = pattern(i);
         }
         b.dst = [FILL; SIZE];
         let value: u8 = 0xA5;
@@ -97,27 +124,21 @@ mod image {
         // The aligned forms are only called with aligned pointers, as their contract says.
         let aligned = (dst as usize).is_multiple_of(4) && (src as usize).is_multiple_of(4);
         let mut ret = dst;
-        // Through `black_box`ed pointers: LLVM knows `memset` and `memcpy` by name and would
-        // turn a direct call into its own choice of `__aeabi_*` entry (measured: it does).
-        type Copy = unsafe extern "C" fn(*mut u8, *const u8, usize);
-        type Set = unsafe extern "C" fn(*mut u8, usize, i32);
-        type Clear = unsafe extern "C" fn(*mut u8, usize);
-        let copy: unsafe extern "C" fn(*mut u8, *const u8, usize) -> *mut u8 = black_box(memcpy);
-        let set: unsafe extern "C" fn(*mut u8, i32, usize) -> *mut u8 = black_box(memset);
-        let (copy1, copy4): (Copy, Copy) = black_box((__aeabi_memcpy, __aeabi_memcpy4));
-        let (set1, set4): (Set, Set) = black_box((__aeabi_memset, __aeabi_memset4));
-        let (clr1, clr4): (Clear, Clear) = black_box((__aeabi_memclr, __aeabi_memclr4));
+        let f = Entries::get();
         // SAFETY: see the extern block.
         unsafe {
             match op {
-                Op::Memcpy => ret = copy(dst, src, len),
-                Op::AeabiMemcpy => copy1(dst, src, len),
-                Op::AeabiMemcpy4 if aligned => copy4(dst, src, len),
-                Op::Memset => ret = set(dst, 0x1A5, len), // only the low byte counts
-                Op::AeabiMemset => set1(dst, len, 0x1A5),
-                Op::AeabiMemset4 if aligned => set4(dst, len, 0x1A5),
-                Op::AeabiMemclr => clr1(dst, len),
-                Op::AeabiMemclr4 if aligned => clr4(dst, len),
+                Op::Memcpy => ret = (f.memcpy)(dst, src, len),
+                Op::AeabiMemcpy => (f.memcpy1)(dst, src, len),
+                Op::AeabiMemcpy4 if aligned => (f.memcpy4)(dst, src, len),
+                Op::Memmove => ret = (f.memmove)(dst, src, len),
+                Op::AeabiMemmove => (f.memmove1)(dst, src, len),
+                Op::AeabiMemmove4 if aligned => (f.memmove4)(dst, src, len),
+                Op::Memset => ret = (f.memset)(dst, 0x1A5, len), // only the low byte counts
+                Op::AeabiMemset => (f.memset1)(dst, len, 0x1A5),
+                Op::AeabiMemset4 if aligned => (f.memset4)(dst, len, 0x1A5),
+                Op::AeabiMemclr => (f.memclr1)(dst, len),
+                Op::AeabiMemclr4 if aligned => (f.memclr4)(dst, len),
                 _ => return true,
             }
         }
@@ -128,14 +149,86 @@ mod image {
             let inside = i >= at && i < at + len;
             let want = match op {
                 _ if !inside => FILL,
-                Op::Memcpy | Op::AeabiMemcpy | Op::AeabiMemcpy4 => {
-                    b.src.get(i - at + src_off).copied().unwrap_or(!FILL)
-                }
                 Op::Memset | Op::AeabiMemset | Op::AeabiMemset4 => value,
                 Op::AeabiMemclr | Op::AeabiMemclr4 => 0,
+                _ => b.src.get(i - at + src_off).copied().unwrap_or(!FILL),
             };
             got == want
         })
+    }
+
+    /// `memmove` within one buffer, the two regions 1..=4 bytes apart (so they overlap
+    /// whenever `len` is larger): the destination above the source when `up`.
+    #[allow(unsafe_code)]
+    fn overlapping(b: &mut Buffers, up: bool, src_off: usize, dst_off: usize, len: usize) -> bool {
+        for (i, d) in b.dst.iter_mut().enumerate() {
+            *d = pattern(i);
+        }
+        let (from, to) = if up {
+            let from = GUARD + src_off;
+            (from, from + 1 + dst_off)
+        } else {
+            let to = GUARD + dst_off;
+            (to + 1 + src_off, to)
+        };
+        let base = b.dst.as_mut_ptr();
+        let f = Entries::get();
+        // SAFETY: both regions are inside `b.dst` (`to` and `from` + 67 < SIZE); memmove
+        // allows them to overlap.
+        let ret = unsafe { (f.memmove)(base.wrapping_add(to), base.wrapping_add(from), len) };
+        if ret != base.wrapping_add(to) {
+            return false;
+        }
+        b.dst.iter().enumerate().all(|(i, &got)| {
+            let want = if i >= to && i < to + len {
+                pattern(i - to + from)
+            } else {
+                pattern(i)
+            };
+            got == want
+        })
+    }
+
+    type Copy = unsafe extern "C" fn(*mut u8, *const u8, usize);
+    type CopyRet = unsafe extern "C" fn(*mut u8, *const u8, usize) -> *mut u8;
+    type Set = unsafe extern "C" fn(*mut u8, usize, i32);
+    type SetRet = unsafe extern "C" fn(*mut u8, i32, usize) -> *mut u8;
+    type Clear = unsafe extern "C" fn(*mut u8, usize);
+
+    /// The entry points, through `black_box`: LLVM knows `memset` and `memcpy` by name and
+    /// would turn a direct call into its own choice of `__aeabi_*` entry (measured: a broken
+    /// `__aeabi_memset` failed the direct `memset` case).
+    #[derive(Clone, Copy)]
+    struct Entries {
+        memcpy: CopyRet,
+        memcpy1: Copy,
+        memcpy4: Copy,
+        memmove: CopyRet,
+        memmove1: Copy,
+        memmove4: Copy,
+        memset: SetRet,
+        memset1: Set,
+        memset4: Set,
+        memclr1: Clear,
+        memclr4: Clear,
+    }
+
+    impl Entries {
+        fn get() -> Self {
+            black_box(Entries {
+                memcpy,
+                memcpy1: __aeabi_memcpy,
+                memcpy4: __aeabi_memcpy4,
+                memmove,
+                memmove1: __aeabi_memmove,
+                memmove4: __aeabi_memmove4,
+                memset,
+                memset1: __aeabi_memset,
+                memset4: __aeabi_memset4,
+                memclr1: __aeabi_memclr,
+                memclr4: __aeabi_memclr4,
+            })
+        }
     }
 
     static mut BUFFERS: Buffers = Buffers {
