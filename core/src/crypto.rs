@@ -136,7 +136,10 @@ mod backend {
         let (r, s) = sig.split_scalars();
         // The digest is exactly as wide as n, so it is taken whole, then reduced mod n.
         let z = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&(*digest).into());
-        let s_inv = *s.invert_vartime();
+        // The constant-time inverse, though `s` is public: signing links it anyway, and the
+        // variable-time one was a second copy of the safegcd code (1.1 KB) for 0.7 % of a
+        // verify (docs/PERFORMANCE.md, seventh pass).
+        let s_inv = *s.invert();
         let u1 = z * s_inv;
         let u2 = *r * s_inv;
         let x = lincomb(&u1, &u2, &p256::ProjectivePoint::from(*q))
