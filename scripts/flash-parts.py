@@ -2,11 +2,18 @@
 """Where an image's flash goes, by part (docs/PERFORMANCE.md's parts table of `core_image`).
 
     python3 scripts/flash-parts.py target/thumbv7em-none-eabihf/release/core_image
+    python3 scripts/flash-parts.py --by-file target/thumbv7em-none-eabihf/release/core_image
 
 Sums the sizes of the named code and data symbols (`llvm-nm -S`) in flash and classifies
 them by their demangled names; what has no symbol (string literals, jump tables) is the
 `.rodata` left over. After LTO a function's size includes what was inlined into it, so the
 parts say where code ended up, not where it was written. A sizes report, not a test.
+
+`--by-file` charges each byte of code to the source file that wrote it instead, through the
+image's line table and inline records (`llvm-symbolizer --inlining`): library code inlined
+into a function of this repository (an `Option` match, a `heapless` push, a `?`) counts for
+that function's file, so the files add up to what each part of the design costs. Code that
+no file of the repository inlined counts for its crate (`p256`, the core library, ...).
 """
 
 import re
@@ -40,11 +47,66 @@ PARTS = [
 ]
 
 
+OURS = ("core/src/", "hal/src/", "firmware/src/", "link/src/")
+
+
+def line_ranges(elf):
+    """(address, size) of every run of code in the line table."""
+    out = subprocess.run(["llvm-dwarfdump", "--debug-line", elf], capture_output=True,
+                         text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"0x([0-9a-f]{16})\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s*(.*)", line)
+        if m:
+            rows.append((int(m.group(1), 16), "end_sequence" in m.group(2)))
+    for (a, end), (b, _) in zip(rows, rows[1:]):
+        if not end and 0 < b - a < 0x10000:
+            yield a, b - a
+
+
+def owner(frames):
+    """The repository file that wrote this code, else the crate of its innermost frame."""
+    for f in frames:
+        if f.startswith(OURS):  # relative to the workspace; libraries' paths are absolute
+            return f
+    f = frames[0] if frames else "?"
+    if f.startswith("??"):
+        return "no line information (compiler-builtins, outlined sequences)"
+    m = re.search(r"/index\.crates\.io-[^/]+/([^/]+)/", f)
+    if m:
+        return re.sub(r"-[0-9][0-9.]*$", "", m.group(1)) + " (crate)"
+    if "/library/" in f:
+        return "core library / compiler-builtins"
+    return "no line information (compiler-builtins, outlined sequences)"
+
+
+def by_file(elf) -> int:
+    ranges = [r for r in line_ranges(elf) if r[0] < 0x2000_0000]
+    query = "".join(f"0x{a:x}\n" for a, _ in ranges)
+    out = subprocess.run(["llvm-symbolizer", f"--obj={elf}", "--inlining", "--functions=none",
+                          "--relativenames"], input=query, capture_output=True, text=True,
+                         check=True).stdout
+    blocks = out.split("\n\n")
+    got = {}
+    for (_, size), block in zip(ranges, blocks):
+        frames = [ln.rsplit(":", 2)[0] for ln in block.strip().splitlines()]
+        who = owner(frames)
+        got[who] = got.get(who, 0) + size
+    total = sum(got.values())
+    print(f"{total:8d}  bytes of code in the line table")
+    for who, n in sorted(got.items(), key=lambda kv: -kv[1]):
+        print(f"{n:8d}  {who}")
+    return 0
+
+
 def main() -> int:
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    if args[:1] == ["--by-file"] and len(args) == 2:
+        return by_file(args[1])
+    if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    elf = sys.argv[1]
+    elf = args[0]
     out = subprocess.run(["llvm-nm", "-S", "--demangle", elf], capture_output=True, text=True,
                          check=True).stdout
     flash_end = 0x2000_0000  # everything below is flash on the Cortex-M images
