@@ -449,7 +449,9 @@ fn the_images_memcpy_and_memset_keep_their_contracts() {
     // firmware/src/mem.rs replaces compiler-builtins' memcpy / memset (and their __aeabi_*
     // forms) in every Cortex-M4 image; mem_check runs each of them at every length 0..=67 and
     // every alignment against a byte loop, on the CPU they were written for.
-    let elf = QemuSpec::default_elf().with_file_name("mem_check");
+    // Where `.ci/run` builds it (as `QemuSpec::default_elf` finds the firmware image).
+    let elf = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/thumbv7em-none-eabihf/release/mem_check");
     build_if_missing(&elf, "mem_check");
     let mut child = std::process::Command::new("qemu-system-arm")
         .args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic"])
