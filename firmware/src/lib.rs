@@ -8,7 +8,8 @@
 #![no_std]
 
 pub mod boards;
-// Small memcpy / memset for the Thumb-2 images (the Cortex-M0 one keeps compiler-builtins').
+// Small memcpy / memmove / memset for the Thumb-2 images (the Cortex-M0 one keeps
+// compiler-builtins'; ADR 0016).
 #[cfg(all(target_os = "none", target_has_atomic = "32"))]
 mod mem;
 #[cfg(target_os = "none")]

@@ -445,11 +445,12 @@ fn hostile_frames_never_wedge_the_firmware() {
 }
 
 #[test]
-fn the_images_memcpy_and_memset_keep_their_contracts() {
-    // firmware/src/mem.rs replaces compiler-builtins' memcpy / memset (and their __aeabi_*
-    // forms) in every Cortex-M4 image; mem_check runs each of them at every length 0..=67 and
-    // every alignment against a byte loop, on the CPU they were written for.
-    // Where `.ci/run` builds it (as `QemuSpec::default_elf` finds the firmware image).
+fn the_images_memory_routines_keep_their_contracts() {
+    // firmware/src/mem.rs replaces compiler-builtins' memcpy / memmove / memset (and their
+    // __aeabi_* forms) in every Cortex-M4 image (ADR 0016); mem_check runs each of them at
+    // every length 0..=67 and every alignment against a byte loop, on the CPU they were
+    // written for. Its image is where `.ci/run` builds it (as `QemuSpec::default_elf` finds
+    // the firmware's).
     let elf = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/thumbv7em-none-eabihf/release/mem_check");
     build_if_missing(&elf, "mem_check");
@@ -461,7 +462,8 @@ fn the_images_memcpy_and_memset_keep_their_contracts() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("cannot start qemu-system-arm");
-    // A broken loop may run away instead of failing: give up after a minute (it takes ~1 s).
+    // A broken loop may run away instead of failing: give up after a minute (a good run
+    // takes a fraction of a second).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {

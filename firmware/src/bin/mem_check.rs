@@ -102,7 +102,7 @@ mod image {
         core::str::from_utf8(buf).unwrap_or("?")
     }
 
-    /// The source pattern: no byte equals its neighbours or `FILL`'s position in it.
+    /// The source pattern: neighbouring bytes differ, and none of the first `SIZE` is `FILL`.
     fn pattern(i: usize) -> u8 {
         (i as u8).wrapping_mul(37).wrapping_add(11)
     }
