@@ -41,6 +41,10 @@ pub enum CryptoError {
     BadSignature,
 }
 
+/// The group order n of P-256, the modulus of the RFC 6979 nonce (both backends).
+static ORDER: p256::U256 =
+    p256::U256::from_be_hex("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551");
+
 /// The backend this build uses: `"p256"` or `"p256-cm4"`.
 pub const BACKEND: &str = backend::NAME;
 
@@ -140,8 +144,8 @@ mod backend {
         // variable-time one was a second copy of the safegcd code (1.1 KB) for 0.7 % of a
         // verify (docs/PERFORMANCE.md, seventh pass).
         let s_inv = *s.invert();
-        let u1 = z * s_inv;
-        let u2 = *r * s_inv;
+        let u1 = mul_n(&z, &s_inv);
+        let u2 = mul_n(&r, &s_inv);
         let x = lincomb(&u1, &u2, &p256::ProjectivePoint::from(*q))
             .to_affine()
             .x();
@@ -176,33 +180,107 @@ mod backend {
         wnaf::WnafBase::multiscalar_mul([(&g, &d1), (&b, &d2)].into_iter())
     }
 
-    /// A `p256` signing key. Building one derives the public key (as much work as a
-    /// signature), so [`super::LocalKey`] builds it once.
+    // The group order n of P-256 as a Montgomery modulus for `mul_n`.
+    p256::elliptic_curve::bigint::const_monty_params!(
+        OrderN,
+        p256::U256,
+        "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"
+    );
+    type ModN =
+        p256::elliptic_curve::bigint::modular::ConstMontyForm<OrderN, { p256::U256::LIMBS }>;
+
+    /// `a·b mod n`, in constant time. `p256`'s own scalar product is a fully unrolled 8×8-word
+    /// product and Barrett reduction, 2.5 KB of flash; this is crypto-bigint's Montgomery
+    /// product, a loop over the words, for the four products an ECDSA operation needs
+    /// (docs/PERFORMANCE.md, eighth pass). `a` read as a Montgomery form stands for `a·R⁻¹`,
+    /// `ModN::new(b)` for `b·R`, so their Montgomery product is `a·b` itself: two Montgomery
+    /// products, no conversion back.
+    #[inline(never)]
+    fn mul_n(a: &p256::Scalar, b: &p256::Scalar) -> p256::Scalar {
+        use p256::elliptic_curve::ops::Reduce;
+        let product = ModN::from_montgomery(p256::U256::from(a)) * ModN::new(&p256::U256::from(b));
+        // Both factors are below n, so the product is too; `reduce` only re-checks it.
+        <p256::Scalar as Reduce<p256::U256>>::reduce(product.as_montgomery())
+    }
+
+    /// Nonce candidates tried before giving up. A candidate fails only when `r` or `s` is zero
+    /// (probability ~2^-256 each), so the first one is used in practice; the bound keeps the
+    /// function total.
+    const NONCE_TRIES: usize = 16;
+
+    /// The secret scalar, checked to be in 1..n-1. Building one derives the public key (as much
+    /// work as a signature), so [`super::LocalKey`] builds it once.
     #[derive(Clone)]
-    pub struct Signer(p256::ecdsa::SigningKey);
+    pub struct Signer(p256::Scalar);
 
     impl Signer {
-        pub fn new(secret: &[u8; 32]) -> Result<(Signer, PublicKey), CryptoError> {
-            let sk =
-                p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| CryptoError::BadSecret)?;
-            let point = sk.verifying_key().to_sec1_point(false);
-            let mut public = [0u8; 65];
-            public
-                .get_mut(..point.as_bytes().len())
-                .ok_or(CryptoError::BadKey)?
-                .copy_from_slice(point.as_bytes());
-            Ok((Signer(sk), public))
+        /// The secret alone, without its public key.
+        fn of(secret: &[u8; 32]) -> Result<Signer, CryptoError> {
+            use p256::elliptic_curve::ff::{Field, PrimeField};
+            p256::Scalar::from_repr((*secret).into())
+                .into_option()
+                .filter(|d| !bool::from(d.is_zero()))
+                .map(Signer)
+                .ok_or(CryptoError::BadSecret)
         }
 
+        pub fn new(secret: &[u8; 32]) -> Result<(Signer, PublicKey), CryptoError> {
+            use p256::elliptic_curve::group::Group;
+            use p256::elliptic_curve::point::AffineCoordinates;
+            let Signer(d) = Signer::of(secret)?;
+            let point = p256::ProjectivePoint::mul_by_generator(&d).to_affine();
+            // SEC1 uncompressed: 0x04 || X || Y.
+            let mut public = [0u8; 65];
+            let (tag, xy) = public.split_at_mut(1);
+            let (x, y) = xy.split_at_mut(32);
+            tag.fill(0x04);
+            x.copy_from_slice(&point.x());
+            y.copy_from_slice(&point.y());
+            Ok((Signer(d), public))
+        }
+
+        /// ECDSA signing (SEC 1 §4.1.3) with an RFC 6979 nonce: the steps of
+        /// `ecdsa::hazmat::sign_prehashed_rfc6979` (ecdsa 0.17), so the signatures are
+        /// byte-identical to `ecdsa::SigningKey`'s (`core/tests/crypto_vectors.rs` compares
+        /// them), with the products in [`mul_n`]. Every step on `d` and `k` is constant-time
+        /// (`mul_by_generator`, the safegcd inverse, the Montgomery products, `add_mod`); only
+        /// whether a candidate failed, which happens with probability ~2^-256, is branched on.
         pub fn sign(&self, digest: &[u8; 32]) -> Result<Signature, CryptoError> {
-            use p256::ecdsa::signature::hazmat::PrehashSigner;
-            let sig: p256::ecdsa::Signature = self
-                .0
-                .sign_prehash(digest)
-                .map_err(|_| CryptoError::BadSignature)?;
-            let mut out = [0u8; 64];
-            out.copy_from_slice(&sig.to_bytes());
-            Ok(out)
+            use p256::elliptic_curve::ff::{Field, PrimeField};
+            use p256::elliptic_curve::group::Group;
+            use p256::elliptic_curve::ops::Reduce;
+            use p256::elliptic_curve::point::AffineCoordinates;
+            let d = &self.0;
+            // The digest is exactly as wide as n, so it is taken whole, then reduced mod n.
+            let z = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&(*digest).into());
+            let mut nonces = rfc6979::KGenerator::<sha2::Sha256, p256::U256>::new(
+                &d.to_repr(),
+                digest,
+                &[],
+                &super::ORDER,
+            );
+            for _ in 0..NONCE_TRIES {
+                let mut k = p256::FieldBytes::default();
+                nonces.fill_next_k(&mut k);
+                let Some(k) = p256::Scalar::from_repr(k).into_option() else {
+                    continue;
+                };
+                let Some(k_inv) = k.invert().into_option() else {
+                    continue; // k = 0
+                };
+                let x = p256::ProjectivePoint::mul_by_generator(&k).to_affine().x();
+                let r = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&x);
+                let s = mul_n(&k_inv, &(z + mul_n(&r, d)));
+                if bool::from(r.is_zero() | s.is_zero()) {
+                    continue;
+                }
+                let mut out = [0u8; 64];
+                let (r_out, s_out) = out.split_at_mut(32);
+                r_out.copy_from_slice(&r.to_repr());
+                s_out.copy_from_slice(&s.to_repr());
+                return Ok(out);
+            }
+            Err(CryptoError::BadSignature)
         }
     }
 
@@ -210,8 +288,43 @@ mod backend {
         Signer::new(secret).map(|(_, public)| public)
     }
 
+    /// Without the public key (a derivation as long as the signature itself).
     pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, CryptoError> {
-        Signer::new(secret)?.0.sign(digest)
+        Signer::of(secret)?.sign(digest)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::mul_n;
+        use p256::elliptic_curve::ff::PrimeField;
+
+        /// `mul_n` against p256's own product: on the edges of the scalars (0, 1, n - 1, the
+        /// words all ones below n) and on a walk of products of products.
+        #[test]
+        fn mul_n_is_p256s_scalar_product() {
+            let minus_one = -p256::Scalar::ONE;
+            let high = p256::Scalar::from_repr(
+                [
+                    0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                    0xFF, 0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2,
+                    0xFC, 0x63, 0x25, 0x00,
+                ]
+                .into(),
+            )
+            .unwrap();
+            let edges = [p256::Scalar::ZERO, p256::Scalar::ONE, minus_one, high];
+            for a in edges {
+                for b in edges {
+                    assert_eq!(mul_n(&a, &b), a * b);
+                }
+            }
+            let (mut a, mut b) = (p256::Scalar::from(0x1234_5678_9abc_def1u64), minus_one);
+            for _ in 0..2000 {
+                let c = mul_n(&a, &b);
+                assert_eq!(c, a * b);
+                (a, b) = (b + p256::Scalar::ONE, c);
+            }
+        }
     }
 }
 
@@ -230,13 +343,7 @@ mod backend {
 
     pub const NAME: &str = "p256-cm4";
 
-    /// The group order n of P-256, the modulus of the RFC 6979 nonce.
-    static ORDER: U256 =
-        U256::from_be_hex("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551");
-
-    /// Nonce candidates tried before giving up. A candidate fails only when `r` or `s` is zero
-    /// (probability ~2^-256 each), so the first one is used in practice; the bound keeps the
-    /// function total.
+    /// See the portable backend's.
     const NONCE_TRIES: usize = 16;
 
     fn words(be: &[u8; 32]) -> [u32; 8] {
@@ -311,7 +418,7 @@ mod backend {
         // As `ecdsa::hazmat::sign_prehashed_rfc6979` (ecdsa 0.17): the raw digest and the
         // big-endian secret into the generator, candidates already reduced to 1..n-1.
         let mut nonces =
-            rfc6979::KGenerator::<sha2::Sha256, U256>::new(secret, digest, &[], &ORDER);
+            rfc6979::KGenerator::<sha2::Sha256, U256>::new(secret, digest, &[], &super::ORDER);
         for _ in 0..NONCE_TRIES {
             let mut k = [0u8; 32];
             nonces.fill_next_k(&mut k);
@@ -335,8 +442,8 @@ mod backend {
 pub struct LocalKey {
     secret: [u8; 32],
     public: PublicKey,
-    /// Ready to sign: with the portable backend a `p256` signing key, whose construction costs
-    /// a public-key derivation that [`sign_prehash`] pays on every call.
+    /// Ready to sign: the checked secret scalar (portable) or the secret (`p256-cm4`). The
+    /// public key beside it is derived once, here, not on every signature.
     signer: backend::Signer,
 }
 

@@ -307,3 +307,73 @@ mod same_verdict_as_rustcrypto {
         assert!(reference(&key, &digest, &twin));
     }
 }
+
+/// The portable signature is written out too (core/src/crypto.rs: its scalar products are
+/// crypto-bigint's Montgomery products, not p256's): it must give RustCrypto
+/// `ecdsa::SigningKey`'s bytes, and the same public key, for every secret, and refuse the
+/// secrets that `SigningKey` refuses.
+mod same_signatures_as_rustcrypto {
+    use super::*;
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    use proptest::prelude::*;
+
+    fn reference(secret: &[u8; 32], digest: &[u8; 32]) -> Option<([u8; 65], [u8; 64])> {
+        let sk = p256::ecdsa::SigningKey::from_slice(secret).ok()?;
+        let point = sk.verifying_key().to_sec1_point(false);
+        let public: [u8; 65] = point.as_bytes().try_into().ok()?;
+        let sig: p256::ecdsa::Signature = sk.sign_prehash(digest).ok()?;
+        Some((public, sig.to_bytes().into()))
+    }
+
+    fn ours(secret: &[u8; 32], digest: &[u8; 32]) -> Option<([u8; 65], [u8; 64])> {
+        let public = crypto::public_key(secret).ok()?;
+        let sig = crypto::sign_prehash(secret, digest).ok()?;
+        Some((public, sig))
+    }
+
+    /// Near 0 and near n as well as anywhere: the high words of n are all ones, so uniform
+    /// bytes would almost never reach the top of the range.
+    fn secret() -> impl Strategy<Value = [u8; 32]> {
+        prop_oneof![
+            any::<[u8; 32]>(),
+            (any::<u8>(), 0usize..32).prop_map(|(b, at)| {
+                let mut s = [0u8; 32];
+                s[at] = b;
+                s
+            }),
+            (0u8..=255).prop_map(|low| {
+                let mut s =
+                    hex32("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551");
+                s[31] = low;
+                s
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn on_any_secret_and_digest(secret in secret(), digest in any::<[u8; 32]>()) {
+            prop_assert_eq!(ours(&secret, &digest), reference(&secret, &digest));
+        }
+    }
+
+    #[test]
+    fn on_digests_past_the_order() {
+        // A digest of all ones is above n: both reduce it the same way.
+        for secret in [
+            [1u8; 32],
+            hex32("C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721"),
+        ] {
+            for digest in [
+                [0xFF; 32],
+                [0u8; 32],
+                hex32("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"),
+            ] {
+                assert_eq!(ours(&secret, &digest), reference(&secret, &digest));
+                assert!(ours(&secret, &digest).is_some());
+            }
+        }
+    }
+}
