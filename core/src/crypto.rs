@@ -121,31 +121,44 @@ mod backend {
         let point = p256::AffinePoint::from_coordinates(&x, &y)
             .into_option()
             .ok_or(CryptoError::BadKey)?;
-        let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| CryptoError::BadSignature)?;
-        verify_point(&point, digest, &sig)
+        // `r || s`, each in 1..n-1 (as `ecdsa::Signature::from_slice` checks them).
+        let (r, s) = sig.split_at_checked(32).ok_or(CryptoError::BadSignature)?;
+        let (Some(r), Some(s)) = (nonzero_scalar(r), nonzero_scalar(s)) else {
+            return Err(CryptoError::BadSignature);
+        };
+        verify_point(&point, digest, &r, &s)
+    }
+
+    /// A 32-byte big-endian scalar in 1..n-1.
+    fn nonzero_scalar(bytes: &[u8]) -> Option<p256::Scalar> {
+        use p256::elliptic_curve::ff::{Field, PrimeField};
+        let bytes = p256::FieldBytes::try_from(bytes).ok()?;
+        p256::Scalar::from_repr(bytes)
+            .into_option()
+            .filter(|x| !bool::from(x.is_zero()))
     }
 
     /// ECDSA verification (SEC 1 §4.1.4) of a prehashed digest, the same steps as
-    /// `ecdsa::hazmat::verify_prehashed` (ecdsa 0.17). `sig` came from `Signature::from_slice`,
-    /// which already refused `r` or `s` of 0 or ≥ n; P-256 signatures are not normalised to
+    /// `ecdsa::hazmat::verify_prehashed` (ecdsa 0.17). `r` and `s` are already in 1..n-1
+    /// ([`nonzero_scalar`]); P-256 signatures are not normalised to
     /// low-S, so a high `s` is valid. Written out here rather than called so that `u1·G + u2·Q`
     /// has a frame of its own (see [`lincomb`]).
     fn verify_point(
         q: &p256::AffinePoint,
         digest: &[u8; 32],
-        sig: &p256::ecdsa::Signature,
+        r: &p256::Scalar,
+        s: &p256::Scalar,
     ) -> Result<(), CryptoError> {
-        use p256::elliptic_curve::ops::{Invert, Reduce};
+        use p256::elliptic_curve::ops::Reduce;
         use p256::elliptic_curve::point::AffineCoordinates;
-        let (r, s) = sig.split_scalars();
         // The digest is exactly as wide as n, so it is taken whole, then reduced mod n.
         let z = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&(*digest).into());
         // The constant-time inverse, though `s` is public: signing links it anyway, and the
         // variable-time one was a second copy of the safegcd code (1.1 KB) for 0.7 % of a
         // verify (docs/PERFORMANCE.md, seventh pass).
-        let s_inv = *s.invert();
+        let s_inv = s.invert().into_option().ok_or(CryptoError::BadSignature)?;
         let u1 = mul_n(&z, &s_inv);
-        let u2 = mul_n(&r, &s_inv);
+        let u2 = mul_n(r, &s_inv);
         let x = lincomb(&u1, &u2, &p256::ProjectivePoint::from(*q))
             .to_affine()
             .x();
