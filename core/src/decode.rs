@@ -33,6 +33,9 @@ use crate::wire::{
     AuthLicense, AuthRefusal, AuthResponse, Key, PolicyPayload, PushReceipt, TrustCode,
     TrustCodeFile, TrustOrigin, TrustRefusal, TrustResponse,
 };
+use heapless::deque::DequeView;
+use heapless::string::StringView;
+use heapless::vec::VecView;
 use heapless::{Deque, String, Vec};
 use tally_hal::{Timestamp, Udi};
 
@@ -222,40 +225,62 @@ impl<'a, T: Decode<'a>> Decode<'a> for Option<T> {
     }
 }
 
+// Strings, vectors and deques decode through heapless's views, so there is one body per
+// element type, not one per capacity (docs/PERFORMANCE.md, eighth pass).
+
 impl<const N: usize> Decode<'_> for String<N> {
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         let mut s = String::new();
-        s.push_str(r.str()?).map_err(|_| Malformed)?;
+        str_into(r, s.as_mut_view())?;
         Ok(s)
     }
+
+    fn decode_into(r: &mut Reader<'_>, out: &mut Self) -> Result<()> {
+        str_into(r, out.as_mut_view())
+    }
+}
+
+#[inline(never)]
+fn str_into(r: &mut Reader<'_>, out: &mut StringView) -> Result<()> {
+    out.clear();
+    out.push_str(r.str()?).map_err(|_| Malformed)
 }
 
 impl<'a, T: Decode<'a>, const N: usize> Decode<'a> for Vec<T, N> {
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
         let mut v = Vec::new();
-        Self::decode_into(r, &mut v)?;
+        vec_into(r, v.as_mut_view())?;
         Ok(v)
     }
 
     fn decode_into(r: &mut Reader<'a>, out: &mut Self) -> Result<()> {
-        let n = r.length()?;
-        out.clear();
-        for _ in 0..n {
-            out.push(T::decode(r)?).map_err(|_| Malformed)?;
-        }
-        Ok(())
+        vec_into(r, out.as_mut_view())
     }
+}
+
+fn vec_into<'a, T: Decode<'a>>(r: &mut Reader<'a>, out: &mut VecView<T>) -> Result<()> {
+    let n = r.length()?;
+    out.clear();
+    for _ in 0..n {
+        out.push(T::decode(r)?).map_err(|_| Malformed)?;
+    }
+    Ok(())
 }
 
 impl<'a, T: Decode<'a>, const N: usize> Decode<'a> for Deque<T, N> {
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
-        let n = r.length()?;
         let mut v = Deque::new();
-        for _ in 0..n {
-            v.push_back(T::decode(r)?).map_err(|_| Malformed)?;
-        }
+        deque_into(r, v.as_mut_view())?;
         Ok(v)
     }
+}
+
+fn deque_into<'a, T: Decode<'a>>(r: &mut Reader<'a>, out: &mut DequeView<T>) -> Result<()> {
+    let n = r.length()?;
+    for _ in 0..n {
+        out.push_back(T::decode(r)?).map_err(|_| Malformed)?;
+    }
+    Ok(())
 }
 
 impl<'a, T: Decode<'a> + Default, const N: usize> Decode<'a> for [T; N] {
