@@ -574,7 +574,7 @@ fn a_scenarios_records_states_and_messages_decode_as_postcard_decodes_them() {
         }
         // The journal writes the borrowed parts: the same bytes as the owned ones.
         let mut borrowed = Vec::new();
-        st.each_part(|part| {
+        st.each_part(&mut |part| {
             borrowed.push(pc(&part));
             Ok::<(), ()>(())
         })
