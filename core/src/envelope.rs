@@ -136,29 +136,10 @@ pub fn seal<T: Serialize>(
     key: &mut dyn DeviceKey,
     out: &mut [u8],
 ) -> Result<usize, EnvelopeError> {
-    let mut encode = |room: Option<&mut [u8]>| match room {
-        Some(room) => encode::to_slice(payload, room),
-        None => encode::size_of(payload),
-    };
-    seal_with(kind, &mut encode, key, out)
-}
-
-/// A payload's encoder for [`seal_with`]: its length with `None`, written into `Some(room)`.
-type Payload<'p> = dyn FnMut(Option<&mut [u8]>) -> Result<usize, encode::Unencodable> + 'p;
-
-/// [`seal`] once per payload type only for the closure above: measuring, placing and
-/// sealing are one body (docs/PERFORMANCE.md, eighth pass).
-#[inline(never)]
-fn seal_with(
-    kind: Kind,
-    payload: &mut Payload<'_>,
-    key: &mut dyn DeviceKey,
-    out: &mut [u8],
-) -> Result<usize, EnvelopeError> {
-    let plen = payload(None).map_err(|_| EnvelopeError::NoSpace)?;
+    let plen = encode::size_of(payload).map_err(|_| EnvelopeError::NoSpace)?;
     let at = header_len(plen);
     let room = out.get_mut(at..at + plen).ok_or(EnvelopeError::NoSpace)?;
-    if payload(Some(room)) != Ok(plen) {
+    if encode::to_slice(payload, room) != Ok(plen) {
         return Err(EnvelopeError::NoSpace);
     }
     seal_encoded(kind, plen, key, out)
@@ -176,7 +157,9 @@ fn header_len(plen: usize) -> usize {
     n
 }
 
-/// The rest of [`seal_with`] once the payload is at `out[header_len(plen)..][..plen]`.
+/// The rest of [`seal`] once the payload is at `out[header_len(plen)..][..plen]`: one copy for
+/// every payload type and key.
+#[inline(never)]
 fn seal_encoded(
     kind: Kind,
     plen: usize,
