@@ -742,7 +742,7 @@ impl Decode<'_> for SnapPart {
 }
 
 /// The snapshot parts of one journal item added to `st`, a state being rebuilt after
-/// [`State::reset`], in the order of [`State::each_part`]: the meta (0.7 KB) is decoded field
+/// [`State::reset`], in the order of [`State::parts_ref`]: the meta (0.7 KB) is decoded field
 /// by field into the state, every other part through its own small type, so no part-sized
 /// temporary is on the mount's stack. Stops at the first part that does not decode.
 pub fn parts_into(payload: &[u8], st: &mut State) {

@@ -573,12 +573,7 @@ fn a_scenarios_records_states_and_messages_decode_as_postcard_decodes_them() {
             mutations(&bytes, 200, &mut rng, &|b| agree::<State>(b));
         }
         // The journal writes the borrowed parts: the same bytes as the owned ones.
-        let mut borrowed = Vec::new();
-        st.each_part(&mut |part| {
-            borrowed.push(pc(&part));
-            Ok::<(), ()>(())
-        })
-        .unwrap();
+        let borrowed: Vec<Vec<u8>> = st.parts_ref().map(|p| pc(&p)).collect();
         let owned: Vec<Vec<u8>> = st.parts().map(|p| pc(&p)).collect();
         assert_eq!(borrowed, owned);
         // A mount adds them to a reset state in place: the state comes back whole, whether

@@ -248,15 +248,14 @@ impl<F: NorFlash> FlashJournal<F> {
         };
         place(Self::item_size(4));
         let mut packed = 0;
-        state.each_part(&mut |part| {
+        for part in state.parts_ref() {
             let len = Self::encode(&part, buf)?;
             if packed > 0 && packed + len > Self::pack_limit() {
                 place(Self::item_size(packed));
                 packed = 0;
             }
             packed += len;
-            Ok::<(), JournalError>(())
-        })?;
+        }
         if packed > 0 {
             place(Self::item_size(packed));
         }
@@ -606,7 +605,7 @@ impl<F: NorFlash> FlashJournal<F> {
         put(self, KIND_SNAP_BEGIN, len, buf)?;
         // Parts are packed several to an item; each postcard encoding delimits itself.
         let mut packed = 0;
-        state.each_part(&mut |part| {
+        for part in state.parts_ref() {
             let room = buf
                 .get_mut(ITEM_HEADER + packed..ITEM_HEADER + Self::pack_limit())
                 .ok_or(JournalError::TooLarge)?;
@@ -618,8 +617,7 @@ impl<F: NorFlash> FlashJournal<F> {
                 }
                 Err(_) => return Err(JournalError::TooLarge),
             }
-            Ok(())
-        })?;
+        }
         if packed > 0 {
             put(self, KIND_SNAP_PART, packed, buf)?;
         }
