@@ -100,7 +100,7 @@ def parse(dis):
             f["calls"].add(m.group(1))
     by_addr = {f["addr"] | 1: n for n, f in funcs.items()}
     for f in funcs.values():
-        known, unknown = literal_calls(f.pop("lines"), words)
+        known, unknown = literal_calls(f.pop("lines"), words, set(by_addr))
         f["calls"] |= {by_addr[w] for w in known if w in by_addr}
         f["indirect"] = unknown or any(w not in by_addr for w in known)
     return funcs
@@ -114,23 +114,29 @@ BRANCH = re.compile(r"\t(?:b(?:eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|a
                     r"|cbn?z\s+r\d+,)\s+0x([0-9a-f]+)")
 
 
-def literal_calls(lines, words):
+def literal_calls(lines, words, entries):
     """(literal words called, any other indirect call?) of one function's instructions. A
     `blx rN` calls a known function when rN was set by `ldr rN, [pc, #k]` (or copied from such a register by `mov`) and nothing can
     have changed it since: no instruction naming rN but stores, compares and branches, no call
     (r0-r3, r12 and lr are the caller's to lose: AAPCS), no branch target in between (another
-    path may arrive with another rN), no IT block around the load. A function with a computed
-    jump (tbb, tbh, a write to pc but `pop`, bx of a register but lr) resolves nothing."""
+    path may arrive with another rN), no IT block around the load. A `bx rN` (but lr) known
+    the same way to hold a function's entry (`entries`) is a tail call to it: LLVM tail-calls
+    a literal's function as `mov r1, r6; pop {...}; bx r1`. A function with a computed jump
+    (tbb, tbh, a write to pc but `pop`, any other bx of a register but lr) resolves nothing,
+    and each of its register branches may reach anything."""
     text = [ln.split("\t", 2) for ln in lines]
     ops = [(t[1].strip(), t[2].split("@")[0].strip() if len(t) > 2 else "") for t in text
            if len(t) > 1]
-    if any(op.startswith(("tbb", "tbh")) or (op.startswith("bx") and args != "lr")
+    def nothing():
+        return set(), any((op.startswith("blx") or (op.startswith("bx") and a != "lr"))
+                          and re.fullmatch(r"r\d+|r1[0-2]|lr", a) for op, a in ops)
+
+    if any(op.startswith(("tbb", "tbh"))
            or (re.match(r"(?:mov|add|ldr)", op) and re.match(r"pc\b", args))
            or (op.startswith(("ldm", "pop")) and "pc" in args and not op.startswith("pop")
                and "sp!" not in args)
            for op, args in ops):
-        return set(), any(op.startswith("blx") and re.fullmatch(r"r\d+|r1[0-2]|lr", a)
-                          for op, a in ops)
+        return nothing()
     targets = {int(m.group(1), 16) for ln in lines for m in [BRANCH.search(ln)] if m}
     known, unknown = set(), False
     consts, it_left = {}, 0
@@ -160,6 +166,13 @@ def literal_calls(lines, words):
                 known.add(words[consts[args]])
             else:
                 unknown = True
+        elif op.startswith("bx") and args != "lr":
+            if args in consts and words.get(consts[args]) in entries:
+                known.add(words[consts[args]])
+                if not in_it:  # nothing falls through
+                    consts.clear()
+                continue
+            return nothing()
         if re.fullmatch(r"it[te]{0,3}", op):
             it_left = len(op) - 1
         if op.startswith(("bl", "blx", "svc", "bkpt")):  # a semihosting bkpt answers in r0
@@ -328,7 +341,9 @@ SAMPLE = """
 # Calls through literal pools: api_k calls `small` through a literal loaded into r4 and copied
 # to r6 (resolved: `big` is address-taken, but not reachable from here); api_u's literal in r3
 # is lost to a call, api_v's to a branch past the load (r4 is r1 on that path), api_w's to an
-# overwrite: those three may reach any address-taken function, `big` included.
+# overwrite: those three may reach any address-taken function, `big` included. api_t
+# tail-calls `small` through a copy of its literal (`bx r1`: resolved); api_x's `bx r1` holds
+# an argument (reaches anything).
 LITERALS = """
 00000800 <api_k>:
      800:\tpush\t{r4, r6, r7, lr}
@@ -364,6 +379,21 @@ LITERALS = """
      c0a:\tpop\t{r4, pc}
 00000c10 <$d>:
      c10:\t01 09 00 00\t.word\t0x00000901
+00000e00 <api_t>:
+     e00:\tpush\t{r4, r6, r7, lr}
+     e02:\tldr\tr6, [pc, #12]          @ 0xe10 <$d>
+     e04:\tblx\tr6
+     e06:\tmov\tr1, r6
+     e08:\tpop.w\t{r4, r6, r7, lr}
+     e0c:\tbx\tr1
+     e0e:\tnop
+00000e10 <$d>:
+     e10:\t01 09 00 00\t.word\t0x00000901
+00000f00 <api_x>:
+     f00:\tpush\t{r7, lr}
+     f02:\tmov\tr1, r2
+     f04:\tpop\t{r7, lr}
+     f06:\tbx\tr1
 00000d00 <api_w>:
      d00:\tpush\t{r4, lr}
      d02:\tldr\tr4, [pc, #12]          @ 0xd10 <$d>
@@ -396,7 +426,10 @@ def self_test():
     assert err is None, err
     got = {n: d for d, n in roots}
     assert got["api_k"] == 24, depth("api_k")
-    for n in ("api_u", "api_v", "api_w"):
+    # A tail call through a register holding a literal's function (`mov r1, r6; bx r1`)
+    # reaches that function only: 16 + small 8; through an unknown register, anything.
+    assert got["api_t"] == 24, depth("api_t")
+    for n in ("api_u", "api_v", "api_w", "api_x"):
         assert "big" in [m for m, _ in depth(n)[1]], (n, depth(n))
     print("stack-bound: self-test passed")
 
