@@ -118,7 +118,7 @@ pub struct CategoryOverrides {
 pub const POLICY_NAME_LEN: usize = 32;
 
 /// A customer policy as issued by the authority (POL-11): only the attributes it sets.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomPolicy {
     pub name: String<POLICY_NAME_LEN>,
     pub ack_required: Option<bool>,

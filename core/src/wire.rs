@@ -147,7 +147,7 @@ pub struct AckPayload {
 }
 
 /// A policy file (POL-14): `license smart import` or delivered online.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyPayload {
     pub udi: Udi,
     pub issued_at: Timestamp,
@@ -156,7 +156,7 @@ pub struct PolicyPayload {
 }
 
 /// The authority's answer to a push: the reports were received; poll for the ACK later.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushReceipt {
     pub udi: Udi,
     pub issued_at: Timestamp,
@@ -223,6 +223,13 @@ pub struct UsagePayload {
 #[derive(Copy, Clone, PartialEq, Eq)]
 pub struct Key(pub PublicKey);
 
+/// All zeros, not a point: the blank a decoder writes a key into.
+impl Default for Key {
+    fn default() -> Self {
+        Key([0; 65])
+    }
+}
+
 impl core::fmt::Debug for Key {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         for b in self.0.get(1..9).unwrap_or(&[]) {
@@ -266,10 +273,12 @@ impl<'de> Deserialize<'de> for Key {
 }
 
 /// Where a trust code came from (TRUST-2, TRUST-3, TRUST-5).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// (`Default` only as the blank a decoder writes into.)
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TrustOrigin {
     /// Installed at manufacturing, signed by the manufacturing key: signs reports, but cannot
     /// be used for direct communication (TRUST-2).
+    #[default]
     Factory,
     /// Obtained with an ID token (`license smart trust idtoken`, TRUST-3).
     IdToken,
@@ -293,7 +302,7 @@ pub struct AccountNames {
 
 /// A trust code (TRUST-1, DESIGN.md §3): the device's public key tied to its UDI by a signature
 /// of the authority (or, for a factory code, of the manufacturing key).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustCode {
     pub udi: Udi,
     pub device_key: Key,
@@ -306,7 +315,7 @@ pub struct TrustCode {
 
 /// A file or message that is one trust code: `{udi, device key, origin, ...}` plus the issue
 /// sequence of the authority's messages (DESIGN.md §3 freshness).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustCodeFile {
     pub seq: u64,
     pub code: TrustCode,
@@ -384,16 +393,18 @@ pub struct AuthLicense {
 }
 
 /// Kind of authorization code (AUTH-1).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// (`Default` only as the blank a decoder writes into.)
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AuthKind {
     /// Smart Licensing Authorization Code, for enforced and export-controlled licenses.
+    #[default]
     Slac,
     /// A Specific License Reservation carried over from before migration (AUTH-1, MIG-8).
     Slr,
 }
 
 /// An authorization code for one UDI (AUTH-1): the licenses it authorizes, node-locked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthCode {
     pub udi: Udi,
     pub kind: AuthKind,
@@ -404,7 +415,7 @@ pub struct AuthCode {
 }
 
 /// A file or message that is one authorization code (`license smart import`, factory).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthCodeFile {
     pub seq: u64,
     pub code: AuthCode,

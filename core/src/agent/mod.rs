@@ -442,10 +442,15 @@ fn fold<J: Journal>(
 }
 
 /// The payload of a verified envelope as `T`. Not inlined: the decoder's temporaries (kilobytes
-/// for an ACK) and the signature check's never share one frame.
+/// for an ACK) and the signature check's never share one frame. Decoded field by field into a
+/// blank `T` (`Decode::decode_into`): by value, each nested struct passed through temporaries
+/// of its own, four copies of a 236-byte authorization code on the way out (docs/PERFORMANCE.md,
+/// eighth pass).
 #[inline(never)]
-fn decode_payload<T: for<'b> Decode<'b>>(env: &Envelope<'_>) -> Result<T, AgentError> {
-    Ok(env.read()?)
+fn decode_payload<T: for<'b> Decode<'b> + Default>(env: &Envelope<'_>) -> Result<T, AgentError> {
+    let mut out = T::default();
+    env.read_into(&mut out)?;
+    Ok(out)
 }
 
 fn is_unreported(r: &Report) -> bool {
@@ -1141,7 +1146,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// Decode and verify an authority message of `kind` (DESIGN.md §2.6).
-    fn open_inbound<T: for<'b> Decode<'b>>(
+    fn open_inbound<T: for<'b> Decode<'b> + Default>(
         &self,
         bytes: &[u8],
         kind: Kind,
