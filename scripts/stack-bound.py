@@ -29,8 +29,9 @@ sys.setrecursionlimit(100000)
 
 
 def sections(path):
-    """(address, bytes) of every allocated section with contents but the vector table (its
-    handlers are where the platform starts, not targets of the core's calls): ELF32, LE."""
+    """(address, bytes, executable?) of every allocated section with contents but the vector
+    table (its handlers are where the platform starts, not targets of the core's calls):
+    ELF32, LE."""
     data = open(path, "rb").read()
     if data[:4] != b"\x7fELF" or data[4] != 1 or data[5] != 1:
         sys.exit(f"stack-bound: {path}: not a 32-bit little-endian ELF")
@@ -43,7 +44,7 @@ def sections(path):
         end = data.index(b"\0", names_off + name_at)
         name = data[names_off + name_at:end].decode()
         if kind == 1 and flags & 2 and name != ".vector_table":  # PROGBITS, SHF_ALLOC
-            out.append((addr, data[off:off + size]))
+            out.append((addr, data[off:off + size], bool(flags & 4)))  # SHF_EXECINSTR
     return out
 
 
@@ -62,11 +63,13 @@ def parse(dis):
                 continue
             cur = funcs.setdefault(name, {"addr": int(m.group(1), 16), "frame": 0,
                                           "calls": set(), "indirect": False, "dynamic": [],
-                                          "lines": []})
+                                          "lines": [], "pool": set()})
             continue
         m = word.match(line)
         if m:
             words[int(m.group(1), 16)] = int(m.group(2), 16)
+            if cur is not None:
+                cur["pool"].add(int(m.group(1), 16))
             continue
         if cur is None or "\t" not in line:
             continue
@@ -100,6 +103,7 @@ def parse(dis):
             f["calls"].add(m.group(1))
     by_addr = {f["addr"] | 1: n for n, f in funcs.items()}
     for f in funcs.values():
+        f["literals"] = literal_uses(f["lines"])
         known, unknown = literal_calls(f.pop("lines"), words, set(by_addr))
         f["calls"] |= {by_addr[w] for w in known if w in by_addr}
         f["indirect"] = unknown or any(w not in by_addr for w in known)
@@ -184,16 +188,151 @@ def literal_calls(lines, words, entries):
     return known, unknown
 
 
-def address_taken(funcs, path):
-    """Functions whose (Thumb) address appears as a word in any allocated section."""
+# Instructions whose first register is read as well as written.
+READ_WRITE = re.compile(r"(?:umlal|smlal|umaal|smlalbb|bfi|bfc|movt)(?:\.\w+)?$")
+
+
+def literal_uses(lines):
+    """(literal words loaded, those of them whose value may be used other than as a call
+    target) of one function: `ldr rN, [pc, #k]` loads, then rN (and its `mov` copies) may only
+    be called (`blx`/`bx`) or overwritten. Anything else escapes the literal: rN read by any
+    other instruction (a store into a vtable or a closure, an argument in r0-r3 of a call, a
+    return value in r0-r1), rN still live at a branch target, inside an IT block or at the
+    end of the function, the literal read in any other way (`ldrd`, `vldr`, `adr`: the 64
+    bytes from there), or a computed jump anywhere in the function. A literal that never
+    escapes anywhere only names a function to call: it does not make that function
+    address-taken (`taken_words`)."""
+    text = [ln.split("\t", 2) for ln in lines]
+    ops = [(t[1].strip(), t[2].split("@")[0].strip() if len(t) > 2 else "") for t in text
+           if len(t) > 1]
+    loaded, escaped = set(), set()
+    anchored = [(ln, op, args) for ln, (op, args) in zip(lines, ops)]
+    for ln, op, args in anchored:
+        lit = re.search(r"@ 0x([0-9a-f]+)", ln)
+        if not lit:
+            continue
+        at = int(lit.group(1), 16)
+        if re.fullmatch(r"ldr(?:\.w)?", op) and re.fullmatch(r"r\d+, \[pc, #-?\d+\]\s*", args):
+            loaded.add(at)
+        elif "[pc" in args or op.startswith("adr"):
+            escaped |= set(range(at, at + 64, 2))
+    everything = (loaded, set(loaded) | escaped)
+    if any(op.startswith(("tbb", "tbh"))
+           or (re.match(r"(?:mov|add|ldr)", op) and re.match(r"pc\b", args))
+           or (op.startswith(("ldm", "pop")) and "pc" in args and not op.startswith("pop")
+               and "sp!" not in args)
+           for op, args in ops):
+        return everything
+    targets = {int(m.group(1), 16) for ln in lines for m in [BRANCH.search(ln)] if m}
+    held, it_left = {}, 0
+
+    def escape(*regs):
+        for r in regs:
+            escaped.update(held.pop(r, ()))
+
+    for ln, op, args in anchored:
+        at = int(ln.split(":", 1)[0], 16)
+        if at in targets:
+            escape(*list(held))
+        in_it, it_left = it_left > 0, max(it_left - 1, 0)
+        if re.fullmatch(r"it[te]{0,3}", op):
+            it_left = len(op) - 1
+            continue
+        regs = re.findall(r"\b(r\d+|sb|sl|fp|ip|lr)\b", args)
+        for a, b in re.findall(r"\br(\d+)-r(\d+)\b", args):
+            regs += [f"r{i}" for i in range(int(a), int(b) + 1)]
+        if in_it:  # conditional: what it reads escapes, and a call sees r0-r3
+            escape(*regs)
+            if re.fullmatch(r"b(?:l|lx|x)?(?:eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al)?"
+                            r"(?:\.w)?", op):
+                escape("r0", "r1", "r2", "r3")
+            continue
+        lit = re.search(r"@ 0x([0-9a-f]+)", ln)
+        m = re.fullmatch(r"ldr(?:\.w)?", op) and re.fullmatch(r"(r\d+), \[pc, #-?\d+\]\s*", args)
+        if m and lit:
+            held[m.group(1)] = {int(lit.group(1), 16)}
+            continue
+        mv = re.fullmatch(r"movs?(?:\.w)?", op) and re.fullmatch(r"(r\d+), (r\d+)", args)
+        if mv:
+            if mv.group(2) in held:
+                held[mv.group(1)] = set(held[mv.group(2)])
+            else:
+                held.pop(mv.group(1), None)
+            continue
+        if op == "bx" and args != "lr" and args not in held:
+            return everything  # a jump through an unknown register: no flow to follow
+        call = re.fullmatch(r"(blx|bx)", op) and re.fullmatch(r"r\d+|lr", args)
+        if call or re.fullmatch(r"bl(?:x)?(?:\.w)?", op) or op in ("svc", "bkpt"):
+            # The callee sees r0-r3 (but the register it is called through, which holds
+            # itself); a return hands r0-r1 back.
+            args_in = ("r0", "r1") if args == "lr" else ("r0", "r1", "r2", "r3")
+            escape(*[r for r in args_in if not (call and r == args)])
+            for r in ("r0", "r1", "r2", "r3", "r12", "ip", "lr"):
+                held.pop(r, None)
+            if op == "bx":  # nothing falls through: what is held is dead
+                held.clear()
+            continue
+        if op.startswith("pop") and "pc" in args:
+            escape("r0", "r1")
+            held.clear()
+            continue
+        tail = re.fullmatch(r"b(?:\.w)?", op) or BRANCH.search("\t" + op + "\t" + args)
+        if tail and "<" in ln and "+0x" not in ln.split("<", 1)[1]:
+            # A branch to another function's entry: a tail call, which sees r0-r3.
+            escape("r0", "r1", "r2", "r3")
+            if re.fullmatch(r"b(?:\.w)?", op):
+                held.clear()
+            continue
+        if not held:
+            continue
+        brace = re.search(r"\{([^}]*)\}", args)
+        if brace and op.startswith(("ldm", "pop")):
+            written = set(re.findall(r"\b(r\d+|lr)\b", brace.group(1)))
+            read = set(regs) - written
+        elif READ_ONLY.match(op):
+            written, read = set(), set(regs)
+        else:
+            first = regs[:1]
+            written = set(first)
+            read = set(regs[1:]) | (set(first) if READ_WRITE.match(op) else set())
+            if "!" in args or "], " in args:  # writeback: the base is read and written
+                read |= set(re.findall(r"\[(r\d+)", args))
+        escape(*[r for r in read if r in held])
+        for r in written:
+            held.pop(r, None)
+    escape(*list(held))
+    return loaded, escaped
+
+
+def taken_words(funcs, blobs):
+    """Functions whose (Thumb) address is a word of `blobs` ((address, bytes, executable?)),
+    but in a literal that only names a function to call (`literal_uses`). In code, only the
+    literal pools count (the `.word`s the mapping symbols mark): an instruction that happens
+    to encode as a function's address (`bic.w r0, r1, r0` is 0x0000ea21) is no pointer."""
     by_addr = {f["addr"] | 1: n for n, f in funcs.items()}
+    loaded, escaped, pools = set(), set(), set()
+    for f in funcs.values():
+        a, b = f.get("literals", (set(), set()))
+        loaded |= a
+        escaped |= b
+        pools |= f.get("pool", set())
+    calls_only = loaded - escaped
     taken = set()
-    for base, blob in sections(path):
+    for base, blob, code in blobs:
         for off in range(0, len(blob) - 3, 2):  # literal pools are word-aligned; vtables too
+            at = base + off
+            if at % 4 or at in calls_only or (code and at not in pools):
+                continue
             w, = struct.unpack_from("<I", blob, off)
-            if w in by_addr and (base + off) % 4 == 0:
+            if w in by_addr:
                 taken.add(by_addr[w])
     return taken
+
+
+def address_taken(funcs, path):
+    """Functions whose (Thumb) address appears as a word in any allocated section, but as a
+    literal only ever called (`taken_words`)."""
+    return taken_words(funcs, sections(path))
 
 
 def cyclic(funcs, taken):
@@ -405,6 +544,72 @@ LITERALS = """
 """
 
 
+# Literals that only name a function to call do not make it address-taken; every other use
+# of one does (`literal_uses`). api_s calls `small` through r4 (not taken) and passes `big`
+# to a call in r0 (taken); api_st stores its literal; api_sb holds one across a branch
+# target; api_sr and api_sp return one in r0 (bx lr, pop pc); api_sj passes one in r1 to a
+# tail call by `b.w`.
+USES = """
+00001000 <api_s>:
+    1000:\tpush\t{r4, lr}
+    1002:\tldr\tr4, [pc, #12]          @ 0x1010 <$d>
+    1004:\tblx\tr4
+    1006:\tldr\tr0, [pc, #12]          @ 0x1014 <$d>
+    1008:\tbl\t0x900 <small>
+    100c:\tpop\t{r4, pc}
+00001010 <$d>:
+    1010:\t01 09 00 00\t.word\t0x00000901
+    1014:\t01 0b 00 00\t.word\t0x00000b01
+00001100 <api_st>:
+    1100:\tldr\tr1, [pc, #8]           @ 0x110c <$d>
+    1102:\tstr\tr1, [r0]
+    1104:\tmovs\tr1, #0
+    1106:\tbx\tlr
+0000110c <$d>:
+    110c:\t01 0c 00 00\t.word\t0x00000c01
+00001200 <api_sb>:
+    1200:\tpush\t{r4, lr}
+    1202:\tldr\tr4, [pc, #12]          @ 0x1210 <$d>
+    1204:\tcbz\tr0, 0x1208 <api_sb+0x8>
+    1206:\tnop
+    1208:\tblx\tr4
+    120a:\tpop\t{r4, pc}
+00001210 <$d>:
+    1210:\t01 0d 00 00\t.word\t0x00000d01
+00001300 <api_sr>:
+    1300:\tldr\tr0, [pc, #4]           @ 0x1308 <$d>
+    1302:\tbx\tlr
+00001308 <$d>:
+    1308:\t01 0e 00 00\t.word\t0x00000e01
+00001500 <api_sp>:
+    1500:\tpush\t{r7, lr}
+    1502:\tldr\tr0, [pc, #4]           @ 0x1508 <$d>
+    1504:\tpop\t{r7, pc}
+00001508 <$d>:
+    1508:\t01 06 00 00\t.word\t0x00000601
+00000600 <popped>:
+     600:\tbx\tlr
+00001400 <api_sj>:
+    1400:\tldr\tr1, [pc, #4]           @ 0x1408 <$d>
+    1402:\tb.w\t0x900 <small>
+00001408 <$d>:
+    1408:\t01 0f 00 00\t.word\t0x00000f01
+00000900 <small>:
+     900:\tpush\t{r7, lr}
+     902:\tbx\tlr
+00000b00 <big>:
+     b00:\tbx\tlr
+00000c00 <stored>:
+     c00:\tbx\tlr
+00000d00 <branched>:
+     d00:\tbx\tlr
+00000e00 <returned>:
+     e00:\tbx\tlr
+00000f00 <passed>:
+     f00:\tbx\tlr
+"""
+
+
 def self_test():
     taken = lambda funcs: {"callback"}
     roots, depth, err = analyse(SAMPLE, taken, "api_")
@@ -431,6 +636,16 @@ def self_test():
     assert got["api_t"] == 24, depth("api_t")
     for n in ("api_u", "api_v", "api_w", "api_x"):
         assert "big" in [m for m, _ in depth(n)[1]], (n, depth(n))
+    # Literal uses: only `small`, which is only called, stays out of the address-taken set.
+    funcs = parse(USES)
+    blobs = [(a, struct.pack("<I", w), False) for a, w in
+             [(0x1010, 0x901), (0x1014, 0xB01), (0x110C, 0xC01), (0x1210, 0xD01),
+              (0x1308, 0xE01), (0x1408, 0xF01), (0x1508, 0x601)]]
+    got = taken_words(funcs, blobs)
+    assert got == {"big", "stored", "branched", "returned", "passed", "popped"}, got
+    # In code, only literal pools hold pointers: the same words as code are no pointers.
+    code = [(a, b, True) for a, b, _ in blobs] + [(0x1700, struct.pack("<I", 0xB01), True)]
+    assert taken_words(funcs, code) == got, taken_words(funcs, code)
     print("stack-bound: self-test passed")
 
 
