@@ -4,7 +4,9 @@
 //! Signatures are RFC 6979 deterministic, so a device needs no RNG, and the same key and digest
 //! give the same bytes on every backend. Two backends, one chosen at build time ([`BACKEND`]):
 //!
-//! - `p256` (RustCrypto, portable): the default, and the reference on every target.
+//! - `p256` (RustCrypto, portable): the default, and the reference on every target. ECDSA's
+//!   steps are written out over its arithmetic (verify: ADR 0014; signing and the scalar
+//!   products: ADR 0017) and checked against RustCrypto's `ecdsa` in the tests.
 //! - `p256-cm4` (feature `p256-cm4`): the `p256-cm4` crate, a Rust port of the P256-Cortex-M4
 //!   assembly, for Cortex-M4/M4F (`thumbv7em-none-eabi`, `thumbv7em-none-eabihf`). It takes the
 //!   nonce as an argument; [`sign_prehash`] derives it with the `rfc6979` crate exactly as RustCrypto
@@ -41,9 +43,11 @@ pub enum CryptoError {
     BadSignature,
 }
 
+/// The group order n of P-256, big-endian hex.
+const ORDER_HEX: &str = "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
+
 /// The group order n of P-256, the modulus of the RFC 6979 nonce (both backends).
-static ORDER: p256::U256 =
-    p256::U256::from_be_hex("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551");
+static ORDER: p256::U256 = p256::U256::from_be_hex(ORDER_HEX);
 
 /// The backend this build uses: `"p256"` or `"p256-cm4"`.
 pub const BACKEND: &str = backend::NAME;
@@ -194,11 +198,7 @@ mod backend {
     }
 
     // The group order n of P-256 as a Montgomery modulus for `mul_n`.
-    p256::elliptic_curve::bigint::const_monty_params!(
-        OrderN,
-        p256::U256,
-        "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"
-    );
+    p256::elliptic_curve::bigint::const_monty_params!(OrderN, p256::U256, super::ORDER_HEX);
     type ModN =
         p256::elliptic_curve::bigint::modular::ConstMontyForm<OrderN, { p256::U256::LIMBS }>;
 
@@ -311,8 +311,8 @@ mod backend {
         use super::mul_n;
         use p256::elliptic_curve::ff::PrimeField;
 
-        /// `mul_n` against p256's own product: on the edges of the scalars (0, 1, n - 1, the
-        /// words all ones below n) and on a walk of products of products.
+        /// `mul_n` against p256's own product: on the edges of the scalars (0, 1, n - 1, and n
+        /// with its low byte cleared) and on a walk of products of products.
         #[test]
         fn mul_n_is_p256s_scalar_product() {
             let minus_one = -p256::Scalar::ONE;
