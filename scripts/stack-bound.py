@@ -118,6 +118,21 @@ BRANCH = re.compile(r"\t(?:b(?:eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|a
                     r"|cbn?z\s+r\d+,)\s+0x([0-9a-f]+)")
 
 
+def operands(lines):
+    """(mnemonic, operands without objdump's `@` comment) of each instruction line."""
+    text = [ln.split("\t", 2) for ln in lines]
+    return [(t[1].strip(), t[2].split("@")[0].strip() if len(t) > 2 else "") for t in text
+            if len(t) > 1]
+
+
+def registers(args):
+    """The core registers an instruction's operands name, a range (`r4-r7`) as all of them."""
+    regs = re.findall(r"\b(r\d+|sb|sl|fp|ip|lr)\b", args)
+    for a, b in re.findall(r"\br(\d+)-r(\d+)\b", args):
+        regs += [f"r{i}" for i in range(int(a), int(b) + 1)]
+    return regs
+
+
 def literal_calls(lines, words, entries):
     """(literal words called, any other indirect call?) of one function's instructions. A
     `blx rN` calls a known function when rN was set by `ldr rN, [pc, #k]` (or copied from such a register by `mov`) and nothing can
@@ -128,9 +143,7 @@ def literal_calls(lines, words, entries):
     a literal's function as `mov r1, r6; pop {...}; bx r1`. A function with a computed jump
     (tbb, tbh, a write to pc but `pop`, any other bx of a register but lr) resolves nothing,
     and each of its register branches may reach anything."""
-    text = [ln.split("\t", 2) for ln in lines]
-    ops = [(t[1].strip(), t[2].split("@")[0].strip() if len(t) > 2 else "") for t in text
-           if len(t) > 1]
+    ops = operands(lines)
     def nothing():
         return set(), any((op.startswith("blx") or (op.startswith("bx") and a != "lr"))
                           and re.fullmatch(r"r\d+|r1[0-2]|lr", a) for op, a in ops)
@@ -149,9 +162,7 @@ def literal_calls(lines, words, entries):
         if at in targets:
             consts.clear()
         in_it, it_left = it_left > 0, max(it_left - 1, 0)
-        regs = set(re.findall(r"\b(r\d+|sb|sl|fp|ip|lr)\b", args))
-        for a, b in re.findall(r"\br(\d+)-r(\d+)\b", args):  # a register range names all
-            regs |= {f"r{i}" for i in range(int(a), int(b) + 1)}
+        regs = set(registers(args))
         m = re.fullmatch(r"ldr(?:\.w)?", op) and re.fullmatch(
             r"(r\d+), \[pc, #-?\d+\]\s*", args.split("@")[0])
         lit = re.search(r"@ 0x([0-9a-f]+)", ln)
@@ -202,9 +213,7 @@ def literal_uses(lines):
     bytes from there), or a computed jump anywhere in the function. A literal that never
     escapes anywhere only names a function to call: it does not make that function
     address-taken (`taken_words`)."""
-    text = [ln.split("\t", 2) for ln in lines]
-    ops = [(t[1].strip(), t[2].split("@")[0].strip() if len(t) > 2 else "") for t in text
-           if len(t) > 1]
+    ops = operands(lines)
     loaded, escaped = set(), set()
     anchored = [(ln, op, args) for ln, (op, args) in zip(lines, ops)]
     for ln, op, args in anchored:
@@ -238,9 +247,7 @@ def literal_uses(lines):
         if re.fullmatch(r"it[te]{0,3}", op):
             it_left = len(op) - 1
             continue
-        regs = re.findall(r"\b(r\d+|sb|sl|fp|ip|lr)\b", args)
-        for a, b in re.findall(r"\br(\d+)-r(\d+)\b", args):
-            regs += [f"r{i}" for i in range(int(a), int(b) + 1)]
+        regs = registers(args)
         if in_it:  # conditional: what it reads escapes, and a call sees r0-r3
             escape(*regs)
             if re.fullmatch(r"b(?:l|lx|x)?(?:eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al)?"
