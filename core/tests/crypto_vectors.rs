@@ -212,7 +212,7 @@ fn wycheproof_p1363_verification() {
     assert_eq!((valid, invalid), (77, 89), "the whole file was read");
 }
 
-/// The portable verify is written out (core/src/crypto.rs, for its stack): it must answer as
+/// The portable verify is written out (core/src/crypto/mod.rs, for its stack): it must answer as
 /// RustCrypto's own `VerifyingKey::verify_prehash` does, on good signatures, on signatures and
 /// digests with one byte changed, on another key's signatures, and on arbitrary bytes.
 mod same_verdict_as_rustcrypto {
@@ -288,6 +288,29 @@ mod same_verdict_as_rustcrypto {
         }
     }
 
+    /// A signature for which `u1·G + u2·Q` is the identity: the digest `-r·d mod n` makes
+    /// `z + r·d = 0` for any `s`. The identity has no `x`, so nothing verifies against it
+    /// (the written-out verify maps it to `x = 0`, and `r` is never 0).
+    #[test]
+    fn a_sum_at_the_identity_is_refused() {
+        use p256::elliptic_curve::ops::Reduce;
+        let secret = [0x42u8; 32];
+        let key = crypto::public_key(&secret).unwrap();
+        let d = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&secret.into());
+        for (r, s) in [([1u8; 32], [2u8; 32]), ([0x7Fu8; 32], [0x33u8; 32])] {
+            let r_scalar = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&r.into());
+            let digest: [u8; 32] = (-(r_scalar * d)).to_bytes().into();
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&r);
+            sig[32..].copy_from_slice(&s);
+            assert_eq!(
+                crypto::verify_prehash(&key, &digest, &sig),
+                Err(CryptoError::BadSignature)
+            );
+            assert!(!reference(&key, &digest, &sig));
+        }
+    }
+
     /// The high-s twin of a valid signature, `(r, n - s)`, is valid too: P-256 ECDSA does not
     /// normalise `s` (unlike secp256k1's), on either implementation.
     #[test]
@@ -308,7 +331,7 @@ mod same_verdict_as_rustcrypto {
     }
 }
 
-/// The portable signature is written out too (core/src/crypto.rs: its scalar products are
+/// The portable signature is written out too (core/src/crypto/mod.rs: its scalar products are
 /// crypto-bigint's Montgomery products, not p256's): it must give RustCrypto
 /// `ecdsa::SigningKey`'s bytes, and the same public key, for every secret, and refuse the
 /// secrets that `SigningKey` refuses.

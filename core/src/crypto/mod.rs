@@ -92,6 +92,14 @@ pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, C
     backend::sign_prehash(secret, digest)
 }
 
+#[cfg(not(all(
+    feature = "p256-cm4",
+    target_arch = "arm",
+    target_os = "none",
+    target_has_atomic = "32"
+)))]
+mod point;
+
 /// RustCrypto `p256`: portable, constant-time, ~8 M instructions per operation on a Cortex-M4.
 #[cfg(not(all(
     feature = "p256-cm4",
@@ -101,6 +109,7 @@ pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, C
 )))]
 mod backend {
     use super::CryptoError;
+    use super::point::{self, Point};
     use tally_hal::{PublicKey, Signature};
 
     pub const NAME: &str = "p256";
@@ -110,27 +119,22 @@ mod backend {
         digest: &[u8; 32],
         sig: &[u8],
     ) -> Result<(), CryptoError> {
-        use p256::elliptic_curve::point::AffineCoordinates;
-        // The key is always SEC1 uncompressed (`0x04 || X || Y`): built from its coordinates
-        // (checked on the curve), the point decompression of `from_sec1_bytes` (1.6 KB of
-        // flash, 1.8 KB of stack) is not linked.
+        // The key is always SEC1 uncompressed (`0x04 || X || Y`), checked on the curve; the
+        // point decompression of `from_sec1_bytes` (1.6 KB of flash) is not linked.
         let (&tag, xy) = key.split_first().ok_or(CryptoError::BadKey)?;
-        let (x, y) = xy.split_at_checked(32).ok_or(CryptoError::BadKey)?;
-        let (Ok(x), Ok(y)) = (p256::FieldBytes::try_from(x), p256::FieldBytes::try_from(y)) else {
+        let (Some(x), Some(y)) = (xy.first_chunk(), xy.last_chunk()) else {
             return Err(CryptoError::BadKey);
         };
         if tag != 0x04 {
             return Err(CryptoError::BadKey);
         }
-        let point = p256::AffinePoint::from_coordinates(&x, &y)
-            .into_option()
-            .ok_or(CryptoError::BadKey)?;
+        let q = Point::from_affine(x, y).ok_or(CryptoError::BadKey)?;
         // `r || s`, each in 1..n-1 (as `ecdsa::Signature::from_slice` checks them).
         let (r, s) = sig.split_at_checked(32).ok_or(CryptoError::BadSignature)?;
         let (Some(r), Some(s)) = (nonzero_scalar(r), nonzero_scalar(s)) else {
             return Err(CryptoError::BadSignature);
         };
-        verify_point(&point, digest, &r, &s)
+        verify_point(&q, digest, &r, &s)
     }
 
     /// A 32-byte big-endian scalar in 1..n-1.
@@ -142,59 +146,42 @@ mod backend {
             .filter(|x| !bool::from(x.is_zero()))
     }
 
+    /// The scalar's 32 big-endian bytes.
+    fn be(k: &p256::Scalar) -> [u8; 32] {
+        use p256::elliptic_curve::ff::PrimeField;
+        k.to_repr().into()
+    }
+
+    /// `x mod n` of a field element: ECDSA's `r`.
+    fn x_mod_n(x: &point::Fe) -> p256::Scalar {
+        use p256::elliptic_curve::ff::PrimeField;
+        use p256::elliptic_curve::ops::Reduce;
+        <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&x.to_repr())
+    }
+
     /// ECDSA verification (SEC 1 §4.1.4) of a prehashed digest, the same steps as
     /// `ecdsa::hazmat::verify_prehashed` (ecdsa 0.17). `r` and `s` are already in 1..n-1
     /// ([`nonzero_scalar`]); P-256 signatures are not normalised to
-    /// low-S, so a high `s` is valid. Written out here rather than called so that `u1·G + u2·Q`
-    /// has a frame of its own (see [`lincomb`]).
+    /// low-S, so a high `s` is valid.
     fn verify_point(
-        q: &p256::AffinePoint,
+        q: &Point,
         digest: &[u8; 32],
         r: &p256::Scalar,
         s: &p256::Scalar,
     ) -> Result<(), CryptoError> {
         use p256::elliptic_curve::ops::Reduce;
-        use p256::elliptic_curve::point::AffineCoordinates;
         // The digest is exactly as wide as n, so it is taken whole, then reduced mod n.
         let z = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&(*digest).into());
-        // The constant-time inverse, though `s` is public: signing links it anyway, and the
-        // variable-time one was a second copy of the safegcd code (1.1 KB) for 0.7 % of a
-        // verify (docs/PERFORMANCE.md, seventh pass).
-        let s_inv = s.invert().into_option().ok_or(CryptoError::BadSignature)?;
+        let s_inv = invert_n(s);
         let u1 = mul_n(&z, &s_inv);
         let u2 = mul_n(r, &s_inv);
-        let x = lincomb(&u1, &u2, &p256::ProjectivePoint::from(*q))
-            .to_affine()
-            .x();
-        // The point at infinity maps to x = 0, which never equals a non-zero r.
-        if *r == <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&x) {
+        let (x, _) = point::lincomb(&be(&u1), &be(&u2), q).affine();
+        // The identity maps to x = 0, which never equals a non-zero r.
+        if *r == x_mod_n(&x) {
             Ok(())
         } else {
             Err(CryptoError::BadSignature)
         }
-    }
-
-    /// `u1·G + u2·Q` in variable time: wNAF with Straus's shared doublings, as `p256`'s own
-    /// `mul_by_generator_and_mul_add_vartime` computes it, from the same `wnaf` crate. Called
-    /// through `p256`, that one is inlined with its argument arrays and moved copies of both
-    /// window tables into the caller's frame (4.7 KB on the Cortex-M4). Here the tables are
-    /// built in place, in a frame of their own that nothing else shares, and with window 4
-    /// (p256 uses 5): 4 points per table instead of 8, 768 B less stack for 2.9 % more
-    /// instructions per verify (measured: docs/PERFORMANCE.md; the RAM target of issue 5).
-    #[inline(never)]
-    fn lincomb(
-        u1: &p256::Scalar,
-        u2: &p256::Scalar,
-        q: &p256::ProjectivePoint,
-    ) -> p256::ProjectivePoint {
-        use wnaf::array::typenum::U4;
-        let mut g = wnaf::WnafBase::<p256::ProjectivePoint, U4>::default();
-        g.init_from_base(&p256::ProjectivePoint::GENERATOR);
-        let mut b = wnaf::WnafBase::<p256::ProjectivePoint, U4>::default();
-        b.init_from_base(q);
-        let d1 = wnaf::WnafScalar::<p256::Scalar, U4>::new(u1);
-        let d2 = wnaf::WnafScalar::<p256::Scalar, U4>::new(u2);
-        wnaf::WnafBase::multiscalar_mul([(&g, &d1), (&b, &d2)].into_iter())
     }
 
     // The group order n of P-256 as a Montgomery modulus for `mul_n`.
@@ -214,6 +201,32 @@ mod backend {
         let product = ModN::from_montgomery(p256::U256::from(a)) * ModN::new(&p256::U256::from(b));
         // Both factors are below n, so the product is too; `reduce` only re-checks it.
         <p256::Scalar as Reduce<p256::U256>>::reduce(product.as_montgomery())
+    }
+
+    /// `n - 2`: `a^(n-2) = a⁻¹ mod n` (Fermat).
+    const N_MINUS_2: p256::U256 =
+        p256::U256::from_be_hex(super::ORDER_HEX).wrapping_sub(&p256::U256::from_u8(2));
+
+    /// `a⁻¹ mod n` (`0` for `0`), in constant time: square-and-multiply over the bits of the
+    /// public exponent `n - 2`, in Montgomery form throughout. crypto-bigint's safegcd inverse
+    /// is 3.8 KB of flash; this is a loop over `mul_n`'s product (ADR 0018).
+    #[inline(never)]
+    fn invert_n(a: &p256::Scalar) -> p256::Scalar {
+        use p256::elliptic_curve::ops::Reduce;
+        let base = ModN::new(&p256::U256::from(a));
+        let mut acc = ModN::ONE;
+        for word in N_MINUS_2.as_words().iter().rev() {
+            for bit in (0..p256::elliptic_curve::bigint::Word::BITS).rev() {
+                acc = acc * acc;
+                if (word >> bit) & 1 == 1 {
+                    acc *= base;
+                }
+            }
+        }
+        // Out of Montgomery form by a product with the form `1` stands for (`R⁻¹`), rather than
+        // through `retrieve`, a reduction of its own (118 B).
+        let plain = acc * ModN::from_montgomery(p256::U256::ONE);
+        <p256::Scalar as Reduce<p256::U256>>::reduce(plain.as_montgomery())
     }
 
     /// Nonce candidates tried before giving up. A candidate fails only when `r` or `s` is zero
@@ -238,31 +251,28 @@ mod backend {
         }
 
         pub fn new(secret: &[u8; 32]) -> Result<(Signer, PublicKey), CryptoError> {
-            use p256::elliptic_curve::group::Group;
-            use p256::elliptic_curve::point::AffineCoordinates;
+            use p256::elliptic_curve::ff::PrimeField;
             let Signer(d) = Signer::of(secret)?;
-            let point = p256::ProjectivePoint::mul_by_generator(&d).to_affine();
+            let (x, y) = Point::GENERATOR.mul(&be(&d)).affine();
             // SEC1 uncompressed: 0x04 || X || Y.
             let mut public = [0u8; 65];
             let (tag, xy) = public.split_at_mut(1);
-            let (x, y) = xy.split_at_mut(32);
+            let (x_out, y_out) = xy.split_at_mut(32);
             tag.fill(0x04);
-            x.copy_from_slice(&point.x());
-            y.copy_from_slice(&point.y());
+            x_out.copy_from_slice(&x.to_repr());
+            y_out.copy_from_slice(&y.to_repr());
             Ok((Signer(d), public))
         }
 
         /// ECDSA signing (SEC 1 §4.1.3) with an RFC 6979 nonce: the steps of
         /// `ecdsa::hazmat::sign_prehashed_rfc6979` (ecdsa 0.17), so the signatures are
         /// byte-identical to `ecdsa::SigningKey`'s (`core/tests/crypto_vectors.rs` compares
-        /// them), with the products in [`mul_n`]. Every step on `d` and `k` is constant-time
-        /// (`mul_by_generator`, the safegcd inverse, the Montgomery products, `add_mod`); only
+        /// them). Every step on `d` and `k` is constant-time (the table scans of
+        /// [`Point::mul`], the Fermat inverses, the Montgomery products, `add_mod`); only
         /// whether a candidate failed, which happens with probability ~2^-256, is branched on.
         pub fn sign(&self, digest: &[u8; 32]) -> Result<Signature, CryptoError> {
             use p256::elliptic_curve::ff::{Field, PrimeField};
-            use p256::elliptic_curve::group::Group;
             use p256::elliptic_curve::ops::Reduce;
-            use p256::elliptic_curve::point::AffineCoordinates;
             let d = &self.0;
             // The digest is exactly as wide as n, so it is taken whole, then reduced mod n.
             let z = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&(*digest).into());
@@ -278,12 +288,10 @@ mod backend {
                 let Some(k) = p256::Scalar::from_repr(k).into_option() else {
                     continue;
                 };
-                let Some(k_inv) = k.invert().into_option() else {
-                    continue; // k = 0
-                };
-                let x = p256::ProjectivePoint::mul_by_generator(&k).to_affine().x();
-                let r = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&x);
-                let s = mul_n(&k_inv, &(z + mul_n(&r, d)));
+                // k = 0 gives the identity, so r = 0 and s = 0: caught below.
+                let (x, _) = Point::GENERATOR.mul(&be(&k)).affine();
+                let r = x_mod_n(&x);
+                let s = mul_n(&invert_n(&k), &(z + mul_n(&r, d)));
                 if bool::from(r.is_zero() | s.is_zero()) {
                     continue;
                 }
@@ -308,8 +316,21 @@ mod backend {
 
     #[cfg(test)]
     mod tests {
-        use super::mul_n;
+        use super::{invert_n, mul_n};
         use p256::elliptic_curve::ff::PrimeField;
+
+        /// The Fermat inverse against p256's safegcd one, and `0` for `0`.
+        #[test]
+        fn invert_n_is_p256s_inverse() {
+            assert_eq!(invert_n(&p256::Scalar::ZERO), p256::Scalar::ZERO);
+            let mut a = -p256::Scalar::ONE;
+            for _ in 0..300 {
+                let inverse = invert_n(&a);
+                assert_eq!(inverse, a.invert().unwrap());
+                assert_eq!(a * inverse, p256::Scalar::ONE);
+                a = a * a + p256::Scalar::from(3u64);
+            }
+        }
 
         /// `mul_n` against p256's own product: on the edges of the scalars (0, 1, n - 1, and n
         /// with its low byte cleared) and on a walk of products of products.

@@ -1,0 +1,431 @@
+//! The P-256 group for the portable backend (ADR 0018): points in projective coordinates over
+//! `p256`'s field arithmetic, the two scalar multiplications ECDSA needs, and Fermat inverses.
+//!
+//! `p256`'s own group (`primeorder::ProjectivePoint`) keeps its coordinates private, so an
+//! affine `x` can only come out of `to_affine`, which inverts through crypto-bigint's safegcd:
+//! 3.8 KB of flash for the two inverses an ECDSA operation takes. Here the field element is
+//! `p256`'s (its product, sum and difference; the only hard part), the formulas are the ones
+//! `primeorder` uses for `a = -3` (Renes–Costello–Batina 2015, algorithms 4 and 6: complete, so
+//! no input is a special case), and the inverses are exponentiations by `p - 2` and `n - 2`.
+//! `core/tests/crypto_vectors.rs` compares every result with RustCrypto's.
+
+use p256::elliptic_curve::ff::{Field, PrimeField};
+use p256::elliptic_curve::hazmat::FieldArithmetic;
+use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+use primeorder::PrimeCurveParams;
+
+/// An element of the field of P-256 (mod p), `p256`'s own.
+pub type Fe = <p256::NistP256 as FieldArithmetic>::FieldElement;
+
+const B: Fe = <p256::NistP256 as PrimeCurveParams>::EQUATION_B;
+
+/// `p - 2`, little-endian 64-bit limbs: `x^(p-2) = x⁻¹` (Fermat).
+const P_MINUS_2: [u64; 4] = [
+    0xFFFF_FFFF_FFFF_FFFD,
+    0x0000_0000_FFFF_FFFF,
+    0x0000_0000_0000_0000,
+    0xFFFF_FFFF_0000_0001,
+];
+
+/// A point `(X : Y : Z)` standing for `(X/Z, Y/Z)`; the identity is `(0 : 1 : 0)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Point {
+    x: Fe,
+    y: Fe,
+    z: Fe,
+}
+
+impl Point {
+    pub const IDENTITY: Point = Point {
+        x: Fe::ZERO,
+        y: Fe::ONE,
+        z: Fe::ZERO,
+    };
+
+    pub const GENERATOR: Point = Point {
+        x: <p256::NistP256 as PrimeCurveParams>::GENERATOR.0,
+        y: <p256::NistP256 as PrimeCurveParams>::GENERATOR.1,
+        z: Fe::ONE,
+    };
+
+    /// The point of big-endian affine coordinates, if both are below p and it is on the curve
+    /// `y² = x³ - 3x + b` (which the identity is not).
+    pub fn from_affine(x: &[u8; 32], y: &[u8; 32]) -> Option<Point> {
+        let x = Fe::from_repr((*x).into()).into_option()?;
+        let y = Fe::from_repr((*y).into()).into_option()?;
+        let on_curve = y.square() == (x.square() - Fe::from(3u64)) * x + B;
+        on_curve.then_some(Point { x, y, z: Fe::ONE })
+    }
+
+    /// `(x, y)` as field elements; the identity gives `(0, 0)`, as `primeorder`'s does. One
+    /// constant-time inverse: `z^(p-2)` is `0` for `z = 0`.
+    pub fn affine(&self) -> (Fe, Fe) {
+        let z_inv = Field::pow_vartime(&self.z, P_MINUS_2); // the exponent is public, not the base
+        (self.x * z_inv, self.y * z_inv)
+    }
+
+    /// `self = other` if `choice`, in constant time.
+    #[inline(never)]
+    fn assign_if(&mut self, other: &Point, choice: Choice) {
+        self.x.conditional_assign(&other.x, choice);
+        self.y.conditional_assign(&other.y, choice);
+        self.z.conditional_assign(&other.z, choice);
+    }
+
+    fn neg(&self) -> Point {
+        Point {
+            y: -self.y,
+            ..*self
+        }
+    }
+
+    /// `self + other`, complete: RCB 2015, algorithm 4 (`a = -3`), as `primeorder` writes it.
+    #[inline(never)]
+    pub fn add(&self, other: &Point) -> Point {
+        let (a, b) = (self, other);
+        let xx = a.x * b.x;
+        let yy = a.y * b.y;
+        let zz = a.z * b.z;
+        let xy_pairs = ((a.x + a.y) * (b.x + b.y)) - (xx + yy);
+        let yz_pairs = ((a.y + a.z) * (b.y + b.z)) - (yy + zz);
+        let xz_pairs = ((a.x + a.z) * (b.x + b.z)) - (xx + zz);
+
+        let bzz_part = xz_pairs - (B * zz);
+        let bzz3_part = bzz_part.double() + bzz_part;
+        let yy_m_bzz3 = yy - bzz3_part;
+        let yy_p_bzz3 = yy + bzz3_part;
+
+        let zz3 = zz.double() + zz;
+        let bxz_part = (B * xz_pairs) - (zz3 + xx);
+        let bxz3_part = bxz_part.double() + bxz_part;
+        let xx3_m_zz3 = xx.double() + xx - zz3;
+
+        Point {
+            x: (yy_p_bzz3 * xy_pairs) - (yz_pairs * bxz3_part),
+            y: (yy_p_bzz3 * yy_m_bzz3) + (xx3_m_zz3 * bxz3_part),
+            z: (yy_m_bzz3 * yz_pairs) + (xy_pairs * xx3_m_zz3),
+        }
+    }
+
+    /// `2·self`: RCB 2015, algorithm 6 (`a = -3`), as `primeorder` writes it.
+    #[inline(never)]
+    pub fn double(&self) -> Point {
+        let p = self;
+        let xx = p.x.square();
+        let yy = p.y.square();
+        let zz = p.z.square();
+        let xy2 = (p.x * p.y).double();
+        let xz2 = (p.x * p.z).double();
+
+        let bzz_part = (B * zz) - xz2;
+        let bzz3_part = bzz_part.double() + bzz_part;
+        let yy_m_bzz3 = yy - bzz3_part;
+        let yy_p_bzz3 = yy + bzz3_part;
+        let y_frag = yy_p_bzz3 * yy_m_bzz3;
+        let x_frag = yy_m_bzz3 * xy2;
+
+        let zz3 = zz.double() + zz;
+        let bxz2_part = (B * xz2) - (zz3 + xx);
+        let bxz6_part = bxz2_part.double() + bxz2_part;
+        let xx3_m_zz3 = xx.double() + xx - zz3;
+
+        let yz2 = (p.y * p.z).double();
+        Point {
+            x: x_frag - (bxz6_part * yz2),
+            y: y_frag + (xx3_m_zz3 * bxz6_part),
+            z: (yz2 * yy).double().double(),
+        }
+    }
+
+    /// `k·self` in constant time, `k` big-endian: `k`'s signed radix-16 digits (-8..=8) over a
+    /// table of `1·P ..= 8·P`, each entry picked by a scan of the whole table and negated by a
+    /// select (as `primeorder`'s `mul`). 256 doublings and 65 additions; the table is 768 B.
+    #[inline(never)]
+    pub fn mul(&self, k: &[u8; 32]) -> Point {
+        let mut table = [Point::IDENTITY; 8];
+        let mut multiple = Point::IDENTITY;
+        for entry in &mut table {
+            multiple = multiple.add(self);
+            *entry = multiple;
+        }
+        // 64 digits from the low nibble up, each moved into -8..=7 by a carry into the next;
+        // the last carry is a 65th digit.
+        let mut digits = [0i8; 64];
+        let mut carry = 0i8;
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(k.iter().rev()) {
+            for (digit, nibble) in pair.iter_mut().zip([byte & 15, byte >> 4]) {
+                let d = nibble as i8 + carry;
+                carry = (d + 8) >> 4;
+                *digit = d - (carry << 4);
+            }
+        }
+        let mut q = select(&table, carry);
+        for &digit in digits.iter().rev() {
+            for _ in 0..4 {
+                q = q.double();
+            }
+            q = q.add(&select(&table, digit));
+        }
+        q
+    }
+}
+
+/// `|d|·P` negated when `d < 0`, from `table[i] = (i+1)·P`, reading every entry whatever `d`.
+fn select(table: &[Point; 8], d: i8) -> Point {
+    let negative = (d as u8) >> 7;
+    let magnitude = ((d ^ -(negative as i8)) + negative as i8) as u8;
+    let mut out = Point::IDENTITY;
+    for (entry, i) in table.iter().zip(1u8..) {
+        out.assign_if(entry, magnitude.ct_eq(&i));
+    }
+    let minus_y = -out.y;
+    out.y.conditional_assign(&minus_y, Choice::from(negative));
+    out
+}
+
+/// `a·G + b·Q` in variable time (verification: every input is public). Width-4 NAF digits of
+/// both scalars, odd multiples `1, 3, 5, 7` of both points, doublings shared (Straus), as the
+/// `wnaf` crate computes it for `p256`; the two tables are 768 B.
+#[inline(never)]
+pub fn lincomb(a: &[u8; 32], b: &[u8; 32], q: &Point) -> Point {
+    let tables = [odd_multiples(&Point::GENERATOR), odd_multiples(q)];
+    let digits = [naf(a), naf(b)];
+    let mut r = Point::IDENTITY;
+    let mut started = false;
+    for i in (0..NAF_LEN).rev() {
+        if started {
+            r = r.double();
+        }
+        for (table, digits) in tables.iter().zip(&digits) {
+            let d = digits.get(i).copied().unwrap_or(0);
+            let entry = table.get(usize::from(d.unsigned_abs() / 2));
+            if let (true, Some(entry)) = (d != 0, entry) {
+                r = r.add(&if d > 0 { *entry } else { entry.neg() });
+                started = true;
+            }
+        }
+    }
+    r
+}
+
+/// One digit per bit and one for the last carry.
+const NAF_LEN: usize = 257;
+
+/// `P, 3P, 5P, 7P`.
+fn odd_multiples(p: &Point) -> [Point; 4] {
+    let twice = p.double();
+    let mut table = [*p; 4];
+    let mut last = *p;
+    for entry in table.iter_mut().skip(1) {
+        last = last.add(&twice);
+        *entry = last;
+    }
+    table
+}
+
+/// The width-4 NAF of a big-endian scalar, least significant digit first: each digit is 0 or
+/// odd in -7..=7, and a non-zero digit is followed by at least three zeros.
+fn naf(k: &[u8; 32]) -> [i8; NAF_LEN] {
+    let mut out = [0i8; NAF_LEN];
+    let mut carry = 0u16;
+    let mut pos = 0usize;
+    while pos < NAF_LEN {
+        let window = carry + (bits(k, pos) & 15);
+        if window & 1 == 0 {
+            // A zero digit; a carry on a 1 bit makes an even window and moves up a bit.
+            pos += 1;
+            continue;
+        }
+        // Odd: the digit is the window taken into -7..=7, the rest carried. A window from bit
+        // 253 up is below 8 (k < 2^256), so no carry is left past the 257th digit.
+        let digit = if window < 8 {
+            carry = 0;
+            window as i8
+        } else {
+            carry = 1;
+            window as i8 - 16
+        };
+        if let Some(slot) = out.get_mut(pos) {
+            *slot = digit;
+        }
+        pos += 4;
+    }
+    out
+}
+
+/// The 8 bits of `k` (big-endian) from bit `pos` up; bits past the top are 0.
+fn bits(k: &[u8; 32], pos: usize) -> u16 {
+    let byte = |i: usize| {
+        31usize
+            .checked_sub(i)
+            .and_then(|i| k.get(i))
+            .map_or(0, |&b| u16::from(b))
+    };
+    let (i, shift) = (pos / 8, pos % 8);
+    ((byte(i + 1) << 8 | byte(i)) >> shift) & 0xFF
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::elliptic_curve::point::AffineCoordinates;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// Our point's affine coordinates, 64 big-endian bytes (zeros for the identity).
+    fn ours(p: &Point) -> [u8; 64] {
+        let (x, y) = p.affine();
+        let mut out = [0u8; 64];
+        out[..32].copy_from_slice(&x.to_repr());
+        out[32..].copy_from_slice(&y.to_repr());
+        out
+    }
+
+    /// p256's, the same way.
+    fn theirs(p: &p256::ProjectivePoint) -> [u8; 64] {
+        let a = p.to_affine();
+        let mut out = [0u8; 64];
+        if a != p256::AffinePoint::IDENTITY {
+            out[..32].copy_from_slice(&a.x());
+            out[32..].copy_from_slice(&a.y());
+        }
+        out
+    }
+
+    fn scalar(k: &[u8; 32]) -> p256::Scalar {
+        use p256::elliptic_curve::ops::Reduce;
+        <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&(*k).into())
+    }
+
+    /// `k·G` on both sides, as (ours, p256's).
+    fn point_of(k: &[u8; 32]) -> (Point, p256::ProjectivePoint) {
+        (
+            Point::GENERATOR.mul(k),
+            p256::ProjectivePoint::GENERATOR * scalar(k),
+        )
+    }
+
+    /// Scalars whose radix-16 and NAF digits hit every carry: all 8s, all 7s, all Fs, n - 1,
+    /// n, n + 1 (reduced mod n by p256), 2^255, and single nibbles.
+    fn edges() -> Vec<[u8; 32]> {
+        let n = <[u8; 32]>::try_from(
+            &p256::U256::from_be_hex(super::super::ORDER_HEX).to_be_bytes()[..],
+        )
+        .unwrap();
+        let mut n_minus_1 = n;
+        n_minus_1[31] -= 1;
+        let mut n_plus_1 = n;
+        n_plus_1[31] += 1;
+        let mut top = [0u8; 32];
+        top[0] = 0x80;
+        let mut v = std::vec![
+            [0u8; 32], [0x88; 32], [0x77; 32], [0xFF; 32], [0x78; 32], [0x87; 32], n_minus_1, n,
+            n_plus_1, top,
+        ];
+        for at in [0, 1, 15, 16, 31] {
+            for b in [1u8, 7, 8, 9, 0x0F, 0xF0, 0x80] {
+                let mut k = [0u8; 32];
+                k[at] = b;
+                v.push(k);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn the_group_law_on_its_special_cases() {
+        let (p, _) = point_of(&[3u8; 32]);
+        let id = Point::IDENTITY;
+        assert_eq!(ours(&p.add(&p)), ours(&p.double()));
+        assert_eq!(ours(&p.add(&p.neg())), [0u8; 64]);
+        assert_eq!(p.add(&p.neg()).z, Fe::ZERO);
+        assert_eq!(ours(&p.add(&id)), ours(&p));
+        assert_eq!(ours(&id.add(&p)), ours(&p));
+        assert_eq!(id.double().z, Fe::ZERO);
+        assert_eq!(id.add(&id).z, Fe::ZERO);
+        // G's coordinates come back out of `from_affine` and `affine` unchanged.
+        let g = ours(&Point::GENERATOR);
+        let back = Point::from_affine(g[..32].try_into().unwrap(), g[32..].try_into().unwrap());
+        assert_eq!(ours(&back.unwrap()), g);
+        assert_eq!(g, theirs(&p256::ProjectivePoint::GENERATOR));
+    }
+
+    #[test]
+    fn mul_and_lincomb_on_the_edges() {
+        let q = point_of(&[0x5Au8; 32]);
+        for k in edges() {
+            let (mine, reference) = point_of(&k);
+            assert_eq!(ours(&mine), theirs(&reference), "k·G, k = {k:02x?}");
+            assert_eq!(
+                ours(&q.0.mul(&k)),
+                theirs(&(q.1 * scalar(&k))),
+                "k·Q, k = {k:02x?}"
+            );
+            for b in [[0u8; 32], [1u8; 32], k] {
+                assert_eq!(
+                    ours(&lincomb(&k, &b, &q.0)),
+                    theirs(&(p256::ProjectivePoint::GENERATOR * scalar(&k) + q.1 * scalar(&b))),
+                    "a·G + b·Q, a = {k:02x?}, b = {b:02x?}"
+                );
+            }
+        }
+        // a·G + b·Q = identity when Q = c·G and a = -b·c: the sum must come out as (0, 0).
+        let c = scalar(&[0x5Au8; 32]);
+        let b = scalar(&[0x11u8; 32]);
+        let a: [u8; 32] = (-(b * c)).to_bytes().into();
+        let sum = lincomb(&a, &b.to_bytes().into(), &q.0);
+        assert_eq!(sum.z, Fe::ZERO);
+        assert_eq!(ours(&sum), [0u8; 64]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn mul_and_lincomb_agree_with_p256(
+            k in any::<[u8; 32]>(),
+            a in any::<[u8; 32]>(),
+            c in any::<[u8; 32]>(),
+        ) {
+            let (q, reference_q) = point_of(&c);
+            prop_assert_eq!(ours(&q.mul(&k)), theirs(&(reference_q * scalar(&k))));
+            prop_assert_eq!(
+                ours(&lincomb(&a, &k, &q)),
+                theirs(&(p256::ProjectivePoint::GENERATOR * scalar(&a) + reference_q * scalar(&k)))
+            );
+        }
+
+        /// Digits 0 or odd in -7..=7, three zeros after each non-zero one, and they add up to k.
+        #[test]
+        fn naf_is_a_width_4_naf_of_k(k in any::<[u8; 32]>()) {
+            let digits = naf(&k);
+            let mut since = 4;
+            for &d in &digits {
+                prop_assert!(d == 0 || (d % 2 != 0 && (-7..=7).contains(&d)), "digit {}", d);
+                if d != 0 {
+                    prop_assert!(since >= 3, "non-zero digits too close");
+                    since = 0;
+                } else {
+                    since += 1;
+                }
+            }
+            // Σ dᵢ·2ⁱ, from the top, in 32-bit limbs with signed carries.
+            let mut value = [0i64; 9];
+            for &d in digits.iter().rev() {
+                let mut carry = i64::from(d);
+                for limb in value.iter_mut() {
+                    let v = *limb * 2 + carry;
+                    *limb = v.rem_euclid(1 << 32);
+                    carry = v.div_euclid(1 << 32);
+                }
+                prop_assert_eq!(carry, 0);
+            }
+            let mut expected = [0i64; 9];
+            for (i, limb) in expected.iter_mut().take(8).enumerate() {
+                let at = 28 - 4 * i;
+                *limb = i64::from(u32::from_be_bytes(k[at..at + 4].try_into().unwrap()));
+            }
+            prop_assert_eq!(value, expected);
+        }
+    }
+}
