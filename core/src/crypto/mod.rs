@@ -5,13 +5,17 @@
 //! give the same bytes on every backend. Two backends, one chosen at build time ([`BACKEND`]):
 //!
 //! - `p256` (RustCrypto, portable): the default, and the reference on every target. ECDSA's
-//!   steps are written out over its arithmetic (verify: ADR 0014; signing and the scalar
-//!   products: ADR 0017) and checked against RustCrypto's `ecdsa` in the tests.
+//!   steps are written out over its field arithmetic (verify: ADR 0014; signing and the scalar
+//!   products: ADR 0017; the group law and the inverses: ADR 0018, [`point`]) and checked
+//!   against RustCrypto's `ecdsa` in the tests.
 //! - `p256-cm4` (feature `p256-cm4`): the `p256-cm4` crate, a Rust port of the P256-Cortex-M4
 //!   assembly, for Cortex-M4/M4F (`thumbv7em-none-eabi`, `thumbv7em-none-eabihf`). It takes the
-//!   nonce as an argument; [`sign_prehash`] derives it with the `rfc6979` crate exactly as RustCrypto
-//!   `ecdsa` does (HMAC-DRBG over SHA-256 from the secret and the digest, no extra data, next
-//!   candidate when `r` or `s` comes out zero), so the signatures are byte-identical.
+//!   nonce as an argument.
+//!
+//! Both backends take their nonces from [`nonce`]: RFC 6979 exactly as RustCrypto `ecdsa`
+//! derives them with the `rfc6979` crate (HMAC-DRBG over SHA-256 from the secret and the
+//! digest, no extra data, next candidate when `k` is out of range or `r` or `s` comes out
+//! zero), so the signatures are byte-identical.
 //!
 //! Where the feature applies (the condition below matches the one in `core/Cargo.toml`):
 //!
@@ -43,11 +47,15 @@ pub enum CryptoError {
     BadSignature,
 }
 
-/// The group order n of P-256, big-endian hex.
+/// The group order n of P-256, big-endian hex (the portable backend's Montgomery modulus;
+/// `nonce::N` holds the same bytes for both backends, and a test checks they agree).
+#[cfg(not(all(
+    feature = "p256-cm4",
+    target_arch = "arm",
+    target_os = "none",
+    target_has_atomic = "32"
+)))]
 const ORDER_HEX: &str = "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
-
-/// The group order n of P-256, the modulus of the RFC 6979 nonce (both backends).
-static ORDER: p256::U256 = p256::U256::from_be_hex(ORDER_HEX);
 
 /// The backend this build uses: `"p256"` or `"p256-cm4"`.
 pub const BACKEND: &str = backend::NAME;
@@ -92,6 +100,7 @@ pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, C
     backend::sign_prehash(secret, digest)
 }
 
+mod nonce;
 #[cfg(not(all(
     feature = "p256-cm4",
     target_arch = "arm",
@@ -276,19 +285,12 @@ mod backend {
             let d = &self.0;
             // The digest is exactly as wide as n, so it is taken whole, then reduced mod n.
             let z = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&(*digest).into());
-            let mut nonces = rfc6979::KGenerator::<sha2::Sha256, p256::U256>::new(
-                &d.to_repr(),
-                digest,
-                &[],
-                &super::ORDER,
-            );
+            let mut nonces = super::nonce::Nonces::new(&be(d), digest);
             for _ in 0..NONCE_TRIES {
-                let mut k = p256::FieldBytes::default();
-                nonces.fill_next_k(&mut k);
-                let Some(k) = p256::Scalar::from_repr(k).into_option() else {
+                // A candidate out of 1..n-1 is skipped, as the `rfc6979` crate skips it.
+                let Some(k) = nonzero_scalar(&nonces.next()) else {
                     continue;
                 };
-                // k = 0 gives the identity, so r = 0 and s = 0: caught below.
                 let (x, _) = Point::GENERATOR.mul(&be(&k)).affine();
                 let r = x_mod_n(&x);
                 let s = mul_n(&invert_n(&k), &(z + mul_n(&r, d)));
@@ -372,7 +374,6 @@ mod backend {
 ))]
 mod backend {
     use super::CryptoError;
-    use rfc6979::bigint::U256;
     use tally_hal::{PublicKey, Signature};
 
     pub const NAME: &str = "p256-cm4";
@@ -450,15 +451,13 @@ mod backend {
             return Err(CryptoError::BadSecret);
         }
         // As `ecdsa::hazmat::sign_prehashed_rfc6979` (ecdsa 0.17): the raw digest and the
-        // big-endian secret into the generator, candidates already reduced to 1..n-1.
-        let mut nonces =
-            rfc6979::KGenerator::<sha2::Sha256, U256>::new(secret, digest, &[], &super::ORDER);
+        // big-endian secret into the generator.
+        let mut nonces = super::nonce::Nonces::new(secret, digest);
         for _ in 0..NONCE_TRIES {
-            let mut k = [0u8; 32];
-            nonces.fill_next_k(&mut k);
             let (mut r, mut s) = ([0u32; 8], [0u32; 8]);
-            // Reduces the digest mod n like `bytes2scalar`; false when r or s is zero.
-            if p256_cm4::sign(&mut r, &mut s, digest, &d, &words(&k)) {
+            // Reduces the digest mod n like `bytes2scalar`; false when k is out of 1..n-1
+            // (the candidate is skipped, as the `rfc6979` crate skips it) or r or s is zero.
+            if p256_cm4::sign(&mut r, &mut s, digest, &d, &words(&nonces.next())) {
                 let mut out = [0u8; 64];
                 let (r_out, s_out) = out.split_at_mut(32);
                 write_be(&r, r_out);
