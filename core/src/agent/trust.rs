@@ -101,21 +101,13 @@ impl<J: Journal> Agent<J> {
     /// The UDIs whose trust code a usage message asks for (TRUST-5, 17.7.1 on): every slot
     /// without a code usable for communication, whose key is known.
     pub(super) fn trust_wanted(&self) -> Vec<TrustSubject, { Limits::HA_MEMBERS }> {
-        let mut out = Vec::new();
         if self.ident.release != super::Release::V17_7 {
-            return out;
+            return Vec::new();
         }
-        for (slot, (_, udi)) in self.ident.slots().enumerate() {
-            if !self.slot_communicates(slot)
-                && let Some(key) = self.ident.slot_key(slot)
-            {
-                let _ = out.push(TrustSubject {
-                    udi: udi.clone(),
-                    device_key: crate::wire::Key(key),
-                });
-            }
-        }
-        out
+        // The same walk as a request's subjects: one copy of it.
+        self.subjects_of(slot_mask(
+            (0..self.ident.slots().count()).filter(|&s| !self.slot_communicates(s)),
+        ))
     }
 
     fn trust_subjects(&self, scope: SyncScope) -> Vec<TrustSubject, { Limits::HA_MEMBERS }> {
