@@ -474,7 +474,8 @@ impl<J: Journal> Agent<J> {
         created: Timestamp,
         payload: &[u8],
     ) -> Result<u64, (&'static str, bool)> {
-        let (head, _) = auth_head(payload).map_err(|_| ("invalid response", false))?;
+        let mut head = ResponseHead::default();
+        auth_head(payload, &mut head).map_err(|_| ("invalid response", false))?;
         if head.udi != self.ident.udi || head.request_created_at != created {
             return Err((NOT_ANSWER, false));
         }
@@ -549,8 +550,9 @@ impl<J: Journal> Agent<J> {
         env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        let (head, parts) =
-            auth_head(env.payload()).map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
+        let mut head = ResponseHead::default();
+        let parts = auth_head(env.payload(), &mut head)
+            .map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
         if head.udi != self.ident.udi {
             return Err(AgentError::WrongDevice);
         }
@@ -830,23 +832,18 @@ pub(super) struct PendingAuth {
     subjects: Vec<(u8, u64), { Limits::HA_MEMBERS }>,
 }
 
-/// Read a verified authorization response whole, without holding it: its head, and how many
-/// codes and refusals it carries.
-fn auth_head(payload: &[u8]) -> Result<(ResponseHead, usize), Malformed> {
-    let mut head = ResponseHead::default();
+/// Read a verified authorization response whole, without holding it: its head (into `head`, as
+/// `trust_head`), and how many codes and refusals it carries.
+fn auth_head(payload: &[u8], head: &mut ResponseHead) -> Result<usize, Malformed> {
     let (mut codes, mut refused) = (0, 0);
     let mut r = Reader::new(payload);
-    decode::auth_response(
-        &mut r,
-        &mut head,
-        &mut |_| codes += 1,
-        &mut |_| {},
-        &mut |_| refused += 1,
-    )?;
+    decode::auth_response(&mut r, head, &mut |_| codes += 1, &mut |_| {}, &mut |_| {
+        refused += 1
+    })?;
     if !r.rest().is_empty() {
         return Err(Malformed);
     }
-    Ok((head, codes + refused))
+    Ok(codes + refused)
 }
 
 /// The parts of a response [`auth_head`] has read whole, handed over one at a time.

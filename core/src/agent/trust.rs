@@ -199,13 +199,14 @@ impl<J: Journal> Agent<J> {
         env: Result<Envelope<'_>, AgentError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let opened = env.ok().and_then(|env| {
-            let (head, ..) = trust_head(env.payload()).ok()?;
-            Some((env, head))
+        let mut head = ResponseHead::default();
+        let answers = env.ok().filter(|env| {
+            trust_head(env.payload(), &mut head).is_ok()
+                && head.udi == self.ident.udi
+                && head.request_created_at == created
+                && head.seq > self.state.seq_hwm
         });
-        let Some((env, head)) = opened.filter(|(_, h)| {
-            h.udi == self.ident.udi && h.request_created_at == created && h.seq > self.state.seq_hwm
-        }) else {
+        let Some(env) = answers else {
             self.stats.trust_sync.failed(t, "invalid response", false);
             return Ok(());
         };
@@ -370,13 +371,14 @@ impl<J: Journal> Agent<J> {
                 .failed(t, "invalid response", false);
             emit(sink, Message::TrustInstallFailed(&own, why));
         };
+        let mut head = ResponseHead::default();
         let opened = env.and_then(|env| {
-            let (head, ..) = trust_head(env.payload())
+            trust_head(env.payload(), &mut head)
                 .map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
-            Ok((env, head))
+            Ok(env)
         });
-        let (env, head) = match opened {
-            Ok(x) => x,
+        let env = match opened {
+            Ok(env) => env,
             Err(e) => {
                 refuse(self, sink, Why::Error(e));
                 return Ok(());
@@ -469,7 +471,8 @@ impl<J: Journal> Agent<J> {
         env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        let (head, codes, refused) = trust_head(env.payload())
+        let mut head = ResponseHead::default();
+        let (codes, refused) = trust_head(env.payload(), &mut head)
             .map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
         if head.udi != self.ident.udi {
             return Err(AgentError::WrongDevice);
@@ -584,19 +587,17 @@ fn slot_mask(slots: impl Iterator<Item = usize>) -> u8 {
     slots.filter(|&s| s < 8).fold(0, |m, s| m | (1u8 << s))
 }
 
-/// Read a verified trust response whole without holding it: its head, and how many codes and
+/// Read a verified trust response whole without holding it: its head (into `head`, where the
+/// caller keeps it: returned, it was copied through each caller's frame), and how many codes and
 /// refusals it carries.
-fn trust_head(payload: &[u8]) -> Result<(ResponseHead, usize, usize), Malformed> {
-    let mut head = ResponseHead::default();
+fn trust_head(payload: &[u8], head: &mut ResponseHead) -> Result<(usize, usize), Malformed> {
     let (mut codes, mut refused) = (0, 0);
     let mut r = Reader::new(payload);
-    decode::trust_response(&mut r, &mut head, &mut |_| codes += 1, &mut |_| {
-        refused += 1
-    })?;
+    decode::trust_response(&mut r, head, &mut |_| codes += 1, &mut |_| refused += 1)?;
     if !r.rest().is_empty() {
         return Err(Malformed);
     }
-    Ok((head, codes, refused))
+    Ok((codes, refused))
 }
 
 /// The parts of a response [`trust_head`] has read whole, handed over one at a time.
