@@ -819,8 +819,11 @@ impl State {
     /// Take report `i` out of the table, keeping the rest in ID order. `retain` moves each
     /// later report once, with a copy that cannot overlap; `Vec::remove` moves them with one
     /// overlapping copy, and that was the core's last use of `memmove` (1.6 KB of flash).
+    /// The report moves out whole (a placeholder takes its slot until `retain` drops it):
+    /// a clone was written field by field.
     fn remove_report(&mut self, i: usize) -> Option<Report> {
-        let gone = self.reports.get(i)?.clone();
+        let placeholder = Report::new(0, 0, 0, Timestamp(0), 0);
+        let gone = core::mem::replace(self.reports.get_mut(i)?, placeholder);
         let mut at = 0;
         self.reports.retain(|_| {
             at += 1;
