@@ -7,7 +7,7 @@
 //! licenses it covers.
 
 use super::{
-    Agent, AgentError, Imported, Outgoing, PendingReturn, SyncScope, decode_payload, emit,
+    Agent, AgentError, Imported, Outgoing, PendingReturn, Refusal, SyncScope, decode_payload, emit,
 };
 use crate::decode::{self, Malformed, Reader, ResponseHead};
 use crate::envelope::{self, Envelope, EnvelopeError};
@@ -31,10 +31,6 @@ pub enum ReturnMode<'a> {
     Offline(Option<&'a str>),
 }
 
-const WRONG_UDI: &str = "UDI mismatch: the authorization code is for another product instance";
-const REPLAY: &str =
-    "timestamp mismatch: the authorization code is older than one already installed";
-const UNKNOWN_LICENSE: &str = "the authorization code names a license this product does not have";
 const NOT_ANSWER: &str = "the response does not answer the authorization request";
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -307,10 +303,10 @@ impl<J: Journal> Agent<J> {
         &self,
         code: &AuthCode,
         t: Timestamp,
-    ) -> Result<(u8, AuthEntry), &'static str> {
-        let slot = self.ident.slot_of(&code.udi).ok_or(WRONG_UDI)?;
+    ) -> Result<(u8, AuthEntry), Refusal> {
+        let slot = self.ident.slot_of(&code.udi).ok_or(Refusal::AuthWrongUdi)?;
         if code.serial <= self.state.auth_serial_hwm {
-            return Err(REPLAY);
+            return Err(Refusal::AuthReplay);
         }
         let mut licenses = Vec::new();
         for l in code.licenses.iter() {
@@ -323,17 +319,17 @@ impl<J: Journal> Agent<J> {
                         .get(*i)
                         .is_some_and(needs_authorization)
                 })
-                .ok_or(UNKNOWN_LICENSE)?;
-            let units = u16::try_from(l.count).map_err(|_| UNKNOWN_LICENSE)?;
+                .ok_or(Refusal::AuthUnknownLicense)?;
+            let units = u16::try_from(l.count).map_err(|_| Refusal::AuthUnknownLicense)?;
             if units == 0 || licenses.push((lic as u8, units)).is_err() {
-                return Err(UNKNOWN_LICENSE);
+                return Err(Refusal::AuthUnknownLicense);
             }
         }
         if licenses.is_empty() {
-            return Err(UNKNOWN_LICENSE);
+            return Err(Refusal::AuthUnknownLicense);
         }
         Ok((
-            u8::try_from(slot).map_err(|_| WRONG_UDI)?,
+            u8::try_from(slot).map_err(|_| Refusal::AuthWrongUdi)?,
             AuthEntry {
                 kind: code.kind,
                 serial: code.serial,
@@ -528,7 +524,7 @@ impl<J: Journal> Agent<J> {
         let entry = self
             .check_auth_code(&file.code, t)
             .map_err(|why| match why {
-                REPLAY => AgentError::Stale,
+                Refusal::AuthReplay => AgentError::Stale,
                 w => AgentError::Refused(w),
             })?;
         let mut codes = Vec::new();
@@ -560,9 +556,7 @@ impl<J: Journal> Agent<J> {
             return Err(AgentError::Stale);
         }
         if parts == 0 {
-            return Err(AgentError::Refused(
-                "the response holds no authorization code",
-            ));
+            return Err(AgentError::Refused(Refusal::NoAuthCode));
         }
         self.apply_auth_response(t, env.payload(), head.seq, sink)
             .map(Imported::AuthCodes)
@@ -690,7 +684,7 @@ impl<J: Journal> Agent<J> {
                 if self.ident.catalogue.get(lic).map(|d| d.enforcement)
                     != Some(Enforcement::ExportControlled)
                 {
-                    return Err(AgentError::Refused("not an export-controlled license"));
+                    return Err(AgentError::Refused(Refusal::NotExportControlled));
                 }
                 Some(lic)
             }

@@ -165,7 +165,64 @@ pub enum AgentError {
     NothingToReturn,
     /// Not valid for this device: a trust code for another key, a factory code from outside,
     /// an authorization code for another device.
-    Refused(&'static str),
+    Refused(Refusal),
+}
+
+/// Why a code from the authority or the factory was refused. A byte, not its text: every
+/// agent call returns `Result<_, AgentError>`, and a text made the error 12 bytes, returned
+/// through memory by every one of them (docs/PERFORMANCE.md, tenth pass).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The factory trust code cannot be checked (TRUST-2).
+    NoManufacturingKey,
+    NotFactoryTrustCode,
+    TrustWrongUdi,
+    TrustWrongKey,
+    /// TRUST-7: only the factory installs a factory code.
+    FactoryTrustImport,
+    /// TRUST-7: a code the authority issued stays.
+    TrustAlreadyInstalled,
+    NoTrustCode,
+    AuthWrongUdi,
+    /// Not newer than a code already installed (AUTH-3: a returned code never comes back).
+    AuthReplay,
+    AuthUnknownLicense,
+    NoAuthCode,
+    /// AUTH-5: `export return` gives back one export-controlled license.
+    NotExportControlled,
+}
+
+impl Refusal {
+    pub const fn text(self) -> &'static str {
+        match self {
+            Refusal::NoManufacturingKey => "no manufacturing key is pinned",
+            Refusal::NotFactoryTrustCode => "not a factory trust code",
+            Refusal::TrustWrongUdi => {
+                "UDI mismatch: the trust code is for another product instance"
+            }
+            Refusal::TrustWrongKey => "the trust code does not match this product instance's key",
+            Refusal::FactoryTrustImport => "a factory trust code cannot be installed from a file",
+            Refusal::TrustAlreadyInstalled => "A trust code is already installed",
+            Refusal::NoTrustCode => "the response holds no trust code",
+            Refusal::AuthWrongUdi => {
+                "UDI mismatch: the authorization code is for another product instance"
+            }
+            Refusal::AuthReplay => {
+                "timestamp mismatch: the authorization code is older than one already installed"
+            }
+            Refusal::AuthUnknownLicense => {
+                "the authorization code names a license this product does not have"
+            }
+            Refusal::NoAuthCode => "the response holds no authorization code",
+            Refusal::NotExportControlled => "not an export-controlled license",
+        }
+    }
+}
+
+impl From<Refusal> for crate::messages::Why<'_> {
+    fn from(r: Refusal) -> Self {
+        crate::messages::Why::Error(AgentError::Refused(r))
+    }
 }
 
 impl From<JournalError> for AgentError {
@@ -218,7 +275,7 @@ impl AgentError {
             }
             AgentError::NotEnforced => "the license does not need an authorization code",
             AgentError::NothingToReturn => "no authorization code is installed",
-            AgentError::Refused(why) => why,
+            AgentError::Refused(why) => why.text(),
         };
         w.put(text);
     }

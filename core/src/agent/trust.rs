@@ -6,7 +6,7 @@
 //! reset cannot remove it) and counts where no other code is installed. Only a code from the
 //! authority (ID token or ACK) allows direct communication (TRUST-2).
 
-use super::{Agent, AgentError, Imported, Outgoing, SyncScope, decode_payload, emit};
+use super::{Agent, AgentError, Imported, Outgoing, Refusal, SyncScope, decode_payload, emit};
 use crate::decode::{self, Malformed, Reader, ResponseHead};
 use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::Journal;
@@ -31,11 +31,6 @@ pub struct TrustAnchors {
     pub member_keys: [Option<PublicKey>; Limits::HA_MEMBERS],
 }
 
-/// The error string when a code does not bind this device.
-const WRONG_UDI: &str = "UDI mismatch: the trust code is for another product instance";
-const WRONG_KEY: &str = "the trust code does not match this product instance's key";
-const NO_FACTORY_IMPORT: &str = "a factory trust code cannot be installed from a file";
-const ALREADY: &str = "A trust code is already installed";
 const NOT_ANSWER: &str = "the response does not answer the trust request";
 
 impl TrustAnchors {
@@ -44,7 +39,7 @@ impl TrustAnchors {
     pub fn with_factory_code(mut self, udi: &Udi, envelope: &[u8]) -> Result<Self, AgentError> {
         let mkey = self
             .manufacturing_key
-            .ok_or(AgentError::Refused("no manufacturing key is pinned"))?;
+            .ok_or(AgentError::Refused(Refusal::NoManufacturingKey))?;
         let env = envelope::open(envelope, Limits::INBOUND_PAYLOAD_BYTES)?;
         if env.kind() != Kind::TrustCode {
             return Err(EnvelopeError::WrongKind(env.kind()).into());
@@ -53,13 +48,13 @@ impl TrustAnchors {
         let file: TrustCodeFile = env.read()?;
         let code = file.code;
         if code.origin != TrustOrigin::Factory {
-            return Err(AgentError::Refused("not a factory trust code"));
+            return Err(AgentError::Refused(Refusal::NotFactoryTrustCode));
         }
         if &code.udi != udi {
-            return Err(AgentError::Refused(WRONG_UDI));
+            return Err(AgentError::Refused(Refusal::TrustWrongUdi));
         }
         if self.device_key != Some(code.device_key.0) {
-            return Err(AgentError::Refused(WRONG_KEY));
+            return Err(AgentError::Refused(Refusal::TrustWrongKey));
         }
         self.factory = Some(TrustEntry {
             origin: TrustOrigin::Factory,
@@ -243,7 +238,7 @@ impl<J: Journal> Agent<J> {
             (scope == SyncScope::All || slot == own) && self.ident.slot_key(slot).is_some()
         }));
         if slots == 0 {
-            return Err(AgentError::Refused(WRONG_KEY));
+            return Err(AgentError::Refused(Refusal::TrustWrongKey));
         }
         let token = bounded(token)?;
         // The operator chose the UDIs: no trust sync on top of it until the next boot.
@@ -277,7 +272,7 @@ impl<J: Journal> Agent<J> {
             subjects: self.trust_subjects(SyncScope::Local),
         };
         if request.subjects.is_empty() {
-            return Err(AgentError::Refused(WRONG_KEY));
+            return Err(AgentError::Refused(Refusal::TrustWrongKey));
         }
         let n = envelope::seal(Kind::TrustRequest, &request, key, bin)?;
         let env = bin.get(..n).ok_or(EnvelopeError::NoSpace)?;
@@ -292,17 +287,20 @@ impl<J: Journal> Agent<J> {
         &self,
         code: &TrustCode,
         t: Timestamp,
-    ) -> Result<(u8, TrustEntry), &'static str> {
+    ) -> Result<(u8, TrustEntry), Refusal> {
         if code.origin == TrustOrigin::Factory {
-            return Err(NO_FACTORY_IMPORT);
+            return Err(Refusal::FactoryTrustImport);
         }
-        let slot = self.ident.slot_of(&code.udi).ok_or(WRONG_UDI)?;
+        let slot = self
+            .ident
+            .slot_of(&code.udi)
+            .ok_or(Refusal::TrustWrongUdi)?;
         match self.ident.slot_key(slot) {
-            Some(k) if k != code.device_key.0 => return Err(WRONG_KEY),
-            None if slot == self.ident.own_slot() => return Err(WRONG_KEY),
+            Some(k) if k != code.device_key.0 => return Err(Refusal::TrustWrongKey),
+            None if slot == self.ident.own_slot() => return Err(Refusal::TrustWrongKey),
             _ => {}
         }
-        let slot8 = u8::try_from(slot).map_err(|_| WRONG_UDI)?;
+        let slot8 = u8::try_from(slot).map_err(|_| Refusal::TrustWrongUdi)?;
         Ok((
             slot8,
             TrustEntry {
@@ -415,7 +413,7 @@ impl<J: Journal> Agent<J> {
             issued_at: head.issued_at,
             codes: Vec::new(),
         }];
-        let mut bad: Vec<(Udi, &'static str), { Limits::HA_MEMBERS }> = Vec::new();
+        let mut bad: Vec<(Udi, Refusal), { Limits::HA_MEMBERS }> = Vec::new();
         if let [Record::TrustInstalled { codes, .. }] = &mut record {
             let me = &*self;
             trust_parts(
@@ -498,7 +496,7 @@ impl<J: Journal> Agent<J> {
             };
         }
         if codes == 0 && refused == 0 {
-            return Err(AgentError::Refused("the response holds no trust code"));
+            return Err(AgentError::Refused(Refusal::NoTrustCode));
         }
         self.apply_trust_response(t, env.payload(), &head, false, sink)
             .map(Imported::TrustCodes)
@@ -535,7 +533,7 @@ impl<J: Journal> Agent<J> {
         let (slot, entry) = self
             .check_trust_code(&file.code, t)
             .map_err(|why| match why {
-                WRONG_UDI => AgentError::WrongDevice,
+                Refusal::TrustWrongUdi => AgentError::WrongDevice,
                 w => AgentError::Refused(w),
             })?;
         let current = self
@@ -551,7 +549,7 @@ impl<J: Journal> Agent<J> {
         }
         // TRUST-7: a file cannot say `force`; a code from the authority stays.
         if self.slot_communicates(usize::from(slot)) {
-            return Err(AgentError::Refused(ALREADY));
+            return Err(AgentError::Refused(Refusal::TrustAlreadyInstalled));
         }
         let issued_at = entry.issued_at;
         let mut codes = Vec::new();
