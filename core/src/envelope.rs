@@ -309,7 +309,7 @@ impl Cursor<'_> {
 /// Remove the text armour: returns the label and writes the decoded bytes to `out`.
 pub fn dearmour<'t>(text: &'t [u8], out: &mut [u8]) -> Result<(&'t str, usize), EnvelopeError> {
     let text = core::str::from_utf8(text).map_err(|_| EnvelopeError::Armour)?;
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut lines = text.lines().map(str::trim_ascii).filter(|l| !l.is_empty());
     let first = lines.next().ok_or(EnvelopeError::Armour)?;
     let label = first
         .strip_prefix(BEGIN)

@@ -261,10 +261,10 @@ impl<J: Journal> Agent<J> {
         }
         let t = self.now(now);
         let request = self.pending_auth(t, mode, lic, scope)?;
-        self.commit(&[Record::AuthRequested {
+        self.commit_one(Record::AuthRequested {
             t,
             lic: u8::try_from(lic).map_err(|_| AgentError::Capacity)?,
-        }])?;
+        })?;
         self.outbox = Some(Outgoing::Auth(request));
         Ok(())
     }
@@ -290,10 +290,10 @@ impl<J: Journal> Agent<J> {
         let env = bin.get(..n).ok_or(EnvelopeError::NoSpace)?;
         let m = envelope::armour(Kind::AuthRequest.armour_label(), env, text)?;
         files.write(path, text.get(..m).ok_or(EnvelopeError::NoSpace)?)?;
-        self.commit(&[Record::AuthRequested {
+        self.commit_one(Record::AuthRequested {
             t,
             lic: u8::try_from(lic).map_err(|_| AgentError::Capacity)?,
-        }])
+        })
     }
 
     /// Check an authorization code from the authority: a UDI of this HA set, licenses of this
@@ -388,13 +388,14 @@ impl<J: Journal> Agent<J> {
         seq: u64,
         sink: &mut dyn EventSink,
     ) -> Result<usize, AgentError> {
-        let mut record = [Record::AuthInstalled {
+        // Never dropped: it owns nothing (see `Agent::commit_one`).
+        let mut record = core::mem::ManuallyDrop::new([Record::AuthInstalled {
             t,
             seq,
             codes: Vec::new(),
-        }];
+        }]);
         let mut refused: Vec<(Udi, AuthRefusal), { Limits::HA_MEMBERS }> = Vec::new();
-        if let [Record::AuthInstalled { codes, .. }] = &mut record {
+        if let [Record::AuthInstalled { codes, .. }] = &mut *record {
             let me = &*self;
             auth_parts(
                 payload,
@@ -411,7 +412,7 @@ impl<J: Journal> Agent<J> {
                 },
             );
         }
-        let installed = self.install_auth_codes(&record, sink)?;
+        let installed = self.install_auth_codes(&*record, sink)?;
         for (udi, why) in refused.iter() {
             emit(sink, Message::AuthInstallFailed(udi, why.text().into()));
         }
@@ -529,12 +530,13 @@ impl<J: Journal> Agent<J> {
             })?;
         let mut codes = Vec::new();
         let _ = codes.push(entry);
-        let record = [Record::AuthInstalled {
+        // Never dropped: it owns nothing (see `Agent::commit_one`).
+        let record = core::mem::ManuallyDrop::new([Record::AuthInstalled {
             t,
             seq: file.seq,
             codes,
-        }];
-        self.install_auth_codes(&record, sink)
+        }]);
+        self.install_auth_codes(&*record, sink)
             .map(Imported::AuthCodes)
     }
 
@@ -728,11 +730,12 @@ impl<J: Journal> Agent<J> {
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
         // Built in the record that commits it: no copy of it on the stack.
-        let mut record = [Record::AuthRemoved {
+        // Never dropped: it owns nothing (see `Agent::commit_one`).
+        let mut record = core::mem::ManuallyDrop::new([Record::AuthRemoved {
             t,
             removed: Vec::new(),
-        }];
-        let [Record::AuthRemoved { removed, .. }] = &mut record else {
+        }]);
+        let [Record::AuthRemoved { removed, .. }] = &mut *record else {
             return Ok(());
         };
         for &(slot, serial) in ret.codes.iter() {
@@ -748,8 +751,8 @@ impl<J: Journal> Agent<J> {
         if removed.is_empty() {
             return Ok(());
         }
-        self.commit(&record)?;
-        let [Record::AuthRemoved { removed, .. }] = &record else {
+        self.commit(&*record)?;
+        let [Record::AuthRemoved { removed, .. }] = &*record else {
             return Ok(());
         };
         for r in removed.iter() {

@@ -1389,7 +1389,7 @@ impl<J: Journal> Agent<J> {
             .split(|b| *b == b'\n')
             .next()
             .and_then(|l| core::str::from_utf8(l).ok())
-            .map(str::trim)
+            .map(str::trim_ascii)
             .and_then(|l| l.strip_prefix("-----BEGIN "))
             .and_then(|l| {
                 // A truncated first line still says what the file claims to be.

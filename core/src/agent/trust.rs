@@ -407,14 +407,15 @@ impl<J: Journal> Agent<J> {
         online: bool,
         sink: &mut dyn EventSink,
     ) -> Result<usize, AgentError> {
-        let mut record = [Record::TrustInstalled {
+        // Never dropped: it owns nothing (see `Agent::commit_one`).
+        let mut record = core::mem::ManuallyDrop::new([Record::TrustInstalled {
             t,
             seq: head.seq,
             issued_at: head.issued_at,
             codes: Vec::new(),
-        }];
+        }]);
         let mut bad: Vec<(Udi, Refusal), { Limits::HA_MEMBERS }> = Vec::new();
-        if let [Record::TrustInstalled { codes, .. }] = &mut record {
+        if let [Record::TrustInstalled { codes, .. }] = &mut *record {
             let me = &*self;
             trust_parts(
                 payload,
@@ -430,12 +431,12 @@ impl<J: Journal> Agent<J> {
                 &mut |_| {},
             );
         }
-        let [Record::TrustInstalled { codes, .. }] = &record else {
+        let [Record::TrustInstalled { codes, .. }] = &*record else {
             return Ok(0);
         };
         let installed = codes.len();
         if installed > 0 {
-            self.commit(&record)?;
+            self.commit(&*record)?;
             for (slot, _) in codes.iter() {
                 if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
                     emit(sink, Message::TrustInstallSuccess(udi));
@@ -554,12 +555,12 @@ impl<J: Journal> Agent<J> {
         let issued_at = entry.issued_at;
         let mut codes = Vec::new();
         let _ = codes.push((slot, entry));
-        self.commit(&[Record::TrustInstalled {
+        self.commit_one(Record::TrustInstalled {
             t,
             seq: file.seq,
             issued_at,
             codes,
-        }])?;
+        })?;
         if let Some(udi) = self.ident.slot_udi(usize::from(slot)) {
             emit(sink, Message::TrustInstallSuccess(udi));
         }
