@@ -308,19 +308,24 @@ impl Cursor<'_> {
 
 /// Remove the text armour: returns the label and writes the decoded bytes to `out`.
 pub fn dearmour<'t>(text: &'t [u8], out: &mut [u8]) -> Result<(&'t str, usize), EnvelopeError> {
-    let text = core::str::from_utf8(text).map_err(|_| EnvelopeError::Armour)?;
-    let mut lines = text.lines().map(str::trim_ascii).filter(|l| !l.is_empty());
+    core::str::from_utf8(text).map_err(|_| EnvelopeError::Armour)?;
+    // Lines as bytes: `str::lines` and Unicode trimming were 0.9 KB (tenth pass).
+    let mut lines = text
+        .split(|b| *b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| !l.is_empty());
     let first = lines.next().ok_or(EnvelopeError::Armour)?;
     let label = first
-        .strip_prefix(BEGIN)
-        .and_then(|l| l.strip_suffix(DASHES))
+        .strip_prefix(BEGIN.as_bytes())
+        .and_then(|l| l.strip_suffix(DASHES.as_bytes()))
         .filter(|l| !l.is_empty())
+        .and_then(|l| core::str::from_utf8(l).ok())
         .ok_or(EnvelopeError::Armour)?;
     let mut len = 0;
     let mut ended = false;
     for line in lines.by_ref() {
-        if let Some(end) = line.strip_prefix(END) {
-            if end.strip_suffix(DASHES) != Some(label) {
+        if let Some(end) = line.strip_prefix(END.as_bytes()) {
+            if end.strip_suffix(DASHES.as_bytes()) != Some(label.as_bytes()) {
                 return Err(EnvelopeError::Armour);
             }
             ended = true;
@@ -330,7 +335,7 @@ pub fn dearmour<'t>(text: &'t [u8], out: &mut [u8]) -> Result<(&'t str, usize), 
             return Err(EnvelopeError::Malformed);
         }
         let room = out.get_mut(len..).ok_or(EnvelopeError::TooLarge)?;
-        len += base64_decode(line.as_bytes(), room)?;
+        len += base64_decode(line, room)?;
     }
     if !ended || lines.next().is_some() {
         return Err(EnvelopeError::Malformed);

@@ -40,10 +40,11 @@ fn armour_ref(label: &str, data: &[u8], out: &mut [u8]) -> Result<usize, Envelop
     Ok(len)
 }
 
-/// `dearmour` as it was, on the crate.
+/// `dearmour` as it was, on the crate; since issue 5's tenth pass a line is trimmed of ASCII
+/// whitespace only (armour is ASCII: a line with other whitespace is refused, not trimmed).
 fn dearmour_ref<'t>(text: &'t [u8], out: &mut [u8]) -> Result<(&'t str, usize), EnvelopeError> {
     let text = core::str::from_utf8(text).map_err(|_| EnvelopeError::Armour)?;
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut lines = text.lines().map(str::trim_ascii).filter(|l| !l.is_empty());
     let first = lines.next().ok_or(EnvelopeError::Armour)?;
     let label = first
         .strip_prefix("-----BEGIN ")
@@ -173,4 +174,44 @@ fn every_short_line_decodes_as_the_crate_decodes_it() {
             }
         }
     }
+}
+
+/// What the byte-wise line split must read as `str::lines` does: CR LF line ends, blank and
+/// space-only lines, Unicode whitespace (not trimmed: refused), a non-UTF-8 byte anywhere
+/// (not a licensing file), a label with non-ASCII text.
+#[test]
+fn line_ends_and_whitespace_read_as_str_lines_reads_them() {
+    let body = "QUJDRA==";
+    let cases: Vec<Vec<u8>> = vec![
+        format!("-----BEGIN X-----\r\n{body}\r\n-----END X-----\r\n").into(),
+        format!("\n \t\n-----BEGIN X-----\n\n  {body}\t\n\r\n-----END X-----").into(),
+        format!("-----BEGIN X-----\n\u{a0}{body}\n-----END X-----\n").into(),
+        format!("\u{2003}-----BEGIN X-----\n{body}\n-----END X-----\n").into(),
+        format!("-----BEGIN \u{e9}t\u{e9}-----\n{body}\n-----END \u{e9}t\u{e9}-----\n").into(),
+        format!("-----BEGIN X-----\n{body}\n-----END X-----\n\u{a0}\n").into(),
+        format!("-----BEGIN X-----\r{body}\n-----END X-----\n").into(),
+        [
+            b"-----BEGIN X-----\n".as_slice(),
+            b"QUJD\xff\n",
+            b"-----END X-----\n",
+        ]
+        .concat(),
+        [
+            b"-----BEGIN X-----\n".as_slice(),
+            b"QUJDRA==\n-----END X-----\n\xc3",
+        ]
+        .concat(),
+    ];
+    for text in &cases {
+        for room in [0, 3, 64] {
+            same_dearmour(text, room);
+        }
+    }
+    let mut out = [0u8; 8];
+    assert_eq!(dearmour(&cases[0], &mut out), Ok(("X", 4)));
+    assert_eq!(dearmour(&cases[1], &mut out), Ok(("X", 4)));
+    assert_eq!(dearmour(&cases[2], &mut out), Err(EnvelopeError::Malformed));
+    assert_eq!(dearmour(&cases[3], &mut out), Err(EnvelopeError::Armour));
+    assert_eq!(dearmour(&cases[4], &mut out), Ok(("\u{e9}t\u{e9}", 4)));
+    assert_eq!(dearmour(&cases[7], &mut out), Err(EnvelopeError::Armour));
 }
