@@ -412,7 +412,7 @@ impl<J: Journal> Agent<J> {
                 },
             );
         }
-        let installed = self.install_auth_codes(&*record, sink)?;
+        let installed = self.install_auth_codes(&record, sink)?;
         for (udi, why) in refused.iter() {
             emit(sink, Message::AuthInstallFailed(udi, why.text().into()));
         }
@@ -536,7 +536,7 @@ impl<J: Journal> Agent<J> {
             seq: file.seq,
             codes,
         }]);
-        self.install_auth_codes(&*record, sink)
+        self.install_auth_codes(&record, sink)
             .map(Imported::AuthCodes)
     }
 
