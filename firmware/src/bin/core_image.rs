@@ -7,7 +7,10 @@
 //!
 //! What comes from the authority (responses, imported files) goes through `black_box`, so the
 //! optimiser must keep every decoder and handler it could reach, as on a device where those
-//! bytes come off the network. The run itself (boot, usage, a month of measurements, a report
+//! bytes come off the network. The authority's three real messages (a push receipt, an ACK
+//! polled for, a newer ACK imported as a file) are bytes sealed on the host
+//! (`firmware/fixtures/core_image/`, checked by tests/tests/core_image_messages.rs): a device
+//! does not link the authority's serializers. The run itself (boot, usage, a month of measurements, a report
 //! built and signed, a usage file saved) is real; behaviour is tested on the host and in the
 //! hardware-in-the-loop tests, this image only has to link and run. It prints the agent's size
 //! and the deepest stack, and exits 0 (101 on a failure).
@@ -19,13 +22,13 @@ mod image {
     use core::panic::PanicInfo;
     use cortex_m_rt::entry;
     use semihosting::io::Write as _;
-    use tally_core::agent::{Agent, ReturnMode, SyncScope};
+    use tally_core::agent::{Agent, Imported, ReturnMode, SyncScope};
     use tally_core::config::{ConfigChange, Transport};
     use tally_core::envelope;
     use tally_core::journal::flash::FlashJournal;
     use tally_core::rum::{ReportState, Selection};
     use tally_core::wire::AuthMode;
-    use tally_core::wire::{AckPayload, AckStatus, AckedReport, Kind, PushReceipt};
+    use tally_core::wire::Kind;
     use tally_firmware::{CountingSink, DemoFlash, FirmwareKey, RamFiles, identity, stack};
     use tally_hal::{CommError, DeviceKey, Timestamp};
 
@@ -33,6 +36,13 @@ mod image {
     const BIN: usize = tally_core::limits::Limits::USAGE_FILE_BYTES;
     /// Armour scratch for saved files (the armour of a whole `BIN`).
     const TEXT: usize = BIN / 48 * 65 + 512;
+
+    // The authority's messages of the run, sealed on the host with the authority key below:
+    // the image is the device, which never builds them (tests/tests/core_image_messages.rs
+    // replays this run, checks these bytes and rewrites them with TALLY_BLESS=1).
+    const RECEIPT: &[u8] = include_bytes!("../../fixtures/core_image/receipt.bin");
+    const ACK: &[u8] = include_bytes!("../../fixtures/core_image/ack.bin");
+    const ACK_FILE: &[u8] = include_bytes!("../../fixtures/core_image/ack-file.bin");
 
     static mut BIN_BUF: [u8; BIN] = [0; BIN];
     static mut TEXT_BUF: [u8; TEXT] = [0; TEXT];
@@ -184,20 +194,10 @@ mod image {
             fail("a push");
         }
         // The authority's receipt for the push, as bytes off the network (`black_box`: every
-        // response decoder stays in the image). Building it is the stand-in authority's code.
+        // response decoder stays in the image).
         phases.next("the push receipt");
-        let mut authority = authority;
-        let receipt = PushReceipt {
-            udi: agent.identity().udi.clone(),
-            issued_at: t,
-            seq: 1,
-            transaction: 1,
-            poll_after_secs: 60,
-        };
-        let n = envelope::seal(Kind::PushReceipt, &receipt, &mut authority, text)
-            .unwrap_or_else(|_| fail("seal"));
         agent
-            .on_response(t, black_box(Ok(text.get(..n).unwrap_or(&[]))), &mut sink)
+            .on_response(t, black_box(Ok(RECEIPT)), &mut sink)
             .unwrap_or_else(|_| fail("push receipt"));
         let answer: &[u8] = black_box(&[0u8; 64]);
         let _ = agent.on_response(t, black_box(Ok(answer)), &mut sink);
@@ -215,34 +215,9 @@ mod image {
             )
             .unwrap_or_else(|_| fail("save usage"));
 
-        // A real ACK for the push, polled for and then imported as a file (verified, applied,
-        // journaled): the deepest calls of the core. Building it is the authority's code, the
-        // one part of this image a device does not have (the serializers of `AckPayload` and
-        // `PushReceipt`, a few hundred bytes).
-        let mut reports = heapless::Vec::new();
-        for r in agent
-            .state()
-            .reports
-            .iter()
-            .filter(|r| r.state != ReportState::Open)
-        {
-            let _ = reports.push(AckedReport {
-                id: r.id,
-                status: AckStatus::Accepted,
-            });
-        }
-        let mut ack = AckPayload {
-            udi: agent.identity().udi.clone(),
-            issued_at: t,
-            seq: 2,
-            transaction: 1,
-            reports,
-            account: None,
-            policy: None,
-            trust: heapless::Vec::new(),
-            auth: heapless::Vec::new(),
-        };
-        // The ACK polled for: the poll goes out a minute after the receipt.
+        // A real ACK for the push (of every report not open), polled for and then imported as
+        // a file (verified, applied, journaled): the deepest calls of the core. The poll goes
+        // out a minute after the receipt.
         phases.next("an ACK polled for");
         let t = t.add_secs(61);
         agent.tick(t, &mut sink).unwrap_or_else(|_| fail("tick"));
@@ -253,24 +228,30 @@ mod image {
         {
             fail("a poll");
         }
-        let n =
-            envelope::seal(Kind::Ack, &ack, &mut authority, text).unwrap_or_else(|_| fail("seal"));
         agent
-            .on_response(t, black_box(Ok(text.get(..n).unwrap_or(&[]))), &mut sink)
+            .on_response(t, black_box(Ok(ACK)), &mut sink)
             .unwrap_or_else(|_| fail("ACK poll"));
+        // A refused ACK is a failed poll, not an error: the reports say whether it applied.
+        if !agent
+            .state()
+            .reports
+            .iter()
+            .any(|r| r.state == ReportState::Ack)
+        {
+            fail("ACK poll");
+        }
         let _ = agent.advance(t, t.add_secs(black_box(86_400)), &mut sink, &mut key, bin);
         // The same ACK as a file (a newer copy: verified, decoded and applied again).
-        ack.seq = 3;
-        let n =
-            envelope::seal(Kind::Ack, &ack, &mut authority, bin).unwrap_or_else(|_| fail("seal"));
-        let n = envelope::armour(Kind::Ack.armour_label(), bin.get(..n).unwrap_or(&[]), text)
+        let n = envelope::armour(Kind::Ack.armour_label(), black_box(ACK_FILE), text)
             .unwrap_or_else(|_| fail("armour"));
         let file = text.get(..n).unwrap_or(&[]);
         phases.next("an ACK import");
         let acked = agent
             .import(t, file, bin, &mut sink)
             .unwrap_or_else(|_| fail("ACK import"));
-        black_box(acked);
+        if !matches!(acked, Imported::Ack { .. }) {
+            fail("ACK import");
+        }
 
         // Every other import: a policy file, trust and authorization codes.
         phases.next("other imports, the factory image");
