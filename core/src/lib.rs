@@ -23,6 +23,7 @@
 //! | trust codes (agent side) | [`agent`] (`agent/trust.rs`) |
 //! | authorization codes, return codes | [`agent`] (`agent/authorization.rs`) |
 //! | the factory provisioning image | [`provision`] |
+//! | the CRCs of the flash journal and the provisioning image | [`crc`] |
 //! | every capacity | [`limits`] |
 //! | 64-bit division without the 64-bit divide builtin | [`arith`] |
 //!
@@ -46,6 +47,7 @@ pub mod agent;
 pub mod arith;
 pub mod cli;
 pub mod config;
+pub mod crc;
 pub mod crypto;
 pub mod decode;
 pub mod encode;

@@ -12,6 +12,7 @@
 //! that is trusted carries its own signature, and the CRC catches a damaged area.
 
 use crate::agent::{AUTHORITY_KEY_SLOTS, AgentError, TrustAnchors};
+use crate::crc::crc32;
 use crate::crypto;
 use crate::wire::Key;
 use core::fmt;
@@ -29,8 +30,6 @@ pub const FACTORY_ENVELOPE_BYTES: usize = 768;
 pub const FACTORY_AUTH_CODES: usize = 2;
 /// Largest encoded image.
 pub const PROVISION_BYTES: usize = 4 * 1024;
-
-const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// Why a provisioning image was refused.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -83,7 +82,7 @@ impl Provisioning {
     /// Encode as postcard + CRC-32 into `out`; returns the length.
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, ProvisionError> {
         let n = crate::encode::to_slice(self, out).map_err(|_| ProvisionError::TooLarge)?;
-        let crc = CRC32.checksum(out.get(..n).ok_or(ProvisionError::TooLarge)?);
+        let crc = crc32(out.get(..n).ok_or(ProvisionError::TooLarge)?);
         out.get_mut(n..n + 4)
             .ok_or(ProvisionError::TooLarge)?
             .copy_from_slice(&crc.to_le_bytes());
@@ -99,7 +98,7 @@ impl Provisioning {
         let split = bytes.len().checked_sub(4).ok_or(ProvisionError::Crc)?;
         let (body, crc) = bytes.split_at(split);
         let crc: [u8; 4] = crc.try_into().map_err(|_| ProvisionError::Crc)?;
-        if CRC32.checksum(body) != u32::from_le_bytes(crc) {
+        if crc32(body) != u32::from_le_bytes(crc) {
             return Err(ProvisionError::Crc);
         }
         let (p, rest): (Provisioning, &[u8]) =

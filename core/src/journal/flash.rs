@@ -18,6 +18,7 @@
 //! not continue on mount means a committed item was modified or removed: `Entry::Gap`.
 
 use super::{Entry, Journal, JournalError};
+use crate::crc::{crc8, crc32};
 use crate::decode;
 use crate::encode;
 use crate::state::{AckRecord, Record, RecordRef, State};
@@ -41,9 +42,6 @@ const KIND_BATCH: u8 = 1;
 const KIND_SNAP_BEGIN: u8 = 2;
 const KIND_SNAP_PART: u8 = 3;
 const KIND_SNAP_END: u8 = 4;
-
-const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
-const CRC8: crc::Crc<u8> = crc::Crc::<u8>::new(&crc::CRC_8_SMBUS);
 
 /// Geometry checked when the journal type is instantiated.
 struct Geometry<F>(PhantomData<F>);
@@ -191,7 +189,7 @@ impl<F: NorFlash> FlashJournal<F> {
                 .map(u32::from_le_bytes)
         };
         let (magic, seq, erases, crc) = (word(0)?, word(4)?, word(8)?, word(12)?);
-        let ok = magic == MAGIC && crc == CRC32.checksum(h.get(..12)?);
+        let ok = magic == MAGIC && crc == crc32(h.get(..12)?);
         ok.then_some(SectorInfo {
             seq,
             erase_count: erases,
@@ -319,7 +317,7 @@ impl<F: NorFlash> FlashJournal<F> {
         h[..4].copy_from_slice(&MAGIC.to_le_bytes());
         h[4..8].copy_from_slice(&self.next_seq.to_le_bytes());
         h[8..12].copy_from_slice(&previous.saturating_add(1).to_le_bytes());
-        let crc = CRC32.checksum(&h[..12]);
+        let crc = crc32(&h[..12]);
         h[12..16].copy_from_slice(&crc.to_le_bytes());
         self.flash
             .write(from, h.get(..Self::HEADER).ok_or(JournalError::Io)?)
@@ -349,12 +347,12 @@ impl<F: NorFlash> FlashJournal<F> {
         buf[0] = l0;
         buf[1] = l1;
         buf[2] = kind;
-        buf[3] = CRC8.checksum(&[l0, l1, kind]);
+        buf[3] = crc8(&[l0, l1, kind]);
         buf[4..8].copy_from_slice(&self.chain);
         for b in buf.iter_mut().take(body - 4).skip(ITEM_HEADER + len) {
             *b = 0xFF;
         }
-        let crc = CRC32.checksum(buf.get(..body - 4).ok_or(JournalError::TooLarge)?);
+        let crc = crc32(buf.get(..body - 4).ok_or(JournalError::TooLarge)?);
         buf.get_mut(body - 4..body)
             .ok_or(JournalError::TooLarge)?
             .copy_from_slice(&crc.to_le_bytes());
@@ -441,7 +439,7 @@ impl<F: NorFlash> FlashJournal<F> {
             .read(self.addr(sector, offset), buf.get_mut(..first)?)
             .ok()?;
         let (l0, l1, kind, hcrc) = (buf[0], buf[1], buf[2], buf[3]);
-        if CRC8.checksum(&[l0, l1, kind]) != hcrc || !(KIND_BATCH..=KIND_SNAP_END).contains(&kind) {
+        if crc8(&[l0, l1, kind]) != hcrc || !(KIND_BATCH..=KIND_SNAP_END).contains(&kind) {
             return None;
         }
         let len = usize::from(u16::from_le_bytes([l0, l1]));
@@ -508,7 +506,7 @@ impl<F: NorFlash> FlashJournal<F> {
             .read(self.addr(sector, offset + padded), commit)
             .ok()?;
         let stored = u32::from_le_bytes(buf.get(body - 4..body)?.try_into().ok()?);
-        let ok = commit.iter().all(|b| *b == 0) && stored == CRC32.checksum(buf.get(..body - 4)?);
+        let ok = commit.iter().all(|b| *b == 0) && stored == crc32(buf.get(..body - 4)?);
         if !ok {
             return Some((Scanned::Broken, size));
         }
