@@ -637,8 +637,11 @@ impl<J: Journal> Agent<J> {
     /// resources (heapless, no heap), and the drop glue of its strings and vectors was a call
     /// after every commit (docs/PERFORMANCE.md, tenth pass).
     fn commit_one(&mut self, record: RecordRef<'_>) -> Result<(), AgentError> {
-        let record = core::mem::ManuallyDrop::new(record);
-        self.commit(core::slice::from_ref(&*record))
+        // Committed where the caller put it, then forgotten: `ManuallyDrop::new` first moved
+        // it, a 336-byte copy on the push receipt's deepest path.
+        let done = self.commit(core::slice::from_ref(&record));
+        core::mem::forget(record);
+        done
     }
 
     fn commit(&mut self, records: &[RecordRef<'_>]) -> Result<(), AgentError> {
@@ -1147,17 +1150,31 @@ impl<J: Journal> Agent<J> {
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
         let restored = self.state.comm_failing_since.is_some();
-        let pushed = Record::Pushed {
-            t,
-            transaction: r.transaction,
-            poll_at: t.add_secs(u64::from(r.poll_after_secs).max(1)),
-        };
-        // Two records only when the link comes back (each is a `RecordRef`: 336 bytes).
+        let (transaction, poll_at) = (
+            r.transaction,
+            t.add_secs(u64::from(r.poll_after_secs).max(1)),
+        );
+        // Two records only when the link comes back (each is a `RecordRef`: 336 bytes), each
+        // built where it is committed: moving one into the pair was a copy on this, the push
+        // receipt's, deepest path.
         if restored {
-            let both = core::mem::ManuallyDrop::new([Record::CommRestored { t }, pushed]);
-            self.commit(&*both)?;
+            let both = [
+                Record::CommRestored { t },
+                Record::Pushed {
+                    t,
+                    transaction,
+                    poll_at,
+                },
+            ];
+            let done = self.commit(&both);
+            core::mem::forget(both);
+            done?;
         } else {
-            self.commit_one(pushed)?;
+            self.commit_one(Record::Pushed {
+                t,
+                transaction,
+                poll_at,
+            })?;
         }
         self.stats.usage_reporting.succeeded(t, "OK");
         if restored {
