@@ -6,11 +6,13 @@ Usage: stack-bound.py <elf> [<symbol prefix of the roots>]
 
 Reads `llvm-objdump -d` of the image. A function's frame is what its prologue reserves (push,
 stmdb sp!, vpush, sub sp); its depth is its frame plus the deepest of its callees (bl, and b /
-b.w to another function: tail calls). A `blx rN` whose rN was loaded from a literal pool
-(`ldr rN, [pc, #k]`) on every path to it calls the function that literal holds (see
-`literal_calls`). Any other indirect call (blx rN: a `dyn` sink, file system, key or closure)
-may reach any function whose address the image holds in its sections (vtables, literal pools)
-but the vector table: those are the only functions it can reach. The core has no recursion, so
+b.w to another function: tail calls). A `blx rN` whose rN was loaded from literal pools
+(`ldr rN, [pc, #k]`) on every path to it calls the functions those literals hold: a dataflow
+over the function's branches, loops and jump tables, machine-outlined sequences counted as
+their caller's code (see `literal_calls`). Any other indirect call (blx rN: a `dyn` sink,
+file system, key or closure) may reach any function whose address the image holds in its
+sections (vtables, literal pools) but the vector table: those are the only functions it can
+reach. The core has no recursion, so
 a path never goes through one function twice.
 
 The roots are the functions whose names start with the prefix (default: the agent's methods,
@@ -55,6 +57,8 @@ def parse(dis):
     words = {}
     label = re.compile(r"^([0-9a-f]+) <(.*)>:$")
     word = re.compile(r"^\s*([0-9a-f]+):\s+(?:[0-9a-f]{2} ){3}[0-9a-f]{2}\s+\.word\s+0x([0-9a-f]+)")
+    datum = re.compile(r"^\s*([0-9a-f]+):\s+((?:[0-9a-f]{2} ?)+)\s+\.(?:word|short|byte)\b")
+    data = {}  # every byte objdump shows as data ($d), by address: jump tables, literal pools
     for line in dis.splitlines():
         m = label.match(line)
         if m:
@@ -65,13 +69,18 @@ def parse(dis):
                                           "calls": set(), "indirect": False, "dynamic": [],
                                           "lines": [], "pool": set()})
             continue
+        m = datum.match(line)
+        if m:
+            at = int(m.group(1), 16)
+            for i, b in enumerate(m.group(2).split()):
+                data[at + i] = int(b, 16)
         m = word.match(line)
         if m:
             words[int(m.group(1), 16)] = int(m.group(2), 16)
             if cur is not None:
                 cur["pool"].add(int(m.group(1), 16))
             continue
-        if cur is None or "\t" not in line:
+        if cur is None or "\t" not in line or datum.match(line):
             continue
         f = cur
         f["lines"].append(line)
@@ -102,9 +111,14 @@ def parse(dis):
         if m and m.group(2) is None and m.group(1) != name:
             f["calls"].add(m.group(1))
     by_addr = {f["addr"] | 1: n for n, f in funcs.items()}
-    for f in funcs.values():
-        f["literals"] = literal_uses(f["lines"])
-        known, unknown = literal_calls(f.pop("lines"), words, set(by_addr))
+    outlined = {n: outlined_use(f) for n, f in funcs.items()
+                if n.startswith("OUTLINED_FUNCTION")}
+    for n, f in funcs.items():
+        f["literals"] = literal_uses(f["lines"], data, outlined)
+        lines = f.pop("lines")
+        known, unknown = literal_calls(lines, words, set(by_addr), outlined, data)
+        if n in outlined and outlined[n]["jumps"] is not None:
+            unknown = False  # its register branches are its callers' (`literal_calls`)
         f["calls"] |= {by_addr[w] for w in known if w in by_addr}
         f["indirect"] = unknown or any(w not in by_addr for w in known)
     return funcs
@@ -133,181 +147,355 @@ def registers(args):
     return regs
 
 
-def literal_calls(lines, words, entries):
-    """(literal words called, any other indirect call?) of one function's instructions. A
-    `blx rN` calls a known function when rN was set by `ldr rN, [pc, #k]` (or copied from such a register by `mov`) and nothing can
-    have changed it since: no instruction naming rN but stores, compares and branches, no call
-    (r0-r3, r12 and lr are the caller's to lose: AAPCS), no branch target in between (another
-    path may arrive with another rN), no IT block around the load. A `bx rN` (but lr) known
-    the same way to hold a function's entry (`entries`) is a tail call to it: LLVM tail-calls
-    a literal's function as `mov r1, r6; pop {...}; bx r1`. A function with a computed jump
-    (tbb, tbh, a write to pc but `pop`, any other bx of a register but lr) resolves nothing,
-    and each of its register branches may reach anything."""
-    ops = operands(lines)
-    def nothing():
-        return set(), any((op.startswith("blx") or (op.startswith("bx") and a != "lr"))
-                          and re.fullmatch(r"r\d+|r1[0-2]|lr", a) for op, a in ops)
+ALIASES = {"sb": "r9", "sl": "r10", "fp": "r11", "ip": "r12"}
+# Instructions that write their first two registers (the rest write the first only).
+TWO_WRITTEN = re.compile(r"(?:ldrd|ldrexd|ldaexd|umull|smull|umlal|smlal|umaal|vmov)(?:\.\w+)?$")
+LITERAL_LOAD = re.compile(r"(r\d+), \[pc, #-?\d+\]\s*")
 
-    if any(op.startswith(("tbb", "tbh"))
-           or (re.match(r"(?:mov|add|ldr)", op) and re.match(r"pc\b", args))
-           or (op.startswith(("ldm", "pop")) and "pc" in args and not op.startswith("pop")
-               and "sp!" not in args)
-           for op, args in ops):
-        return nothing()
-    targets = {int(m.group(1), 16) for ln in lines for m in [BRANCH.search(ln)] if m}
-    known, unknown = set(), False
-    consts, it_left = {}, 0
-    for ln, (op, args) in zip(lines, ops):
+
+def saves(op, args):
+    """The registers a push / pop / stack ldm or stm saves or restores (none for others)."""
+    brace = re.search(r"\{([^}]*)\}", args)
+    if brace and (op.startswith(("push", "pop"))
+                  or (op.startswith(("ldm", "stm")) and args.startswith("sp!"))):
+        return {ALIASES.get(r, r) for r in registers(brace.group(1))}
+    return set()
+
+
+def written(op, args):
+    """The core registers an instruction may write, but what a stack pop restores."""
+    regs = [ALIASES.get(r, r) for r in registers(args)]
+    out = set()
+    if "!" in args or "], " in args:  # writeback
+        out |= {ALIASES.get(r, r) for r in re.findall(r"\[?\b(r\d+|sb|sl|fp|ip)\b(?:\]|!)", args)}
+    if saves(op, args):
+        return out - {"sp"}
+    brace = re.search(r"\{([^}]*)\}", args)
+    if brace and op.startswith("ldm"):
+        return out | {ALIASES.get(r, r) for r in registers(brace.group(1))}
+    if READ_ONLY.match(op):
+        return out
+    return out | set(regs[:2] if TWO_WRITTEN.match(op) else regs[:1])
+
+
+OUTLINED_CALL = re.compile(r"\tb\S*\s+(?:0x)?[0-9a-f]+ <(OUTLINED_FUNCTION_\d+)>")
+
+
+def outlined_use(f):
+    """What a machine-outlined sequence does with its caller's registers (it runs as part of
+    its caller, without a frame of its own): {"writes", "reads" (but saves, restores and
+    branch targets), "jumps": the registers it calls or tail-calls through, or None when its
+    register branches cannot be its callers' (a frame, a write to the register first)}."""
+    writes, reads, jumps = set(), set(), set()
+    for op, args in operands(f["lines"]):
+        regs = {ALIASES.get(r, r) for r in registers(args)}
+        if re.fullmatch(r"blx|bx", op) and re.fullmatch(r"r\d+", args):
+            if args in writes:
+                jumps = None
+            elif jumps is not None:
+                jumps.add(args)
+            continue
+        w = written(op, args)
+        writes |= w
+        reads |= regs - saves(op, args) - (w if not READ_WRITE.match(op) else set())
+    if f["frame"]:
+        jumps = None
+    return {"writes": writes, "reads": reads, "jumps": jumps}
+
+
+def jump_targets(lines, data):
+    """The addresses a function's `tbb [pc, rN]` / `tbh [pc, rN, lsl #1]` can jump to, read
+    from the table that follows each (the data bytes from the instruction's address + 4 up
+    to the next code: a padding byte can only add a target), or None if a table branch is
+    not of that form or its table is not there."""
+    found = set()
+    for ln, (op, args) in zip(lines, operands(lines)):
+        if not op.startswith(("tbb", "tbh")):
+            continue
         at = int(ln.split(":", 1)[0], 16)
-        if at in targets:
-            consts.clear()
-        in_it, it_left = it_left > 0, max(it_left - 1, 0)
-        regs = set(registers(args))
-        m = re.fullmatch(r"ldr(?:\.w)?", op) and re.fullmatch(
-            r"(r\d+), \[pc, #-?\d+\]\s*", args.split("@")[0])
-        lit = re.search(r"@ 0x([0-9a-f]+)", ln)
-        if m and lit and not in_it:
-            consts[m.group(1)] = int(lit.group(1), 16)
+        half = op.startswith("tbh")
+        if not re.fullmatch(r"\[pc, r\d+" + (r", lsl #1\]" if half else r"\]"), args):
+            return None
+        table, n = at + 4, 0
+        if table not in data:
+            return None
+        while table + n in data and (not half or table + n + 1 in data):
+            step = data[table + n] | (data[table + n + 1] << 8 if half else 0)
+            found.add(at + 4 + 2 * step)
+            n += 2 if half else 1
+    return found
+
+
+def computed_jump(ops, table_ok):
+    """Whether a function jumps where the analysis cannot follow: a table branch without its
+    table, a write to pc but `pop`, an `ldm` into pc but a stack pop."""
+    return any((op.startswith(("tbb", "tbh")) and not table_ok)
+               or (re.match(r"(?:mov|add|ldr)", op) and re.match(r"pc\b", args))
+               or (op.startswith(("ldm", "pop")) and "pc" in args and not op.startswith("pop")
+                   and "sp!" not in args)
+               for op, args in ops)
+
+
+def control_flow(lines, ops, tables):
+    """(successors of each instruction by index, whether each is conditional: in an IT
+    block). Past the last instruction is index len(lines): falling off the end."""
+    index = {int(ln.split(":", 1)[0], 16): i for i, ln in enumerate(lines)}
+    it_of, left = [], 0
+    for op, _ in ops:
+        it_of.append(left > 0)
+        left = len(op) - 1 if re.fullmatch(r"it[te]{0,3}", op) else max(left - 1, 0)
+    succ = []
+    for i, (ln, (op, args)) in enumerate(zip(lines, ops)):
+        nxt = [i + 1]
+        m = BRANCH.search(ln)
+        target = [index[int(m.group(1), 16)]] if m and int(m.group(1), 16) in index else []
+        if op.startswith(("tbb", "tbh")):
+            succ.append([index[t] for t in tables if t in index])
+        elif it_of[i]:
+            succ.append(nxt + target)
+        elif re.fullmatch(r"b(?:\.w)?", op):  # unconditional: here, or a tail call
+            succ.append(target)
+        elif m:  # a conditional branch, cbz, cbnz
+            succ.append(nxt + target)
+        elif op == "bx" or (op.startswith(("pop", "ldm")) and "pc" in args):
+            succ.append([])
+        else:
+            succ.append(nxt)
+    return succ, it_of
+
+
+def solve(n, succ, it_of, step, join):
+    """The state before each reachable instruction (by index; index n is the end), from the
+    empty state at the entry: `step(i, state)` is the state after instruction i, `join`
+    merges two states where paths meet. A conditional instruction may not run: its after
+    state is joined with its before state."""
+    before = {0: {}} if n else {}
+    work = list(before)
+    while work:
+        i = work.pop()
+        if i >= n:
             continue
+        after = step(i, before[i])
+        if it_of[i]:
+            after = join(after, before[i])
+        for j in succ[i]:
+            new = after if j not in before else join(before[j], after)
+            if j not in before or new != before[j]:
+                before[j] = new
+                work.append(j)
+    return before
+
+
+def literal_load(op, args, ln):
+    """The literal address an instruction loads (`ldr rN, [pc, #k]`) and rN, or None."""
+    m = re.fullmatch(r"ldr(?:\.w)?", op) and LITERAL_LOAD.fullmatch(args)
+    lit = re.search(r"@ 0x([0-9a-f]+)", ln)
+    return (m.group(1), int(lit.group(1), 16)) if m and lit else None
+
+
+def literal_calls(lines, words, entries, outlined=None, data=None):
+    """(literal words called, any other indirect call?) of one function's instructions, by a
+    forward dataflow over its control flow (`control_flow`, `solve`): what each register
+    holds, as the set of literal pool addresses it may have been set from (`ldr rN, [pc,
+    #k]`, copied by `mov`), or unknown. Paths join at branch targets, loop heads and jump
+    table targets (`tbb`/`tbh`, read from their tables); an IT block's instructions may or
+    may not run. Anything else that names a register as a destination, a restore from the
+    stack, and a call (r0-r3, r12 and lr are the callee's to change: AAPCS) make it unknown;
+    a call into a machine-outlined sequence loses what the sequence writes, and a register
+    the sequence branches through is called from here. A `blx rN` whose rN holds known
+    literals calls their functions; a `bx rN` (but lr) whose literals are all function
+    entries (`entries`) tail-calls them (LLVM tail-calls a literal's function as
+    `mov r1, r6; pop {...}; bx r1`). Any other register call may reach anything. A function
+    with a jump the flow cannot follow (`computed_jump`) resolves nothing."""
+    ops = operands(lines)
+    calls_reg = any((op.startswith("blx") or (op.startswith("bx") and a != "lr"))
+                    and re.fullmatch(r"r\d+|lr", a) for op, a in ops)
+    tables = jump_targets(lines, data or {})
+    if computed_jump(ops, tables is not None):
+        return set(), calls_reg
+    succ, it_of = control_flow(lines, ops, tables)
+    known, unknown = set(), [False]
+
+    def note(call, vals):
+        if not vals or any(v not in words for v in vals):
+            unknown[0] = True
+        elif call or all(words[v] in entries for v in vals):
+            known.update(words[v] for v in vals)
+        else:
+            unknown[0] = True
+
+    def step(i, state, record=False):
+        op, args = ops[i]
+        out = dict(state)
+        load = literal_load(op, args, lines[i])
+        if load:
+            out[load[0]] = frozenset([load[1]])
+            return out
         mv = re.fullmatch(r"movs?(?:\.w)?", op) and re.fullmatch(r"(r\d+), (r\d+)", args)
-        if mv and not in_it:  # a copy keeps what the source held
-            if mv.group(2) in consts:
-                consts[mv.group(1)] = consts[mv.group(2)]
+        if mv:
+            if mv.group(2) in out:
+                out[mv.group(1)] = out[mv.group(2)]
             else:
-                consts.pop(mv.group(1), None)
-            continue
-        if op.startswith("blx") and re.fullmatch(r"r\d+", args):
-            if not in_it and args in consts and consts[args] in words:
-                known.add(words[consts[args]])
-            else:
-                unknown = True
-        elif op.startswith("bx") and args != "lr":
-            if args in consts and words.get(consts[args]) in entries:
-                known.add(words[consts[args]])
-                if not in_it:  # nothing falls through
-                    consts.clear()
-                continue
-            return nothing()
-        if re.fullmatch(r"it[te]{0,3}", op):
-            it_left = len(op) - 1
+                out.pop(mv.group(1), None)
+            return out
+        if record and op.split(".")[0] in ("blx", "bx") and re.fullmatch(r"r\d+", args):
+            note(op.startswith("blx"), state.get(args))
+        o = OUTLINED_CALL.search(lines[i])
+        if o:
+            use = (outlined or {}).get(o.group(1), {})
+            jumps = use.get("jumps")
+            for r in jumps if jumps is not None else ["?"]:
+                if record:
+                    note(True, state.get(r))
+            for r in use.get("writes", list(out)):
+                out.pop(r, None)
         if op.startswith(("bl", "blx", "svc", "bkpt")):  # a semihosting bkpt answers in r0
-            for r in ("r0", "r1", "r2", "r3", "r12", "ip", "lr"):
-                consts.pop(r, None)
+            for r in ("r0", "r1", "r2", "r3", "r12", "lr"):
+                out.pop(r, None)
         if not READ_ONLY.match(op) or "!" in args or "], " in args:
-            for r in regs:
-                consts.pop(r, None)
-    return known, unknown
+            for r in registers(args):
+                out.pop(ALIASES.get(r, r), None)
+        return out
+
+    def join(a, b):  # a register is known where every path knows it
+        return {r: a[r] | b[r] for r in a.keys() & b.keys()}
+
+    for i, state in solve(len(lines), succ, it_of, step, join).items():
+        if i < len(lines):
+            step(i, state, record=True)
+    return known, unknown[0]
 
 
 # Instructions whose first register is read as well as written.
 READ_WRITE = re.compile(r"(?:umlal|smlal|umaal|smlalbb|bfi|bfc|movt)(?:\.\w+)?$")
 
 
-def literal_uses(lines):
+def literal_uses(lines, data=None, outlined=None):
     """(literal words loaded, those of them whose value may be used other than as a call
     target) of one function: `ldr rN, [pc, #k]` loads, then rN (and its `mov` copies) may only
     be called (`blx`/`bx`) or overwritten. Anything else escapes the literal: rN read by any
-    other instruction (a store into a vtable or a closure, an argument in r0-r3 of a call, a
-    return value in r0-r1), rN still live at a branch target, inside an IT block or at the
-    end of the function, the literal read in any other way (`ldrd`, `vldr`, `adr`: the 64
-    bytes from there), or a computed jump anywhere in the function. A literal that never
+    other instruction (a store into a vtable or a closure, an argument in r0-r3 of a call or
+    of a tail call, a return value in r0-r1, a read by a machine-outlined sequence), rN
+    still live at the end of the function, the literal read in any other way (`ldrd`,
+    `vldr`, `adr`: the 64 bytes from there), a jump through an unknown register, or a
+    computed jump anywhere in the function. What rN may hold at each instruction comes from
+    the same dataflow as `literal_calls`, with paths joined by union. A literal that never
     escapes anywhere only names a function to call: it does not make that function
     address-taken (`taken_words`)."""
     ops = operands(lines)
     loaded, escaped = set(), set()
-    anchored = [(ln, op, args) for ln, (op, args) in zip(lines, ops)]
-    for ln, op, args in anchored:
+    for ln, (op, args) in zip(lines, ops):
         lit = re.search(r"@ 0x([0-9a-f]+)", ln)
         if not lit:
             continue
         at = int(lit.group(1), 16)
-        if re.fullmatch(r"ldr(?:\.w)?", op) and re.fullmatch(r"r\d+, \[pc, #-?\d+\]\s*", args):
+        if literal_load(op, args, ln):
             loaded.add(at)
         elif "[pc" in args or op.startswith("adr"):
             escaped |= set(range(at, at + 64, 2))
     everything = (loaded, set(loaded) | escaped)
-    if any(op.startswith(("tbb", "tbh"))
-           or (re.match(r"(?:mov|add|ldr)", op) and re.match(r"pc\b", args))
-           or (op.startswith(("ldm", "pop")) and "pc" in args and not op.startswith("pop")
-               and "sp!" not in args)
-           for op, args in ops):
+    tables = jump_targets(lines, data or {})
+    if computed_jump(ops, tables is not None):
         return everything
-    targets = {int(m.group(1), 16) for ln in lines for m in [BRANCH.search(ln)] if m}
-    held, it_left = {}, 0
+    succ, it_of = control_flow(lines, ops, tables)
+    lost = [False]
 
-    def escape(*regs):
-        for r in regs:
-            escaped.update(held.pop(r, ()))
+    def step(i, held, record=False):
+        held = dict(held)
+        ln = lines[i]
+        op, args = ops[i]
 
-    for ln, op, args in anchored:
-        at = int(ln.split(":", 1)[0], 16)
-        if at in targets:
-            escape(*list(held))
-        in_it, it_left = it_left > 0, max(it_left - 1, 0)
-        if re.fullmatch(r"it[te]{0,3}", op):
-            it_left = len(op) - 1
-            continue
-        regs = registers(args)
-        if in_it:  # conditional: what it reads escapes, and a call sees r0-r3
-            escape(*regs)
+        def escape(*regs):
+            for r in regs:
+                if record:
+                    escaped.update(held.get(r, ()))
+                held.pop(r, None)
+
+        regs = [ALIASES.get(r, r) for r in registers(args)]
+        if it_of[i]:  # conditional: what it reads escapes, and a call sees r0-r3
+            for r in regs:
+                if record:
+                    escaped.update(held.get(r, ()))
             if re.fullmatch(r"b(?:l|lx|x)?(?:eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al)?"
-                            r"(?:\.w)?", op):
-                escape("r0", "r1", "r2", "r3")
-            continue
-        lit = re.search(r"@ 0x([0-9a-f]+)", ln)
-        m = re.fullmatch(r"ldr(?:\.w)?", op) and re.fullmatch(r"(r\d+), \[pc, #-?\d+\]\s*", args)
-        if m and lit:
-            held[m.group(1)] = {int(lit.group(1), 16)}
-            continue
+                            r"(?:\.w)?", op) or op.startswith("pop"):
+                for r in ("r0", "r1", "r2", "r3"):
+                    if record:
+                        escaped.update(held.get(r, ()))
+        load = literal_load(op, args, ln)
+        if load:
+            held[load[0]] = frozenset([load[1]])
+            return held
         mv = re.fullmatch(r"movs?(?:\.w)?", op) and re.fullmatch(r"(r\d+), (r\d+)", args)
         if mv:
             if mv.group(2) in held:
-                held[mv.group(1)] = set(held[mv.group(2)])
+                held[mv.group(1)] = held[mv.group(2)]
             else:
                 held.pop(mv.group(1), None)
-            continue
+            return held
+        if op.startswith(("tbb", "tbh")):  # the index is read; the rest goes to the targets
+            escape(*[r for r in regs if r != "pc"])
+            return held
         if op == "bx" and args != "lr" and args not in held:
-            return everything  # a jump through an unknown register: no flow to follow
+            lost[0] = True  # a jump through an unknown register: no flow to follow
+            return held
+        o = OUTLINED_CALL.search(ln)
+        if o:
+            # A machine-outlined sequence is this function's code: what it reads escapes
+            # (but the registers it calls through), what it writes is no longer held.
+            use = (outlined or {}).get(o.group(1))
+            if use is None:
+                escape(*list(held))
+            else:
+                escape(*[r for r in use["reads"] if r in held])
+                for r in use["writes"]:
+                    held.pop(r, None)
         call = re.fullmatch(r"(blx|bx)", op) and re.fullmatch(r"r\d+|lr", args)
         if call or re.fullmatch(r"bl(?:x)?(?:\.w)?", op) or op in ("svc", "bkpt"):
             # The callee sees r0-r3 (but the register it is called through, which holds
             # itself); a return hands r0-r1 back.
             args_in = ("r0", "r1") if args == "lr" else ("r0", "r1", "r2", "r3")
             escape(*[r for r in args_in if not (call and r == args)])
-            for r in ("r0", "r1", "r2", "r3", "r12", "ip", "lr"):
+            for r in ("r0", "r1", "r2", "r3", "r12", "lr"):
                 held.pop(r, None)
-            if op == "bx":  # nothing falls through: what is held is dead
-                held.clear()
-            continue
+            return held
         if op.startswith("pop") and "pc" in args:
             escape("r0", "r1")
-            held.clear()
-            continue
+            return held
         tail = re.fullmatch(r"b(?:\.w)?", op) or BRANCH.search("\t" + op + "\t" + args)
         if tail and "<" in ln and "+0x" not in ln.split("<", 1)[1]:
             # A branch to another function's entry: a tail call, which sees r0-r3.
             escape("r0", "r1", "r2", "r3")
-            if re.fullmatch(r"b(?:\.w)?", op):
-                held.clear()
-            continue
-        if not held:
-            continue
+            return held
         brace = re.search(r"\{([^}]*)\}", args)
         if brace and op.startswith(("ldm", "pop")):
-            written = set(re.findall(r"\b(r\d+|lr)\b", brace.group(1)))
+            written = {ALIASES.get(r, r) for r in re.findall(r"\b(r\d+|lr|sb|sl|fp|ip)\b",
+                                                             brace.group(1))}
             read = set(regs) - written
         elif READ_ONLY.match(op):
             written, read = set(), set(regs)
         else:
             first = regs[:1]
-            written = set(first)
-            read = set(regs[1:]) | (set(first) if READ_WRITE.match(op) else set())
+            written = set(regs[:2] if TWO_WRITTEN.match(op) else first)
+            read = set(regs) - written | (set(first) if READ_WRITE.match(op) else set())
             if "!" in args or "], " in args:  # writeback: the base is read and written
-                read |= set(re.findall(r"\[(r\d+)", args))
+                read |= {ALIASES.get(r, r) for r in re.findall(r"\[(r\d+|sb|sl|fp|ip)", args)}
         escape(*[r for r in read if r in held])
         for r in written:
             held.pop(r, None)
-    escape(*list(held))
+        return held
+
+    def join(a, b):  # what any path may hold
+        return {r: a.get(r, frozenset()) | b.get(r, frozenset()) for r in a.keys() | b.keys()}
+
+    states = solve(len(lines), succ, it_of, step, join)
+    for i, held in states.items():
+        if i < len(lines):
+            step(i, held, record=True)
+        else:  # falls off the end: whatever is still held is live
+            for v in held.values():
+                escaped.update(v)
+    if lost[0]:
+        return everything
     return loaded, escaped
 
 
@@ -553,8 +741,8 @@ LITERALS = """
 
 # Literals that only name a function to call do not make it address-taken; every other use
 # of one does (`literal_uses`). api_s calls `small` through r4 (not taken) and passes `big`
-# to a call in r0 (taken); api_st stores its literal; api_sb holds one across a branch
-# target; api_sr and api_sp return one in r0 (bx lr, pop pc); api_sj passes one in r1 to a
+# to a call in r0 (taken); api_st stores its literal; api_sb stores one that only its
+# branch carries past an overwrite; api_sr and api_sp return one in r0 (bx lr, pop pc); api_sj passes one in r1 to a
 # tail call by `b.w`.
 USES = """
 00001000 <api_s>:
@@ -576,10 +764,10 @@ USES = """
     110c:\t01 0c 00 00\t.word\t0x00000c01
 00001200 <api_sb>:
     1200:\tpush\t{r4, lr}
-    1202:\tldr\tr4, [pc, #12]          @ 0x1210 <$d>
+    1202:\tldr\tr3, [pc, #12]          @ 0x1210 <$d>
     1204:\tcbz\tr0, 0x1208 <api_sb+0x8>
-    1206:\tnop
-    1208:\tblx\tr4
+    1206:\tmovs\tr3, #0
+    1208:\tstr\tr3, [r1]
     120a:\tpop\t{r4, pc}
 00001210 <$d>:
     1210:\t01 0d 00 00\t.word\t0x00000d01
@@ -614,6 +802,115 @@ USES = """
      e00:\tbx\tlr
 00000f00 <passed>:
      f00:\tbx\tlr
+"""
+
+
+# Literal calls the dataflow of `literal_calls` follows across branches: api_l calls `small`
+# through r9 on a loop's far side (LLVM hoists a callee out of a loop so); api_m sets r9 from
+# two literals (it calls small or big); api_n's r9 is written by an outlined sequence
+# (unknown); api_o passes its r9 (big) to a call, which makes big address-taken; api_p's r8
+# has three definitions but only the literal reaches its `blx` (the `cbz` path), as in
+# `to_slice`; api_q's literal reaches a jump-table target; api_r's table branch is not
+# pc-relative (nothing resolves); api_s calls outlined code that calls through r8; api_z
+# calls outlined code that stores its r8 (big: taken).
+FLOW = """
+00002000 <api_l>:
+    2000:\tpush.w\t{r4, r9, lr}
+    2004:\tldr.w\tr9, [pc, #20]       @ 0x201c <$d>
+    2008:\tcbz\tr0, 0x2014 <api_l+0x14>
+    200a:\tblx\tr9
+    200c:\tsubs\tr0, #1
+    200e:\tb\t0x2008 <api_l+0x8>
+    2014:\tb.w\t0x2300 <OUTLINED_FUNCTION_2>
+0000201c <$d>:
+    201c:\t01 09 00 00\t.word\t0x00000901
+00002100 <api_m>:
+    2100:\tpush.w\t{r4, r9, lr}
+    2104:\tldr.w\tr9, [pc, #20]       @ 0x211c <$d>
+    2108:\tcbz\tr0, 0x2110 <api_m+0x10>
+    210a:\tldr.w\tr9, [pc, #20]       @ 0x2120 <$d>
+    2110:\tblx\tr9
+    2112:\tpop.w\t{r4, r9, pc}
+0000211c <$d>:
+    211c:\t01 09 00 00\t.word\t0x00000901
+    2120:\t01 0a 00 00\t.word\t0x00000a01
+00002200 <api_n>:
+    2200:\tpush.w\t{r4, r9, lr}
+    2204:\tldr.w\tr9, [pc, #20]       @ 0x221c <$d>
+    2208:\tcbz\tr0, 0x2210 <api_n+0x10>
+    220a:\tbl\t0x2310 <OUTLINED_FUNCTION_3>
+    2210:\tblx\tr9
+    2212:\tpop.w\t{r4, r9, pc}
+0000221c <$d>:
+    221c:\t01 09 00 00\t.word\t0x00000901
+00002300 <OUTLINED_FUNCTION_2>:
+    2300:\tpop.w\t{r4, r9, pc}
+00002310 <OUTLINED_FUNCTION_3>:
+    2310:\tmov\tr9, r0
+    2312:\tbx\tlr
+00002400 <api_o>:
+    2400:\tpush.w\t{r4, r9, lr}
+    2404:\tldr.w\tr9, [pc, #20]       @ 0x241c <$d>
+    2408:\tcbz\tr0, 0x2410 <api_o+0x10>
+    240a:\tblx\tr9
+    240c:\tmov\tr0, r9
+    240e:\tbl\t0x200 <leaf>
+    2410:\tpop.w\t{r4, r9, pc}
+0000241c <$d>:
+    241c:\t01 0a 00 00\t.word\t0x00000a01
+00002500 <api_p>:
+    2500:\tpush.w\t{r4, r8, lr}
+    2504:\tldr.w\tr8, [pc, #20]       @ 0x251c <$d>
+    2508:\tcbz\tr0, 0x2512 <api_p+0x12>
+    250a:\tadd.w\tr8, r4, #8
+    250e:\tmov\tr0, r8
+    2510:\tb\t0x2514 <api_p+0x14>
+    2512:\tblx\tr8
+    2514:\tpop.w\t{r4, r8, pc}
+0000251c <$d>:
+    251c:\t01 09 00 00\t.word\t0x00000901
+00002600 <api_q>:
+    2600:\tpush\t{r4, lr}
+    2602:\tldr\tr4, [pc, #24]          @ 0x261c <$d>
+    2604:\ttbb\t[pc, r0]
+
+00002608 <$d>:
+    2608:\t02 03\t\t.short\t0x0302
+
+0000260a <$t>:
+    260a:\tnop
+    260c:\tblx\tr4
+    260e:\tpop\t{r4, pc}
+0000261c <$d>:
+    261c:\t01 09 00 00\t.word\t0x00000901
+00002700 <api_r>:
+    2700:\tpush\t{r4, lr}
+    2702:\tldr\tr4, [pc, #24]          @ 0x271c <$d>
+    2704:\ttbb\t[r1, r0]
+    2708:\tblx\tr4
+    270a:\tpop\t{r4, pc}
+0000271c <$d>:
+    271c:\t01 09 00 00\t.word\t0x00000901
+00002800 <api_s>:
+    2800:\tpush.w\t{r4, r8, lr}
+    2804:\tldr.w\tr8, [pc, #20]       @ 0x281c <$d>
+    2808:\tbl\t0x2900 <OUTLINED_FUNCTION_4>
+    280c:\tpop.w\t{r4, r8, pc}
+0000281c <$d>:
+    281c:\t01 09 00 00\t.word\t0x00000901
+00002900 <OUTLINED_FUNCTION_4>:
+    2900:\tmov\tr0, r5
+    2902:\tbx\tr8
+00002a00 <api_z>:
+    2a00:\tpush.w\t{r4, r8, lr}
+    2a04:\tldr.w\tr8, [pc, #20]       @ 0x2a1c <$d>
+    2a08:\tbl\t0x2b00 <OUTLINED_FUNCTION_5>
+    2a0c:\tpop.w\t{r4, r8, pc}
+00002a1c <$d>:
+    2a1c:\t01 0a 00 00\t.word\t0x00000a01
+00002b00 <OUTLINED_FUNCTION_5>:
+    2b00:\tstr.w\tr8, [r0]
+    2b04:\tbx\tlr
 """
 
 
@@ -653,6 +950,24 @@ def self_test():
     # In code, only literal pools hold pointers: the same words as code are no pointers.
     code = [(a, b, True) for a, b, _ in blobs] + [(0x1700, struct.pack("<I", 0xB01), True)]
     assert taken_words(funcs, code) == got, taken_words(funcs, code)
+    # Flow: api_l, api_p, api_q and api_s reach `small` only (12 + 8, 12 + 8, 8 + 8, 12 + 8);
+    # api_m, api_n, api_o and api_r reach `big`.
+    roots, depth, err = analyse(SAMPLE + LITERALS + FLOW,
+                                lambda funcs: {"callback", "small", "big"}, "api_")
+    assert err is None, err
+    got = {n: d for d, n in roots}
+    for n, want in (("api_l", 20), ("api_p", 20), ("api_q", 16), ("api_s", 20)):
+        assert got[n] == want, (n, depth(n))
+    for n in ("api_m", "api_n", "api_o", "api_r"):
+        assert "big" in [m for m, _ in depth(n)[1]], (n, depth(n))
+    # Taken: api_o's literal is passed on. api_p's r8 goes into r0 only after the `add`
+    # overwrote it, api_s's is only called by the outlined code: neither is taken.
+    funcs = parse(LITERALS + FLOW)
+    one = lambda *lits: taken_words(funcs, [(a, struct.pack("<I", w), False) for a, w in lits])
+    assert one((0x241C, 0xA01)) == {"big"}, one((0x241C, 0xA01))
+    assert one((0x251C, 0x901)) == set(), one((0x251C, 0x901))
+    assert one((0x281C, 0x901)) == set(), one((0x281C, 0x901))
+    assert one((0x2A1C, 0xA01)) == {"big"}, one((0x2A1C, 0xA01))
     print("stack-bound: self-test passed")
 
 
@@ -678,7 +993,7 @@ def main():
         sys.exit(f"stack-bound: {err}")
     for total, n in roots[:6]:
         print(f"{total:6}  {short(n)}")
-        for name, frame in depth(n)[1][1:8]:
+        for name, frame in depth(n)[1][1:int(__import__("os").environ.get("SB_DEPTH", "8"))]:
             print(f"          {frame:6}  {short(name)}")
     print(f"(an indirect call may reach any of the {taken_count[0]} address-taken functions)")
     print(f"bound {roots[0][0]} {short(roots[0][1])}")
