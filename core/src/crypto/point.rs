@@ -65,7 +65,7 @@ impl Point {
     }
 
     /// `self = other` if `choice`, in constant time.
-    #[inline(never)]
+    #[inline]
     fn assign_if(&mut self, other: &Point, choice: Choice) {
         self.x.conditional_assign(&other.x, choice);
         self.y.conditional_assign(&other.y, choice);
