@@ -33,7 +33,7 @@ pub struct Env<'a, J: Journal> {
     pub files: &'a mut dyn Files,
     pub sink: &'a mut dyn EventSink,
     pub now: Timestamp,
-    /// Scratch for envelopes (at least [`Limits::USAGE_FILE_BYTES`]).
+    /// Scratch for envelopes (at least [`crate::limits::Limits::USAGE_FILE_BYTES`]).
     pub bin: &'a mut [u8],
     /// Scratch for armoured text (at least 4/3 of `bin` plus line breaks).
     pub text: &'a mut [u8],

@@ -362,7 +362,7 @@ fn ack_fields<const N: usize>(
     Decode::decode_into(r, policy)
 }
 
-/// The head of a wire ACK (see [`ack_fields`]) into `out` (its codes untouched) and `udi`.
+/// The head of a wire ACK (see `ack_fields`) into `out` (its codes untouched) and `udi`.
 pub fn ack_head(r: &mut Reader<'_>, udi: &mut Udi, out: &mut AckRecord) -> Result<()> {
     ack_fields(
         r,

@@ -11,7 +11,7 @@
 //! | UDI, HA members, license catalogue, feature gate (MISC-7, MISC-14) | [`Platform`] |
 //! | syslog in `%FACILITY-SEVERITY-MNEMONIC: text` form (MSG-0) | [`EventSink`] |
 //! | the device file system (`bootflash:`) for save/import | [`Files`] |
-//! | the reference product (simulator and firmware default) | [`reference`] |
+//! | the reference product (simulator and firmware default) | [`mod@reference`] |
 //!
 //! With the `mock` feature the crate also has std test doubles in [`mock`].
 #![no_std]

@@ -5,7 +5,7 @@
 //! [`EventSink`]) and state to show. Every accepted input is committed to the [`Journal`]
 //! before the state changes and before the call returns `Ok` (DESIGN.md §2.3).
 //!
-//! Trust codes live in [`trust`], authorization codes in [`authorization`].
+//! Trust codes live in `agent/trust.rs`, authorization codes in `agent/authorization.rs`.
 
 mod authorization;
 mod trust;
@@ -1542,7 +1542,7 @@ impl<J: Journal> Agent<J> {
         Ok(count)
     }
 
-    /// Take in what the factory provisioned (AUTH-6 "pre-installed at the factory", [003:349]):
+    /// Take in what the factory provisioned (AUTH-6 "pre-installed at the factory", \[003:349\]):
     /// a custom policy and authorization codes, each an authority-signed envelope for this
     /// device. Done once, on the first boot; a factory reset does not bring them back.
     /// Returns whether anything was installed.

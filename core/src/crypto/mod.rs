@@ -6,13 +6,13 @@
 //!
 //! - `p256` (RustCrypto, portable): the default, and the reference on every target. ECDSA's
 //!   steps are written out over its field arithmetic (verify: ADR 0014; signing and the scalar
-//!   products: ADR 0017; the group law and the inverses: ADR 0018, [`point`]) and checked
+//!   products: ADR 0017; the group law and the inverses: ADR 0018, `crypto/point.rs`) and checked
 //!   against RustCrypto's `ecdsa` in the tests.
 //! - `p256-cm4` (feature `p256-cm4`): the `p256-cm4` crate, a Rust port of the P256-Cortex-M4
 //!   assembly, for Cortex-M4/M4F (`thumbv7em-none-eabi`, `thumbv7em-none-eabihf`). It takes the
 //!   nonce as an argument.
 //!
-//! Both backends take their nonces from [`nonce`]: RFC 6979 exactly as RustCrypto `ecdsa`
+//! Both backends take their nonces from `crypto/nonce.rs`: RFC 6979 exactly as RustCrypto `ecdsa`
 //! derives them with the `rfc6979` crate (HMAC-DRBG over SHA-256 from the secret and the
 //! digest, no extra data, next candidate when `k` is out of range or `r` or `s` comes out
 //! zero), so the signatures are byte-identical.

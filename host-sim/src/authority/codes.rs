@@ -501,7 +501,7 @@ impl Authority {
     }
 
     /// A factory-installed policy for `udi`: a signed policy envelope (AUTH-6 "pre-installed at
-    /// the factory", [003:349]).
+    /// the factory", \[003:349\]).
     pub fn factory_policy(
         &mut self,
         now: Timestamp,
