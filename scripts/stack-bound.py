@@ -360,9 +360,10 @@ def literal_calls(lines, words, entries, outlined=None, data=None):
     def join(a, b):  # a register is known where every path knows it
         return {r: a[r] | b[r] for r in a.keys() & b.keys()}
 
-    for i, state in solve(len(lines), succ, it_of, step, join).items():
-        if i < len(lines):
-            step(i, state, record=True)
+    states = solve(len(lines), succ, it_of, step, join)
+    for i in range(len(lines)):
+        # Code the entry does not reach (only a branch from elsewhere could) knows nothing.
+        step(i, states.get(i, {}), record=True)
     return known, unknown[0]
 
 
@@ -494,6 +495,10 @@ def literal_uses(lines, data=None, outlined=None):
         else:  # falls off the end: whatever is still held is live
             for v in held.values():
                 escaped.update(v)
+    for i, (ln, (op, args)) in enumerate(zip(lines, ops)):
+        load = literal_load(op, args, ln)
+        if i not in states and load:  # loaded where the entry does not reach: not followed
+            escaped.add(load[1])
     if lost[0]:
         return everything
     return loaded, escaped
@@ -812,7 +817,8 @@ USES = """
 # has three definitions but only the literal reaches its `blx` (the `cbz` path), as in
 # `to_slice`; api_q's literal reaches a jump-table target; api_r's table branch is not
 # pc-relative (nothing resolves); api_s calls outlined code that calls through r8; api_z
-# calls outlined code that stores its r8 (big: taken).
+# calls outlined code that stores its r8 (big: taken); api_y's literal call is in code its
+# entry does not reach (only a branch from elsewhere could): unknown, and its literal taken.
 FLOW = """
 00002000 <api_l>:
     2000:\tpush.w\t{r4, r9, lr}
@@ -911,6 +917,14 @@ FLOW = """
 00002b00 <OUTLINED_FUNCTION_5>:
     2b00:\tstr.w\tr8, [r0]
     2b04:\tbx\tlr
+00002c00 <api_y>:
+    2c00:\tpush\t{r4, lr}
+    2c02:\tb\t0x2c0a <api_y+0xa>
+    2c06:\tldr\tr3, [pc, #12]          @ 0x2c14 <$d>
+    2c08:\tblx\tr3
+    2c0a:\tpop\t{r4, pc}
+00002c14 <$d>:
+    2c14:\t01 09 00 00\t.word\t0x00000901
 """
 
 
@@ -958,7 +972,7 @@ def self_test():
     got = {n: d for d, n in roots}
     for n, want in (("api_l", 20), ("api_p", 20), ("api_q", 16), ("api_s", 20)):
         assert got[n] == want, (n, depth(n))
-    for n in ("api_m", "api_n", "api_o", "api_r"):
+    for n in ("api_m", "api_n", "api_o", "api_r", "api_y"):
         assert "big" in [m for m, _ in depth(n)[1]], (n, depth(n))
     # Taken: api_o's literal is passed on. api_p's r8 goes into r0 only after the `add`
     # overwrote it, api_s's is only called by the outlined code: neither is taken.
@@ -968,6 +982,7 @@ def self_test():
     assert one((0x251C, 0x901)) == set(), one((0x251C, 0x901))
     assert one((0x281C, 0x901)) == set(), one((0x281C, 0x901))
     assert one((0x2A1C, 0xA01)) == {"big"}, one((0x2A1C, 0xA01))
+    assert one((0x2C14, 0x901)) == {"small"}, one((0x2C14, 0x901))
     print("stack-bound: self-test passed")
 
 
