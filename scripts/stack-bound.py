@@ -163,16 +163,17 @@ def saves(op, args):
 
 
 def written(op, args):
-    """The core registers an instruction may write, but what a stack pop restores."""
+    """The core registers an instruction may write (a pop or `ldm` writes its list; a push
+    or `stm` only its base, with writeback)."""
     regs = [ALIASES.get(r, r) for r in registers(args)]
     out = set()
     if "!" in args or "], " in args:  # writeback
         out |= {ALIASES.get(r, r) for r in re.findall(r"\[?\b(r\d+|sb|sl|fp|ip)\b(?:\]|!)", args)}
-    if saves(op, args):
-        return out - {"sp"}
     brace = re.search(r"\{([^}]*)\}", args)
-    if brace and op.startswith("ldm"):
+    if brace and op.startswith(("pop", "ldm")):
         return out | {ALIASES.get(r, r) for r in registers(brace.group(1))}
+    if brace:  # push, stm: read only
+        return out
     if READ_ONLY.match(op):
         return out
     return out | set(regs[:2] if TWO_WRITTEN.match(op) else regs[:1])
@@ -469,19 +470,19 @@ def literal_uses(lines, data=None, outlined=None):
             return held
         brace = re.search(r"\{([^}]*)\}", args)
         if brace and op.startswith(("ldm", "pop")):
-            written = {ALIASES.get(r, r) for r in re.findall(r"\b(r\d+|lr|sb|sl|fp|ip)\b",
+            dest = {ALIASES.get(r, r) for r in re.findall(r"\b(r\d+|lr|sb|sl|fp|ip)\b",
                                                              brace.group(1))}
-            read = set(regs) - written
+            read = set(regs) - dest
         elif READ_ONLY.match(op):
-            written, read = set(), set(regs)
+            dest, read = set(), set(regs)
         else:
             first = regs[:1]
-            written = set(regs[:2] if TWO_WRITTEN.match(op) else first)
-            read = set(regs) - written | (set(first) if READ_WRITE.match(op) else set())
+            dest = set(regs[:2] if TWO_WRITTEN.match(op) else first)
+            read = set(regs) - dest | (set(first) if READ_WRITE.match(op) else set())
             if "!" in args or "], " in args:  # writeback: the base is read and written
                 read |= {ALIASES.get(r, r) for r in re.findall(r"\[(r\d+|sb|sl|fp|ip)", args)}
         escape(*[r for r in read if r in held])
-        for r in written:
+        for r in dest:
             held.pop(r, None)
         return held
 
@@ -818,7 +819,8 @@ USES = """
 # `to_slice`; api_q's literal reaches a jump-table target; api_r's table branch is not
 # pc-relative (nothing resolves); api_s calls outlined code that calls through r8; api_z
 # calls outlined code that stores its r8 (big: taken); api_y's literal call is in code its
-# entry does not reach (only a branch from elsewhere could): unknown, and its literal taken.
+# entry does not reach (only a branch from elsewhere could): unknown, and its literal taken;
+# api_x2's r8 is restored from the stack by the outlined code it calls (unknown).
 FLOW = """
 00002000 <api_l>:
     2000:\tpush.w\t{r4, r9, lr}
@@ -917,6 +919,17 @@ FLOW = """
 00002b00 <OUTLINED_FUNCTION_5>:
     2b00:\tstr.w\tr8, [r0]
     2b04:\tbx\tlr
+00002d00 <api_x2>:
+    2d00:\tpush.w\t{r4, r8, lr}
+    2d04:\tldr.w\tr8, [pc, #20]       @ 0x2d1c <$d>
+    2d08:\tbl\t0x2e00 <OUTLINED_FUNCTION_6>
+    2d0c:\tblx\tr8
+    2d0e:\tpop.w\t{r4, r8, pc}
+00002d1c <$d>:
+    2d1c:\t01 09 00 00\t.word\t0x00000901
+00002e00 <OUTLINED_FUNCTION_6>:
+    2e00:\tpop.w\t{r8}
+    2e04:\tbx\tlr
 00002c00 <api_y>:
     2c00:\tpush\t{r4, lr}
     2c02:\tb\t0x2c0a <api_y+0xa>
@@ -972,7 +985,7 @@ def self_test():
     got = {n: d for d, n in roots}
     for n, want in (("api_l", 20), ("api_p", 20), ("api_q", 16), ("api_s", 20)):
         assert got[n] == want, (n, depth(n))
-    for n in ("api_m", "api_n", "api_o", "api_r", "api_y"):
+    for n in ("api_m", "api_n", "api_o", "api_r", "api_y", "api_x2"):
         assert "big" in [m for m, _ in depth(n)[1]], (n, depth(n))
     # Taken: api_o's literal is passed on. api_p's r8 goes into r0 only after the `add`
     # overwrote it, api_s's is only called by the outlined code: neither is taken.
