@@ -287,9 +287,7 @@ impl<J: Journal> Agent<J> {
         let t = self.now(now);
         let request = self.auth_request(t, AuthMode::Add, lic, scope)?;
         let n = envelope::seal(Kind::AuthRequest, &request, key, bin)?;
-        let env = bin.get(..n).ok_or(EnvelopeError::NoSpace)?;
-        let m = envelope::armour(Kind::AuthRequest.armour_label(), env, text)?;
-        files.write(path, text.get(..m).ok_or(EnvelopeError::NoSpace)?)?;
+        super::write_armoured(Kind::AuthRequest, n, bin, text, path, files)?;
         self.commit_one(Record::AuthRequested {
             t,
             lic: u8::try_from(lic).map_err(|_| AgentError::Capacity)?,
@@ -712,9 +710,7 @@ impl<J: Journal> Agent<J> {
             ReturnMode::Offline(path) => {
                 if let Some(path) = path {
                     let n = envelope::seal(Kind::AuthReturn, &ret, key, bin)?;
-                    let env = bin.get(..n).ok_or(EnvelopeError::NoSpace)?;
-                    let m = envelope::armour(Kind::AuthReturn.armour_label(), env, text)?;
-                    files.write(path, text.get(..m).ok_or(EnvelopeError::NoSpace)?)?;
+                    super::write_armoured(Kind::AuthReturn, n, bin, text, path, files)?;
                 }
                 self.remove_returned(t, &pending, sink)?;
             }

@@ -1535,9 +1535,7 @@ impl<J: Journal> Agent<J> {
         let select = |r: &Report| selection.matches(r);
         let count = self.state.reports.iter().filter(|r| select(r)).count();
         let n = self.seal_usage(t, UsageOrigin::File, &select, key, bin)?;
-        let envelope = bin.get(..n).ok_or(EnvelopeError::NoSpace)?;
-        let m = envelope::armour(Kind::UsageReport.armour_label(), envelope, text)?;
-        files.write(path, text.get(..m).ok_or(EnvelopeError::NoSpace)?)?;
+        write_armoured(Kind::UsageReport, n, bin, text, path, files)?;
         self.commit_one(Record::Saved { t, selection })?;
         Ok(count)
     }
@@ -1633,6 +1631,22 @@ impl<J: Journal> Agent<J> {
         emit(sink, Message::PolicyRemoved);
         Ok(true)
     }
+}
+
+/// Write the `n` sealed bytes at the start of `bin` to `path` as `kind`'s text armour (the
+/// saved files' one tail: one copy instead of four).
+pub(super) fn write_armoured(
+    kind: Kind,
+    n: usize,
+    bin: &[u8],
+    text: &mut [u8],
+    path: &str,
+    files: &mut dyn Files,
+) -> Result<(), AgentError> {
+    let env = bin.get(..n).ok_or(EnvelopeError::NoSpace)?;
+    let m = envelope::armour(kind.armour_label(), env, text)?;
+    files.write(path, text.get(..m).ok_or(EnvelopeError::NoSpace)?)?;
+    Ok(())
 }
 
 /// The kind a text armour label names.

@@ -275,9 +275,7 @@ impl<J: Journal> Agent<J> {
             return Err(AgentError::Refused(Refusal::TrustWrongKey));
         }
         let n = envelope::seal(Kind::TrustRequest, &request, key, bin)?;
-        let env = bin.get(..n).ok_or(EnvelopeError::NoSpace)?;
-        let m = envelope::armour(Kind::TrustRequest.armour_label(), env, text)?;
-        files.write(path, text.get(..m).ok_or(EnvelopeError::NoSpace)?)?;
+        super::write_armoured(Kind::TrustRequest, n, bin, text, path, files)?;
         Ok(())
     }
 
