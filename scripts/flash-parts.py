@@ -14,6 +14,10 @@ image's line table and inline records (`llvm-symbolizer --inlining`): library co
 into a function of this repository (an `Option` match, a `heapless` push, a `?`) counts for
 that function's file, so the files add up to what each part of the design costs. Code that
 no file of the repository inlined counts for its crate (`p256`, the core library, ...).
+
+`--by-line` charges each byte to the innermost source line instead (what was inlined counts
+where it was written: a `?` counts for `core::result`) and prints the 60 largest lines and
+files: where the code is thickest, whoever called it.
 """
 
 import re
@@ -99,8 +103,31 @@ def by_file(elf) -> int:
     return 0
 
 
+def by_line(elf) -> int:
+    ranges = [r for r in line_ranges(elf) if r[0] < 0x2000_0000]
+    query = "".join(f"0x{a:x}\n" for a, _ in ranges)
+    out = subprocess.run(["llvm-symbolizer", f"--obj={elf}", "--functions=none",
+                          "--relativenames"], input=query, capture_output=True, text=True,
+                         check=True).stdout
+    lines, files = {}, {}
+    for (_, size), block in zip(ranges, out.split("\n\n")):
+        loc = block.strip().splitlines()[0].rsplit(":", 1)[0] if block.strip() else "?"
+        loc = re.sub(r".*/index\.crates\.io-[^/]+/", "", loc)
+        loc = re.sub(r".*/library/", "library/", loc)
+        lines[loc] = lines.get(loc, 0) + size
+        f = loc.rsplit(":", 1)[0]
+        files[f] = files.get(f, 0) + size
+    for title, got in (("files", files), ("lines", lines)):
+        print(f"{sum(got.values()):8d}  bytes of code in the line table, largest {title}:")
+        for who, n in sorted(got.items(), key=lambda kv: -kv[1])[:60]:
+            print(f"{n:8d}  {who}")
+    return 0
+
+
 def main() -> int:
     args = sys.argv[1:]
+    if args[:1] == ["--by-line"] and len(args) == 2:
+        return by_line(args[1])
     if args[:1] == ["--by-file"] and len(args) == 2:
         return by_file(args[1])
     if len(args) != 1:
