@@ -84,15 +84,21 @@ def owner(frames):
     return "no line information (compiler-builtins, outlined sequences)"
 
 
-def by_file(elf) -> int:
+def located(elf, inlining):
+    """(size, symbolizer block) of every run of code in flash: its source location, or with
+    `inlining` the chain of inlined frames, innermost first."""
     ranges = [r for r in line_ranges(elf) if r[0] < 0x2000_0000]
     query = "".join(f"0x{a:x}\n" for a, _ in ranges)
-    out = subprocess.run(["llvm-symbolizer", f"--obj={elf}", "--inlining", "--functions=none",
+    flags = ["--inlining"] if inlining else []
+    out = subprocess.run(["llvm-symbolizer", f"--obj={elf}", *flags, "--functions=none",
                           "--relativenames"], input=query, capture_output=True, text=True,
                          check=True).stdout
-    blocks = out.split("\n\n")
+    return [(size, block) for (_, size), block in zip(ranges, out.split("\n\n"))]
+
+
+def by_file(elf) -> int:
     got = {}
-    for (_, size), block in zip(ranges, blocks):
+    for size, block in located(elf, inlining=True):
         frames = [ln.rsplit(":", 2)[0] for ln in block.strip().splitlines()]
         who = owner(frames)
         got[who] = got.get(who, 0) + size
@@ -104,13 +110,8 @@ def by_file(elf) -> int:
 
 
 def by_line(elf) -> int:
-    ranges = [r for r in line_ranges(elf) if r[0] < 0x2000_0000]
-    query = "".join(f"0x{a:x}\n" for a, _ in ranges)
-    out = subprocess.run(["llvm-symbolizer", f"--obj={elf}", "--functions=none",
-                          "--relativenames"], input=query, capture_output=True, text=True,
-                         check=True).stdout
     lines, files = {}, {}
-    for (_, size), block in zip(ranges, out.split("\n\n")):
+    for size, block in located(elf, inlining=False):
         loc = block.strip().splitlines()[0].rsplit(":", 1)[0] if block.strip() else "?"
         loc = re.sub(r".*/index\.crates\.io-[^/]+/", "", loc)
         loc = re.sub(r".*/library/", "library/", loc)
