@@ -321,6 +321,25 @@ impl<'a> Decode<'a> for Bytes<'a> {
     }
 }
 
+/// Structs decoded both by value and in place (a field of a file, an element elsewhere): by
+/// value through `decode_into`, so that there is one body per type, not two.
+macro_rules! structs_in_place {
+    ($($ty:ident { $($f:ident),* $(,)? })*) => {$(
+        impl<'a> Decode<'a> for $ty {
+            fn decode(r: &mut Reader<'a>) -> Result<Self> {
+                let mut v = $ty::default();
+                Self::decode_into(r, &mut v)?;
+                Ok(v)
+            }
+
+            fn decode_into(r: &mut Reader<'a>, out: &mut Self) -> Result<()> {
+                $(Decode::decode_into(r, &mut out.$f)?;)*
+                Ok(())
+            }
+        }
+    )*};
+}
+
 /// Structs: the fields in declaration order.
 macro_rules! structs {
     ($($ty:ident { $($f:ident),* $(,)? })*) => {$(
@@ -383,8 +402,8 @@ pub fn ack_codes(
     trust: &mut dyn FnMut(TrustCode),
     auth: &mut dyn FnMut(AuthCode),
 ) -> Result<()> {
-    each_of(r, trust)?;
-    each_of(r, auth)
+    each_code(r, trust)?;
+    each_code(r, auth)
 }
 
 impl Decode<'_> for AckPayload {
@@ -442,6 +461,20 @@ fn each_of<'a, T: Decode<'a>>(r: &mut Reader<'a>, f: &mut dyn FnMut(T)) -> Resul
     Ok(())
 }
 
+/// [`each_of`] for codes, decoded in place by the body that decodes a code inside a code file
+/// (`decode_into`): one decoder per code type, not two.
+fn each_code<'a, T: Decode<'a> + Default>(r: &mut Reader<'a>, f: &mut dyn FnMut(T)) -> Result<()> {
+    for i in 0..r.length()? {
+        let mut item = T::default();
+        T::decode_into(r, &mut item)?;
+        if i >= crate::limits::Limits::HA_MEMBERS {
+            return Err(Malformed);
+        }
+        f(item);
+    }
+    Ok(())
+}
+
 /// A wire authorization response without holding it (1.8 KB, most of it codes): the head into
 /// `head`, then each code, accepted return (UDI, serial) and refusal handed over as it is
 /// decoded, as [`ack_codes`] does for an ACK. [`AuthResponse`]'s own decoder is this one.
@@ -453,7 +486,7 @@ pub fn auth_response<'a>(
     refused: &mut dyn FnMut((Udi, AuthRefusal)),
 ) -> Result<()> {
     response_head(r, head)?;
-    each_of(r, code)?;
+    each_code(r, code)?;
     each_of(r, returned)?;
     each_of(r, refused)
 }
@@ -467,7 +500,7 @@ pub fn trust_response<'a>(
     refused: &mut dyn FnMut((Udi, TrustRefusal)),
 ) -> Result<()> {
     response_head(r, head)?;
-    each_of(r, code)?;
+    each_code(r, code)?;
     each_of(r, refused)
 }
 
@@ -576,7 +609,8 @@ macro_rules! unit_enums {
 }
 
 structs! {
-    Udi { pid, sn }
+    TimeZone { name, offset_secs }
+    Privacy { callhome_hostname, smart_hostname, version }
     Usage { requested, first_use, acked_through, sent_through, open, last_id, listed }
     Counters { total, purged, acked, merged }
     Removal { slot, only, return_code }
@@ -603,11 +637,8 @@ structs! {
         transaction, tx_error, first_value, points, max_value, usage_secs, first_change, merged,
     }
     CategoryOverrides { first_report, frequency, on_change }
-    CustomPolicy { name, ack_required, categories }
     InstalledPolicy { policy, installed_at, issued_at }
-    Privacy { callhome_hostname, smart_hostname, version }
     Config { transport, smart_url, cslu_url, usage_interval, privacy, timezone }
-    TimeZone { name, offset_secs }
     Account { smart_account, virtual_account, as_of }
     AccountNames { smart_account, virtual_account }
     AckedReport { id, status }
@@ -622,6 +653,11 @@ structs! {
         version, udi, device_secret, device_key, manufacturing_key, authority_keys,
         trust_code, policy, auth_codes,
     }
+}
+
+structs_in_place! {
+    Udi { pid, sn }
+    CustomPolicy { name, ack_required, categories }
 }
 
 unit_enums! {

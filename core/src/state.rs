@@ -1396,6 +1396,7 @@ impl State {
     }
 }
 
+#[inline(never)] // two callers in `apply`: one copy
 fn mark_sent(usage: &mut [Usage], r: &Report) {
     if let Some(u) = usage.get_mut(usize::from(r.lic)) {
         u.sent_through = Some(u.sent_through.map_or(r.end, |x| x.max(r.end)));

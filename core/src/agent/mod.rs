@@ -872,11 +872,7 @@ impl<J: Journal> Agent<J> {
     pub fn next_wakeup(&self) -> Option<Timestamp> {
         let sched = self.schedule();
         let mut at = self.next_measurement();
-        let mut take = |t: Option<Timestamp>| {
-            if let Some(t) = t {
-                at = Some(at.map_or(t, |a| a.min(t)));
-            }
-        };
+        let mut take = |t: Option<Timestamp>| at = schedule::min_opt(at, t);
         take(self.next_alert(&sched));
         if self.state.config.transport.pushes() {
             if self.sync.is_some() {
