@@ -1404,13 +1404,8 @@ impl<J: Journal> Agent<J> {
             .and_then(|l| core::str::from_utf8(l).ok())
             .map(str::trim_ascii)
             .and_then(|l| l.strip_prefix("-----BEGIN "))
-            .and_then(|l| {
-                // A truncated first line still says what the file claims to be.
-                (1..=12u8).filter_map(Kind::from_u8).find(|k| {
-                    l.strip_prefix(k.armour_label())
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
-                })
-            });
+            // A truncated first line still says what the file claims to be.
+            .and_then(|l| kind_of_label(l, false));
         let result = self.import_inner(now, text, scratch, sink);
         if let Err(e) = result {
             let why = Why::Error(e);
@@ -1440,7 +1435,7 @@ impl<J: Journal> Agent<J> {
             return Err(EnvelopeError::TooLarge.into());
         }
         let (label, n) = envelope::dearmour(text, scratch)?;
-        let kind = kind_of_label(label).ok_or(EnvelopeError::Armour)?;
+        let kind = kind_of_label(label, true).ok_or(EnvelopeError::Armour)?;
         let bytes = scratch.get(..n).ok_or(EnvelopeError::Malformed)?;
         let t = self.now(now);
         match kind {
@@ -1645,11 +1640,14 @@ pub(super) fn write_armoured(
     Ok(())
 }
 
-/// The kind a text armour label names.
-fn kind_of_label(label: &str) -> Option<Kind> {
-    (1..=12u8)
-        .filter_map(Kind::from_u8)
-        .find(|k| k.armour_label() == label)
+/// The kind a text armour label names: `label` itself (`exact`), or the start of a first line
+/// after `-----BEGIN `, whole or cut off (`TALLY ACK` is not `TALLY ACK POLL`).
+fn kind_of_label(label: &str, exact: bool) -> Option<Kind> {
+    (1..=12u8).filter_map(Kind::from_u8).find(|k| {
+        label
+            .strip_prefix(k.armour_label())
+            .is_some_and(|rest| rest.is_empty() || (!exact && rest.starts_with('-')))
+    })
 }
 
 fn emit(sink: &mut dyn EventSink, m: Message<'_>) {
@@ -1686,6 +1684,31 @@ mod tests {
             trust: Default::default(),
         };
         Agent::boot(ident, RamJournal::new(), Timestamp(1_000_000)).unwrap()
+    }
+
+    #[test]
+    fn armour_labels_name_their_kinds() {
+        // Exact: the label between `-----BEGIN ` and `-----`; a longer label that starts with
+        // a kind's is not that kind.
+        assert_eq!(kind_of_label("TALLY ACK", true), Some(Kind::Ack));
+        assert_eq!(kind_of_label("TALLY ACK POLL", true), Some(Kind::AckPoll));
+        assert_eq!(kind_of_label("TALLY ACKX", true), None);
+        assert_eq!(kind_of_label("TALLY ACK-----", true), None);
+        assert_eq!(kind_of_label("TALLY PO", true), None);
+        // A first line, whole or cut off after the label (MSG-1, MSG-6, MSG-2).
+        assert_eq!(
+            kind_of_label("TALLY POLICY-----", false),
+            Some(Kind::Policy)
+        );
+        assert_eq!(kind_of_label("TALLY POLICY--", false), Some(Kind::Policy));
+        assert_eq!(
+            kind_of_label("TALLY ACK POLL---", false),
+            Some(Kind::AckPoll)
+        );
+        assert_eq!(kind_of_label("TALLY POLI", false), None);
+        for k in (1..=12u8).filter_map(Kind::from_u8) {
+            assert_eq!(kind_of_label(k.armour_label(), true), Some(k));
+        }
     }
 
     #[test]
