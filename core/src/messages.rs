@@ -154,71 +154,78 @@ impl Message<'_> {
 
     /// The message's text, piece by piece.
     pub fn write_text(&self, w: &mut dyn Text) {
+        // The facility and the severity level, once for every message.
+        w.put(match self.severity() {
+            Severity::Error => "%SMART_LIC-3-",
+            _ => "%SMART_LIC-6-",
+        });
         let (head, udi, why, tail): (&str, Option<&tally_hal::Udi>, Option<&Why<'_>>, &str) =
             match self {
                 Message::PolicyInstallFailed(why) => (
-                    "%SMART_LIC-3-POLICY_INSTALL_FAILED: The installation of a new licensing policy has failed: ",
+                    "POLICY_INSTALL_FAILED: The installation of a new licensing policy has failed: ",
                     None,
                     Some(why),
                     ".",
                 ),
                 Message::CommFailed(t, why) => {
-                    w.put("%SMART_LIC-3-COMM_FAILED: Communications failure with the ");
+                    w.put("COMM_FAILED: Communications failure with the ");
                     w.put(t.peer_name());
                     w.put(" : ");
                     w.put(why);
                     return;
                 }
                 Message::CommRestored(t) => {
-                    w.put("%SMART_LIC-3-COMM_RESTORED: Communications with the ");
+                    w.put("COMM_RESTORED: Communications with the ");
                     w.put(t.peer_name());
                     w.put(" restored.");
                     return;
                 }
                 Message::PolicyRemoved => (
-                    "%SMART_LIC-3-POLICY_REMOVED: The licensing policy has been removed.",
+                    "POLICY_REMOVED: The licensing policy has been removed.",
                     None,
                     None,
                     "",
                 ),
                 Message::PolicyInstallSuccess => (
-                    "%SMART_LIC-6-POLICY_INSTALL_SUCCESS: A new licensing policy was successfully installed.",
+                    "POLICY_INSTALL_SUCCESS: A new licensing policy was successfully installed.",
                     None,
                     None,
                     "",
                 ),
                 Message::ReportingRequired(days) => {
-                    w.put("%SMART_LIC-6-REPORTING_REQUIRED: A Usage report acknowledgement will be required in ");
+                    w.put(
+                        "REPORTING_REQUIRED: A Usage report acknowledgement will be required in ",
+                    );
                     put_decimal(w, *days);
                     w.put(" days.");
                     return;
                 }
                 Message::TrustInstallFailed(udi, why) => (
-                    "%SMART_LIC-3-TRUST_CODE_INSTALL_FAILED: The install of a new licensing trust code has failed on ",
+                    "TRUST_CODE_INSTALL_FAILED: The install of a new licensing trust code has failed on ",
                     Some(*udi),
                     Some(why),
                     ".",
                 ),
                 Message::TrustInstallSuccess(udi) => (
-                    "%SMART_LIC-6-TRUST_CODE_INSTALL_SUCCESS: A new licensing trust code was successfully installed on ",
+                    "TRUST_CODE_INSTALL_SUCCESS: A new licensing trust code was successfully installed on ",
                     Some(*udi),
                     None,
                     ".",
                 ),
                 Message::AuthInstallFailed(udi, why) => (
-                    "%SMART_LIC-3-AUTHORIZATION_INSTALL_FAILED: The install of a new licensing authorization code has failed on ",
+                    "AUTHORIZATION_INSTALL_FAILED: The install of a new licensing authorization code has failed on ",
                     Some(*udi),
                     Some(why),
                     ".",
                 ),
                 Message::AuthInstallSuccess(udi) => (
-                    "%SMART_LIC-6-AUTHORIZATION_INSTALL_SUCCESS: A new licensing authorization code was successfully installed on: ",
+                    "AUTHORIZATION_INSTALL_SUCCESS: A new licensing authorization code was successfully installed on: ",
                     Some(*udi),
                     None,
                     ".",
                 ),
                 Message::AuthRemoved(udi) => (
-                    "%SMART_LIC-6-AUTHORIZATION_REMOVED: A licensing authorization code has been removed from ",
+                    "AUTHORIZATION_REMOVED: A licensing authorization code has been removed from ",
                     Some(*udi),
                     None,
                     "",
@@ -527,6 +534,15 @@ mod tests {
 
     #[test]
     fn messages_are_verbatim() {
+        // The facility and level are written once for all messages: each policy line whole.
+        assert_eq!(
+            Message::PolicyRemoved.to_line().as_str(),
+            "%SMART_LIC-3-POLICY_REMOVED: The licensing policy has been removed."
+        );
+        assert_eq!(
+            Message::PolicyInstallSuccess.to_line().as_str(),
+            "%SMART_LIC-6-POLICY_INSTALL_SUCCESS: A new licensing policy was successfully installed."
+        );
         assert_eq!(
             Message::ReportingRequired(30).to_line().as_str(),
             "%SMART_LIC-6-REPORTING_REQUIRED: A Usage report acknowledgement will be required in 30 days."
