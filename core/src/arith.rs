@@ -9,9 +9,10 @@ pub fn div_rem_u16(n: u64, d: u16) -> (u64, u16) {
     let d = u32::from(d.max(1));
     let mut q = 0u64;
     let mut r = 0u32;
-    for shift in [48u32, 32, 16, 0] {
-        let cur = (r << 16) | ((n >> shift) as u32 & 0xFFFF);
-        q |= u64::from(cur / d) << shift;
+    // Constant shifts only: a 64-bit shift by a variable is a call to `__aeabi_llsl`/`llsr`.
+    for limb in [n >> 48, n >> 32, n >> 16, n] {
+        let cur = (r << 16) | (limb as u32 & 0xFFFF);
+        q = (q << 16) | u64::from(cur / d);
         r = cur % d;
     }
     (q, r as u16)

@@ -80,9 +80,13 @@ impl<'a> Reader<'a> {
         let max = bits.div_ceil(7);
         let last_max = (1u8 << (bits % 7)) - 1;
         let mut out = 0u64;
+        // Each group times its weight, a power of 2^7: `<< (7 * i)` on a u64 is a call to
+        // `__aeabi_llsl` on Cortex-M, a product and a constant shift are not.
+        let mut weight = 1u64;
         for i in 0..max {
             let b = self.byte()?;
-            out |= u64::from(b & 0x7F) << (7 * i);
+            out |= u64::from(b & 0x7F).wrapping_mul(weight);
+            weight <<= 7;
             if b & 0x80 == 0 {
                 if i == max - 1 && b > last_max {
                     return Err(Malformed);

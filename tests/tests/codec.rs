@@ -660,3 +660,36 @@ fn every_message_the_device_sends_is_postcards_encoding_of_its_payload() {
     .collect();
     assert_eq!(kinds, want);
 }
+
+/// Mostly continuation bytes and the last bytes' limits (u16 3, u32 15, u64 1), so that the
+/// edges of every width come up.
+fn varint_byte() -> impl proptest::strategy::Strategy<Value = u8> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => Just(0xFFu8),
+        2 => Just(0x80u8),
+        1 => prop::sample::select(vec![0x00u8, 0x01, 0x02, 0x03, 0x04, 0x0F, 0x10, 0x7F]),
+        1 => any::<u8>(),
+    ]
+}
+
+proptest::proptest! {
+    /// The device's varints against postcard's, on any bytes: the same value or both an error
+    /// (continuations, overlong encodings, bits past the type's in the last byte).
+    #[test]
+    fn varints_decode_as_postcard_decodes_them(bytes in proptest::collection::vec(varint_byte(), 0..12)) {
+        agree::<u16>(&bytes);
+        agree::<u32>(&bytes);
+        agree::<u64>(&bytes);
+        agree::<i32>(&bytes);
+    }
+
+    /// Every value back from postcard's encoding of it, at every width.
+    #[test]
+    fn varints_round_trip(v in proptest::prelude::any::<u64>()) {
+        proptest::prop_assert_eq!(decode::whole::<u64>(&pc(&v)), Ok(v));
+        proptest::prop_assert_eq!(decode::whole::<u32>(&pc(&(v as u32))), Ok(v as u32));
+        proptest::prop_assert_eq!(decode::whole::<u16>(&pc(&(v as u16))), Ok(v as u16));
+        proptest::prop_assert_eq!(decode::whole::<i32>(&pc(&(v as i32))), Ok(v as i32));
+    }
+}
