@@ -1,5 +1,5 @@
-//! `memcpy`, `memmove`, `memset` and their ARM EABI aliases, small, for the Cortex-M4 images
-//! (ADR 0016).
+//! `memcpy`, `memmove`, `memset` and their ARM EABI aliases, and `memcmp`, small, for the
+//! Cortex-M4 images (ADR 0016).
 //!
 //! compiler-builtins' versions are weak symbols built for speed: misaligned-word shifting,
 //! unrolled loops, a body per `__aeabi_*` alias; 1.6 KB of the licensing core and, where
@@ -15,6 +15,8 @@
 //! - `memcpy(dst, src, n) -> dst` for regions that do not overlap;
 //! - `memmove(dst, src, n) -> dst` for any two regions;
 //! - `memset(dst, c, n) -> dst` stores `c as u8`;
+//! - `memcmp(a, b, n)` (and `bcmp`) is 0 when the `n` bytes are equal, else the difference of
+//!   the first two that differ, as unsigned bytes (so its sign orders them);
 //! - `__aeabi_memset(dst, n, c)` and `__aeabi_memclr(dst, n)` take their arguments in that
 //!   order; the `__aeabi_*` forms return nothing, and their `4` / `8` variants promise
 //!   aligned pointers, which the shared body checks anyway.
@@ -192,6 +194,29 @@ mod asm {
         "    bne 5b",
         "4:  bx lr",
         ".size memset, . - memset",
+        ".popsection",
+        // memcmp and bcmp: a byte loop. The core compares names and UDIs of a few dozen bytes;
+        // compiler-builtins' word-at-a-time version was 116 B.
+        ".pushsection .text.tally_memcmp,\"ax\",%progbits",
+        ".global memcmp",
+        ".global bcmp",
+        ".type memcmp,%function",
+        ".type bcmp,%function",
+        ".thumb_func",
+        "memcmp:",
+        ".thumb_func",
+        "bcmp:",
+        "    mov r3, r0",
+        "    movs r0, #0",
+        "0:  cbz r2, 1f",
+        "    ldrb r0, [r3], #1",
+        "    ldrb r12, [r1], #1",
+        "    subs r0, r0, r12",
+        "    bne 1f",
+        "    subs r2, r2, #1",
+        "    b 0b",
+        "1:  bx lr",
+        ".size memcmp, . - memcmp",
         ".popsection",
     );
 }

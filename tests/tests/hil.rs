@@ -478,5 +478,5 @@ fn the_images_memory_routines_keep_their_contracts() {
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
     assert!(status.success(), "{out}");
-    assert_eq!(out.trim(), "mem_check: 14144 cases passed", "{out}");
+    assert_eq!(out.trim(), "mem_check: 16320 cases passed", "{out}");
 }

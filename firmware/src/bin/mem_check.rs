@@ -5,7 +5,9 @@
 //!   destination untouched;
 //! - `memmove` between overlapping regions, both ways;
 //! - `memcpy`, `memmove` and `memset` returning the destination;
-//! - the EABI forms' argument order (`__aeabi_memset(dst, n, c)`, `__aeabi_memclr(dst, n)`).
+//! - the EABI forms' argument order (`__aeabi_memset(dst, n, c)`, `__aeabi_memclr(dst, n)`);
+//! - `memcmp` and `bcmp`: 0 on equal bytes whatever follows them, and a first difference at
+//!   every position, each way, with the sign of an unsigned byte comparison.
 //!
 //! `tests/tests/hil.rs` runs it under QEMU; it exits 0, or 101 after printing the first case
 //! that failed.
@@ -35,6 +37,8 @@ mod image {
         fn __aeabi_memset4(dst: *mut u8, n: usize, c: i32);
         fn __aeabi_memclr(dst: *mut u8, n: usize);
         fn __aeabi_memclr4(dst: *mut u8, n: usize);
+        fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32;
+        fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32;
     }
 
     const MAX: usize = 67;
@@ -66,9 +70,11 @@ mod image {
         AeabiMemset4,
         AeabiMemclr,
         AeabiMemclr4,
+        Memcmp,
+        Bcmp,
     }
 
-    const OPS: [(Op, &str); 13] = [
+    const OPS: [(Op, &str); 15] = [
         (Op::Memcpy, "memcpy"),
         (Op::AeabiMemcpy, "__aeabi_memcpy"),
         (Op::AeabiMemcpy4, "__aeabi_memcpy4"),
@@ -82,6 +88,8 @@ mod image {
         (Op::AeabiMemset4, "__aeabi_memset4"),
         (Op::AeabiMemclr, "__aeabi_memclr"),
         (Op::AeabiMemclr4, "__aeabi_memclr4"),
+        (Op::Memcmp, "memcmp"),
+        (Op::Bcmp, "bcmp"),
     ];
 
     fn say(parts: &[&str]) {
@@ -112,6 +120,9 @@ mod image {
     fn case(b: &mut Buffers, op: Op, src_off: usize, dst_off: usize, len: usize) -> bool {
         if matches!(op, Op::MemmoveDown | Op::MemmoveUp) {
             return overlapping(b, op == Op::MemmoveUp, src_off, dst_off, len);
+        }
+        if matches!(op, Op::Memcmp | Op::Bcmp) {
+            return compare(b, op == Op::Bcmp, src_off, dst_off, len);
         }
         for (i, s) in b.src.iter_mut().enumerate() {
             *s = pattern(i);
@@ -189,6 +200,65 @@ mod image {
         })
     }
 
+    /// `memcmp(src, dst, len)` (or `bcmp`) on equal bytes, then with the first difference at
+    /// each position, both ways; the byte after the compared ones always differs.
+    #[allow(unsafe_code)]
+    fn compare(
+        b: &mut Buffers,
+        bcmp_only: bool,
+        src_off: usize,
+        dst_off: usize,
+        len: usize,
+    ) -> bool {
+        for (i, s) in b.src.iter_mut().enumerate() {
+            *s = pattern(i);
+        }
+        let at = GUARD + dst_off;
+        for (i, d) in b.dst.iter_mut().enumerate() {
+            *d = if i >= at {
+                pattern(i - at + src_off)
+            } else {
+                FILL
+            };
+        }
+        if let Some(past) = b.dst.get_mut(at + len) {
+            *past = !*past;
+        }
+        let f = Entries::get();
+        let cmp = if bcmp_only { f.bcmp } else { f.memcmp };
+        let a = b.src.as_ptr().wrapping_add(src_off);
+        // SAFETY: both regions are inside their buffers (offsets + 67 < SIZE); reads only.
+        if unsafe { cmp(a, b.dst.as_ptr().wrapping_add(at), len) } != 0 {
+            return false;
+        }
+        for p in 0..len {
+            // Below and above the source byte, and across 0x80 (an unsigned comparison).
+            for flip in [0x01u8, 0x80, 0xFF] {
+                let (Some(&want), Some(d)) = (b.src.get(src_off + p), b.dst.get_mut(at + p)) else {
+                    return false;
+                };
+                *d = want ^ flip;
+                let other = *d;
+                // SAFETY: as above.
+                let got = unsafe { cmp(a, b.dst.as_ptr().wrapping_add(at), len) };
+                if let Some(d) = b.dst.get_mut(at + p) {
+                    *d = want;
+                }
+                let expected = i32::from(want) - i32::from(other);
+                let right = if bcmp_only {
+                    got != 0
+                } else {
+                    got.signum() == expected.signum()
+                };
+                if !right {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    type Compare = unsafe extern "C" fn(*const u8, *const u8, usize) -> i32;
     type Copy = unsafe extern "C" fn(*mut u8, *const u8, usize);
     type CopyRet = unsafe extern "C" fn(*mut u8, *const u8, usize) -> *mut u8;
     type Set = unsafe extern "C" fn(*mut u8, usize, i32);
@@ -211,6 +281,8 @@ mod image {
         memset4: Set,
         memclr1: Clear,
         memclr4: Clear,
+        memcmp: Compare,
+        bcmp: Compare,
     }
 
     impl Entries {
@@ -227,6 +299,8 @@ mod image {
                 memset4: __aeabi_memset4,
                 memclr1: __aeabi_memclr,
                 memclr4: __aeabi_memclr4,
+                memcmp,
+                bcmp,
             })
         }
     }
