@@ -9,7 +9,7 @@
 //! no input is a special case), and the inverses are exponentiations by `p - 2` and `n - 2`.
 //! `core/tests/crypto_vectors.rs` compares every result with RustCrypto's.
 
-use p256::elliptic_curve::ff::{Field, PrimeField};
+use p256::elliptic_curve::ff::PrimeField;
 use p256::elliptic_curve::hazmat::FieldArithmetic;
 use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use primeorder::PrimeCurveParams;
@@ -19,12 +19,16 @@ pub type Fe = <p256::NistP256 as FieldArithmetic>::FieldElement;
 
 const B: Fe = <p256::NistP256 as PrimeCurveParams>::EQUATION_B;
 
-/// `p - 2`, little-endian 64-bit limbs: `x^(p-2) = x⁻¹` (Fermat).
-const P_MINUS_2: [u64; 4] = [
-    0xFFFF_FFFF_FFFF_FFFD,
-    0x0000_0000_FFFF_FFFF,
-    0x0000_0000_0000_0000,
-    0xFFFF_FFFF_0000_0001,
+/// `p - 2`, little-endian 32-bit words: `x^(p-2) = x⁻¹` (Fermat).
+const P_MINUS_2: [u32; 8] = [
+    0xFFFF_FFFD,
+    0xFFFF_FFFF,
+    0xFFFF_FFFF,
+    0x0000_0000,
+    0x0000_0000,
+    0x0000_0000,
+    0x0000_0001,
+    0xFFFF_FFFF,
 ];
 
 /// A point `(X : Y : Z)` standing for `(X/Z, Y/Z)`; the identity is `(0 : 1 : 0)`.
@@ -60,7 +64,17 @@ impl Point {
     /// `(x, y)` as field elements; the identity gives `(0, 0)`, as `primeorder`'s does. One
     /// constant-time inverse: `z^(p-2)` is `0` for `z = 0`.
     pub fn affine(&self) -> (Fe, Fe) {
-        let z_inv = Field::pow_vartime(&self.z, P_MINUS_2); // the exponent is public, not the base
+        // Square and multiply over 32-bit words (`ff`'s `pow_vartime` takes u64 words, and a
+        // u64 shifted by a variable is a call on Cortex-M). The exponent is public, not the base.
+        let mut z_inv = Fe::ONE;
+        for word in P_MINUS_2.iter().rev() {
+            for bit in (0..32).rev() {
+                z_inv = z_inv.square();
+                if (word >> bit) & 1 == 1 {
+                    z_inv *= self.z;
+                }
+            }
+        }
         (self.x * z_inv, self.y * z_inv)
     }
 
