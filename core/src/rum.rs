@@ -236,9 +236,8 @@ impl Report {
         // A gap between the two (the device was off) is not usage.
         let base = u32::try_from(newer.start.since(self.start)).unwrap_or(u32::MAX);
         let mut combined: Vec<Point, { 2 * Limits::REPORT_POINTS + 1 }> = Vec::new();
-        for p in self.points.iter().copied() {
-            let _ = combined.push(p);
-        }
+        // Capacity for both reports' points and one more: the copies cannot fail.
+        let _ = combined.extend_from_slice(&self.points);
         if newer.first_value != self.current_value() {
             let _ = combined.push(Point {
                 offset: base,
@@ -260,16 +259,13 @@ impl Report {
             }
         }
         self.points.clear();
-        for p in combined.iter().skip(skip) {
-            let _ = self.points.push(*p);
-        }
+        let _ = self
+            .points
+            .extend_from_slice(combined.get(skip..).unwrap_or_default());
         self.end = newer.end.max(self.end);
         self.usage_secs = self.usage_secs.saturating_add(newer.usage_secs);
         self.max_value = self.max_value.max(newer.max_value);
-        self.first_change = match (self.first_change, newer.first_change) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.first_change = crate::schedule::min_opt(self.first_change, newer.first_change);
         self.next_id = newer.next_id;
         self.merged = self.merged.saturating_add(1).saturating_add(newer.merged);
     }
@@ -379,5 +375,49 @@ mod tests {
             (Timestamp(0), Timestamp(400), 5, 3, 1)
         );
         assert_eq!(a.current_value(), 5);
+    }
+
+    #[test]
+    fn a_merge_past_the_points_keeps_the_latest_and_the_value_before_them() {
+        let pt = |offset, value| Point { offset, value };
+        let mut a = Report::new(1, 0, 0, Timestamp(0), 1);
+        for i in 1..=5u32 {
+            assert!(a.record(Timestamp(u64::from(i) * 10), i + 1));
+        }
+        a.advance(Timestamp(100));
+        a.first_change = Some(Timestamp(30));
+        // Starts at 7 where `a` ended at 6: the step is a point of its own, at 100.
+        let mut b = Report::new(2, 1, 0, Timestamp(100), 7);
+        for i in 1..=5u32 {
+            assert!(b.record(Timestamp(100 + u64::from(i) * 10), i + 7));
+        }
+        b.advance(Timestamp(200));
+        b.first_change = Some(Timestamp(120));
+        a.merge(&b);
+        // 11 points: the 3 oldest go, and the value before the first kept one is the start.
+        let want = [
+            pt(40, 5),
+            pt(50, 6),
+            pt(100, 7),
+            pt(110, 8),
+            pt(120, 9),
+            pt(130, 10),
+            pt(140, 11),
+            pt(150, 12),
+        ];
+        assert_eq!(a.points.as_slice(), &want);
+        assert_eq!(a.first_value, 4);
+        assert_eq!(a.first_change, Some(Timestamp(30)));
+        assert_eq!(
+            (a.end, a.max_value, a.current_value()),
+            (Timestamp(200), 12, 12)
+        );
+        // The earlier change wins whichever report holds it, and one alone is kept.
+        let mut c = Report::new(3, 0, 0, Timestamp(0), 1);
+        let mut d = Report::new(4, 3, 0, Timestamp(10), 1);
+        d.first_change = Some(Timestamp(15));
+        c.merge(&d);
+        assert_eq!(c.first_change, Some(Timestamp(15)));
+        assert!(c.points.is_empty());
     }
 }
