@@ -236,8 +236,9 @@ impl Report {
         // A gap between the two (the device was off) is not usage.
         let base = u32::try_from(newer.start.since(self.start)).unwrap_or(u32::MAX);
         let mut combined: Vec<Point, { 2 * Limits::REPORT_POINTS + 1 }> = Vec::new();
-        // Capacity for both reports' points and one more: the copies cannot fail.
-        let _ = combined.extend_from_slice(&self.points);
+        for p in self.points.iter().copied() {
+            let _ = combined.push(p);
+        }
         if newer.first_value != self.current_value() {
             let _ = combined.push(Point {
                 offset: base,
@@ -259,13 +260,16 @@ impl Report {
             }
         }
         self.points.clear();
-        let _ = self
-            .points
-            .extend_from_slice(combined.get(skip..).unwrap_or_default());
+        for p in combined.iter().skip(skip) {
+            let _ = self.points.push(*p);
+        }
         self.end = newer.end.max(self.end);
         self.usage_secs = self.usage_secs.saturating_add(newer.usage_secs);
         self.max_value = self.max_value.max(newer.max_value);
-        self.first_change = crate::schedule::min_opt(self.first_change, newer.first_change);
+        self.first_change = match (self.first_change, newer.first_change) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.next_id = newer.next_id;
         self.merged = self.merged.saturating_add(1).saturating_add(newer.merged);
     }
