@@ -18,6 +18,11 @@ no file of the repository inlined counts for its crate (`p256`, the core library
 `--by-line` charges each byte to the innermost source line instead (what was inlined counts
 where it was written: a `?` counts for `core::result`) and prints the 60 largest lines and
 files: where the code is thickest, whoever called it.
+
+`--inlined` lists the functions LTO inlined, each with the bytes of all its inlined copies and
+how many call sites it was inlined at (a repository function's copies first): the helpers a
+pass could take out of line (one body, a call at each site), and the types with two bodies
+(`<T as Decode>::decode` and `::decode_into` both inlined: the thirteenth pass).
 """
 
 import re
@@ -125,8 +130,35 @@ def by_line(elf) -> int:
     return 0
 
 
+def inlined(elf) -> int:
+    ranges = [r for r in line_ranges(elf) if r[0] < 0x2000_0000]
+    query = "".join(f"0x{a:x}\n" for a, _ in ranges)
+    out = subprocess.run(["llvm-symbolizer", f"--obj={elf}", "--inlining", "--functions=linkage",
+                          "--relativenames"], input=query, capture_output=True, text=True,
+                         check=True).stdout
+    size, sites = {}, {}
+    for (_, n), block in zip(ranges, out.split("\n\n")):
+        lines = block.strip().splitlines()
+        names, locs = lines[0::2], lines[1::2]
+        # Every frame but the outermost (the symbol) is an inlined copy; its call site is the
+        # location of the frame that holds it.
+        for k in range(len(names) - 1):
+            f = re.sub(r"::h[0-9a-f]{16}$", "", names[k])
+            size[f] = size.get(f, 0) + n
+            sites.setdefault(f, set()).add((locs[k + 1], names[-1]))
+    rows = [(size[f], len(sites[f]), f) for f in size if len(sites[f]) > 1]
+    ours = [r for r in rows if "tally_" in r[2]]
+    for title, got in (("of the repository's functions", ours), ("of all", rows)):
+        print(f"largest inlined copies {title} (bytes of all copies, call sites, function):")
+        for n, k, f in sorted(got, key=lambda r: -r[0])[:40]:
+            print(f"{n:8d} {k:4d}  {f[:160]}")
+    return 0
+
+
 def main() -> int:
     args = sys.argv[1:]
+    if args[:1] == ["--inlined"] and len(args) == 2:
+        return inlined(args[1])
     if args[:1] == ["--by-line"] and len(args) == 2:
         return by_line(args[1])
     if args[:1] == ["--by-file"] and len(args) == 2:
