@@ -187,6 +187,7 @@ impl Report {
     }
 
     /// Count at the end of the window.
+    #[inline(never)] // three callers in the core, 30 B each inlined
     pub fn current_value(&self) -> u32 {
         self.points.last().map_or(self.first_value, |p| p.value)
     }
