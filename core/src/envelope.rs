@@ -348,7 +348,17 @@ pub fn dearmour<'t>(text: &'t [u8], out: &mut [u8]) -> Result<(&'t str, usize), 
 // is (canonical padding, no trailing bits), with the same errors in the same order: a test
 // holds the two to the same answers (core/tests/armour.rs).
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// The symbol of 6 bits (RFC 4648's alphabet, by ranges: the inverse of [`sextet`]).
+fn symbol(v: u32) -> u8 {
+    let v = (v & 0x3F) as u8;
+    match v {
+        0..=25 => b'A' + v,
+        26..=51 => b'a' + (v - 26),
+        52..=61 => b'0' + (v - 52),
+        62 => b'+',
+        _ => b'/',
+    }
+}
 
 /// `data` in base64 at the front of `out`; its length.
 fn base64_encode(data: &[u8], out: &mut [u8]) -> Result<usize, EnvelopeError> {
@@ -362,10 +372,7 @@ fn base64_encode(data: &[u8], out: &mut [u8]) -> Result<usize, EnvelopeError> {
         let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, c) in four.iter_mut().enumerate() {
             *c = if i <= three.len() {
-                ALPHABET
-                    .get(((v >> (18 - 6 * i)) & 0x3F) as usize)
-                    .copied()
-                    .unwrap_or(b'=')
+                symbol(v >> (18 - 6 * i))
             } else {
                 b'='
             };

@@ -33,7 +33,27 @@ pub enum ReturnMode<'a> {
 
 const NOT_ANSWER: &str = "the response does not answer the authorization request";
 
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// A base-62 digit: `0-9`, `A-Z`, `a-z` (by ranges, no table).
+fn base62_digit(v: u32) -> u8 {
+    let v = v as u8;
+    match v {
+        0..=9 => b'0' + v,
+        10..=35 => b'A' + (v - 10),
+        _ => b'a' + (v.min(61) - 36),
+    }
+}
+
+/// The value of a base-62 digit, if `c` is one.
+fn base62_value(c: char) -> Option<u32> {
+    let b = u8::try_from(c).ok()?;
+    let v = match b {
+        b'0'..=b'9' => b - b'0',
+        b'A'..=b'Z' => b - b'A' + 10,
+        b'a'..=b'z' => b - b'a' + 36,
+        _ => return None,
+    };
+    Some(u32::from(v))
+}
 /// Bytes behind a return code: a 32-byte digest and 5 of the code's serial (AUTH-4: 51
 /// base-62 characters hold 303 bits, these are 296).
 const RETURN_BYTES: usize = 37;
@@ -70,7 +90,7 @@ pub fn return_code(udi: &Udi, serial: u64, device_key: &PublicKey) -> String<RET
             *b = (cur / 62) as u8;
             rem = cur % 62;
         }
-        *d = BASE62.get(rem as usize).copied().unwrap_or(b'0');
+        *d = base62_digit(rem);
     }
     let mut out = String::new();
     for (i, d) in digits.iter().enumerate() {
@@ -93,7 +113,7 @@ pub fn parse_return_code(code: &str) -> Option<(u64, [u8; 32])> {
             }
             continue;
         }
-        let v = BASE62.iter().position(|b| char::from(*b) == c)? as u32;
+        let v = base62_value(c)?;
         let mut carry = v;
         for b in n.iter_mut().rev() {
             let cur = u32::from(*b) * 62 + carry;
@@ -883,4 +903,44 @@ fn returned_of<J: Journal>(
         &mut |_| {},
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base62_digits_are_0_to_9_then_upper_then_lower_case() {
+        let digits: std::string::String = (0..62).map(|v| char::from(base62_digit(v))).collect();
+        assert_eq!(
+            digits,
+            "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        );
+        for v in 0..62 {
+            assert_eq!(base62_value(char::from(base62_digit(v))), Some(v));
+        }
+        for c in ['-', '/', ':', '@', '[', '`', '{', 'é', ' '] {
+            assert_eq!(base62_value(c), None, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn return_codes_read_back_and_check_against_their_key() {
+        // AUTH-4: eight groups of six base-62 characters and one of three.
+        let udi = Udi::new("C9300-24T", "FOC2226Z0QZ").unwrap();
+        let key = [7u8; 65];
+        for serial in [0, 1, 61, 62, 0xFF_FFFF_FFFF, u64::from(u32::MAX) + 5] {
+            let code = return_code(&udi, serial, &key);
+            let groups: std::vec::Vec<&str> = code.split('-').collect();
+            assert_eq!(groups.len(), 9, "{code}");
+            assert!(groups[..8].iter().all(|g| g.len() == 6), "{code}");
+            assert_eq!(groups[8].len(), 3, "{code}");
+            assert!(code.chars().all(|c| c == '-' || c.is_ascii_alphanumeric()));
+            // The serial's low 40 bits come back, with the digest that binds the key.
+            let (back, _) = parse_return_code(&code).unwrap();
+            assert_eq!(back, serial & 0xFF_FFFF_FFFF);
+            assert_eq!(check_return_code(&code, &udi, &key), Some(back));
+            assert_eq!(check_return_code(&code, &udi, &[8u8; 65]), None);
+        }
+    }
 }
