@@ -160,7 +160,7 @@ impl<J: Journal> Agent<J> {
 
     fn scope_slots(&self, scope: SyncScope) -> Vec<usize, { Limits::HA_MEMBERS }> {
         let own = self.ident.own_slot();
-        (0..self.ident.slots().count())
+        (0..self.ident.slot_count())
             .filter(|s| scope == SyncScope::All || *s == own)
             .collect()
     }

@@ -102,7 +102,11 @@ impl Identity {
     }
 
     pub fn slot_of(&self, udi: &Udi) -> Option<usize> {
-        self.slots().position(|(_, u)| u == udi)
+        if self.members.is_empty() {
+            (*udi == self.udi).then_some(0)
+        } else {
+            self.members.iter().position(|m| m.udi == *udi)
+        }
     }
 
     /// This device's own slot.
@@ -110,8 +114,20 @@ impl Identity {
         self.slot_of(&self.udi).unwrap_or(0)
     }
 
+    #[inline(never)] // thirteen callers
     pub fn slot_udi(&self, slot: usize) -> Option<&Udi> {
-        self.slots().nth(slot).map(|(_, u)| u)
+        // What `slots().nth(slot)` gives, without walking the chain.
+        if self.members.is_empty() {
+            (slot == 0).then_some(&self.udi)
+        } else {
+            self.members.get(slot).map(|m| &m.udi)
+        }
+    }
+
+    /// How many [`Identity::slots`] there are.
+    #[inline(never)] // five callers
+    pub fn slot_count(&self) -> usize {
+        self.members.len().max(1)
     }
 
     /// The public key a trust code for `slot` must bind, where known.
@@ -1684,6 +1700,39 @@ mod tests {
             trust: Default::default(),
         };
         Agent::boot(ident, RamJournal::new(), Timestamp(1_000_000)).unwrap()
+    }
+
+    #[test]
+    fn slots_are_read_as_the_slot_list_has_them() {
+        // `slot_udi`, `slot_of` and `slot_count` read the members directly: the same answers
+        // as walking `slots()`, alone and in an HA set (where this device is one member).
+        let mut id = agent().ident;
+        for members in [0, 1, 3] {
+            id.members.clear();
+            for i in 0..members {
+                let udi = if i == 1 {
+                    id.udi.clone()
+                } else {
+                    Udi::new("PID", &std::format!("SN{i}")).unwrap()
+                };
+                let role = if i == 0 {
+                    HaRole::Active
+                } else {
+                    HaRole::Standby
+                };
+                id.members.push(tally_hal::HaMember { role, udi }).unwrap();
+            }
+            let walked: std::vec::Vec<Udi> = id.slots().map(|(_, u)| u.clone()).collect();
+            assert_eq!(id.slot_count(), walked.len());
+            for (i, u) in walked.iter().enumerate() {
+                assert_eq!(id.slot_udi(i), Some(u));
+                assert_eq!(id.slot_of(u), Some(i));
+            }
+            assert_eq!(id.slot_udi(walked.len()), None);
+            assert_eq!(id.slot_of(&Udi::new("PID", "other").unwrap()), None);
+            let own = walked.iter().position(|u| *u == id.udi);
+            assert_eq!(id.slot_of(&id.udi.clone()), own);
+        }
     }
 
     #[test]

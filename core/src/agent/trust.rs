@@ -101,14 +101,14 @@ impl<J: Journal> Agent<J> {
         }
         // The same walk as a request's subjects: one copy of it.
         self.subjects_of(slot_mask(
-            (0..self.ident.slots().count()).filter(|&s| !self.slot_communicates(s)),
+            (0..self.ident.slot_count()).filter(|&s| !self.slot_communicates(s)),
         ))
     }
 
     fn trust_subjects(&self, scope: SyncScope) -> Vec<TrustSubject, { Limits::HA_MEMBERS }> {
         let own = self.ident.own_slot();
         self.subjects_of(slot_mask(
-            (0..self.ident.slots().count()).filter(|&s| scope == SyncScope::All || s == own),
+            (0..self.ident.slot_count()).filter(|&s| scope == SyncScope::All || s == own),
         ))
     }
 
@@ -150,7 +150,7 @@ impl<J: Journal> Agent<J> {
             return None;
         }
         let own = self.ident.own_slot();
-        let slots = slot_mask((0..self.ident.slots().count()).filter(|&slot| {
+        let slots = slot_mask((0..self.ident.slot_count()).filter(|&slot| {
             slot != own && !self.slot_communicates(slot) && self.ident.slot_key(slot).is_some()
         }));
         if slots == 0 {
@@ -234,7 +234,7 @@ impl<J: Journal> Agent<J> {
             return Err(AgentError::BadValue);
         }
         let own = self.ident.own_slot();
-        let slots = slot_mask((0..self.ident.slots().count()).filter(|&slot| {
+        let slots = slot_mask((0..self.ident.slot_count()).filter(|&slot| {
             (scope == SyncScope::All || slot == own) && self.ident.slot_key(slot).is_some()
         }));
         if slots == 0 {
