@@ -349,15 +349,15 @@ impl<F: NorFlash> FlashJournal<F> {
         buf[2] = kind;
         buf[3] = crc8(&[l0, l1, kind]);
         buf[4..8].copy_from_slice(&self.chain);
-        for b in buf.iter_mut().take(body - 4).skip(ITEM_HEADER + len) {
-            *b = 0xFF;
+        if let Some(pad) = buf.get_mut(ITEM_HEADER + len..body - 4) {
+            pad.fill(0xFF);
         }
         let crc = crc32(buf.get(..body - 4).ok_or(JournalError::TooLarge)?);
         buf.get_mut(body - 4..body)
             .ok_or(JournalError::TooLarge)?
             .copy_from_slice(&crc.to_le_bytes());
-        for b in buf.iter_mut().take(padded).skip(body) {
-            *b = 0xFF;
+        if let Some(pad) = buf.get_mut(body..padded) {
+            pad.fill(0xFF);
         }
         let at = self.addr(head.sector, head.offset as usize);
         self.flash
