@@ -734,8 +734,15 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         // The last item that belongs to the state (a batch, or the chosen snapshot) and the chain
         // after it. Anything later (an interrupted compaction) is garbage to be reused.
         let mut live: Option<(Head, [u8; 4])> = None;
-        for (i, s) in order.iter().map(|s| u32::from(*s)).enumerate().skip(from_i) {
-            let mut off = if i == from_i { from_off } else { Self::HEADER };
+        // The first sector from the snapshot's offset, the others from their header.
+        let mut next_off = from_off;
+        for s in order
+            .get(from_i..)
+            .unwrap_or(&[])
+            .iter()
+            .map(|s| u32::from(*s))
+        {
+            let mut off = core::mem::replace(&mut next_off, Self::HEADER);
             while let Some((at, after_hole)) = self.next_item(s, off, &mut buf) {
                 // A gap inside the snapshot being built is not visited: the snapshot replaces
                 // whatever the state was (as when it was built aside and swapped in).
