@@ -44,6 +44,22 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in discriminant order.
+    pub const ALL: [Kind; 12] = [
+        Kind::UsageReport,
+        Kind::AckPoll,
+        Kind::PushReceipt,
+        Kind::Ack,
+        Kind::Policy,
+        Kind::TrustCode,
+        Kind::TrustRequest,
+        Kind::TrustResponse,
+        Kind::AuthRequest,
+        Kind::AuthCode,
+        Kind::AuthReturn,
+        Kind::AuthResponse,
+    ];
+
     pub fn from_u8(b: u8) -> Option<Kind> {
         Some(match b {
             1 => Kind::UsageReport,
@@ -501,4 +517,19 @@ pub struct AuthResponse {
     /// Returns the authority accepted: (UDI, serial of the returned code).
     pub returned: Vec<(Udi, u64), { Limits::HA_MEMBERS }>,
     pub refused: Vec<(Udi, AuthRefusal), { Limits::HA_MEMBERS }>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_kinds_in_discriminant_order() {
+        for (i, k) in Kind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i + 1);
+            assert_eq!(Kind::from_u8(*k as u8), Some(*k));
+        }
+        assert_eq!(Kind::from_u8(0), None);
+        assert_eq!(Kind::from_u8(13), None);
+    }
 }

@@ -1659,7 +1659,7 @@ pub(super) fn write_armoured(
 /// The kind a text armour label names: `label` itself (`exact`), or the start of a first line
 /// after `-----BEGIN `, whole or cut off (`TALLY ACK` is not `TALLY ACK POLL`).
 fn kind_of_label(label: &str, exact: bool) -> Option<Kind> {
-    (1..=12u8).filter_map(Kind::from_u8).find(|k| {
+    Kind::ALL.into_iter().find(|k| {
         label
             .strip_prefix(k.armour_label())
             .is_some_and(|rest| rest.is_empty() || (!exact && rest.starts_with('-')))
@@ -1755,7 +1755,7 @@ mod tests {
             Some(Kind::AckPoll)
         );
         assert_eq!(kind_of_label("TALLY POLI", false), None);
-        for k in (1..=12u8).filter_map(Kind::from_u8) {
+        for k in Kind::ALL {
             assert_eq!(kind_of_label(k.armour_label(), true), Some(k));
         }
     }
