@@ -90,7 +90,7 @@ impl Identity {
 
     /// The UDIs that hold trust and authorization codes: the HA set's members, or this
     /// device alone (TRUST-1: one code per UDI).
-    #[inline(never)] // eight callers: one copy
+    #[inline(never)] // the `show` rendering's callers: one copy
     pub fn slots(&self) -> impl Iterator<Item = (HaRole, &Udi)> + '_ {
         let alone = self
             .members

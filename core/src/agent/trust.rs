@@ -115,9 +115,10 @@ impl<J: Journal> Agent<J> {
     /// The request's subjects: each slot of `mask` with the key its code must bind.
     fn subjects_of(&self, mask: u8) -> Vec<TrustSubject, { Limits::HA_MEMBERS }> {
         let mut out = Vec::new();
-        for (slot, (_, udi)) in self.ident.slots().enumerate() {
+        for slot in 0..self.ident.slot_count() {
             if mask & (1 << slot) != 0
-                && let Some(key) = self.ident.slot_key(slot)
+                && let (Some(udi), Some(key)) =
+                    (self.ident.slot_udi(slot), self.ident.slot_key(slot))
             {
                 let _ = out.push(TrustSubject {
                     udi: udi.clone(),
