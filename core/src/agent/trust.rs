@@ -81,6 +81,32 @@ impl<J: Journal> Agent<J> {
         self.trust_of(slot).is_some_and(|e| e.origin.communicates())
     }
 
+    /// The slots' masks, in one walk for every request that picks slots.
+    #[inline(never)]
+    fn slot_masks(&self) -> SlotMasks {
+        let own = self.ident.own_slot();
+        let mut m = SlotMasks {
+            all: 0,
+            own: 0,
+            communicating: 0,
+            keyed: 0,
+        };
+        for slot in 0..self.ident.slot_count().min(8) {
+            let bit = 1u8 << slot;
+            m.all |= bit;
+            if slot == own {
+                m.own |= bit;
+            }
+            if self.slot_communicates(slot) {
+                m.communicating |= bit;
+            }
+            if self.ident.slot_key(slot).is_some() {
+                m.keyed |= bit;
+            }
+        }
+        m
+    }
+
     /// Whether the device may talk to the authority directly (`Communication Level Allowed:
     /// DIRECT`): only with a trust code from the authority (TRUST-2, TRUST-3).
     pub fn direct_trust(&self) -> bool {
@@ -100,16 +126,17 @@ impl<J: Journal> Agent<J> {
             return Vec::new();
         }
         // The same walk as a request's subjects: one copy of it.
-        self.subjects_of(slot_mask(
-            (0..self.ident.slot_count()).filter(|&s| !self.slot_communicates(s)),
-        ))
+        let m = self.slot_masks();
+        self.subjects_of(m.all & !m.communicating)
     }
 
     fn trust_subjects(&self, scope: SyncScope) -> Vec<TrustSubject, { Limits::HA_MEMBERS }> {
-        let own = self.ident.own_slot();
-        self.subjects_of(slot_mask(
-            (0..self.ident.slot_count()).filter(|&s| scope == SyncScope::All || s == own),
-        ))
+        let m = self.slot_masks();
+        self.subjects_of(if scope == SyncScope::All {
+            m.all
+        } else {
+            m.own
+        })
     }
 
     /// The request's subjects: each slot of `mask` with the key its code must bind.
@@ -150,10 +177,8 @@ impl<J: Journal> Agent<J> {
         {
             return None;
         }
-        let own = self.ident.own_slot();
-        let slots = slot_mask((0..self.ident.slot_count()).filter(|&slot| {
-            slot != own && !self.slot_communicates(slot) && self.ident.slot_key(slot).is_some()
-        }));
+        let m = self.slot_masks();
+        let slots = m.keyed & !m.own & !m.communicating;
         if slots == 0 {
             return None;
         }
@@ -234,10 +259,13 @@ impl<J: Journal> Agent<J> {
         if token.is_empty() {
             return Err(AgentError::BadValue);
         }
-        let own = self.ident.own_slot();
-        let slots = slot_mask((0..self.ident.slot_count()).filter(|&slot| {
-            (scope == SyncScope::All || slot == own) && self.ident.slot_key(slot).is_some()
-        }));
+        let m = self.slot_masks();
+        let slots = m.keyed
+            & if scope == SyncScope::All {
+                m.all
+            } else {
+                m.own
+            };
         if slots == 0 {
             return Err(AgentError::Refused(Refusal::TrustWrongKey));
         }
@@ -580,9 +608,15 @@ pub(super) struct PendingTrust {
 
 const _: () = assert!(Limits::HA_MEMBERS <= 8, "a slot mask is a u8");
 
-/// The slots as a mask (slots past the mask's width cannot exist: asserted above).
-fn slot_mask(slots: impl Iterator<Item = usize>) -> u8 {
-    slots.filter(|&s| s < 8).fold(0, |m, s| m | (1u8 << s))
+/// The HA slots as bit masks (slots past a mask's width cannot exist: asserted above).
+struct SlotMasks {
+    all: u8,
+    /// This device's own slot.
+    own: u8,
+    /// Slots whose trust code lets them talk to the authority.
+    communicating: u8,
+    /// Slots whose key (the one a trust code must bind) is known.
+    keyed: u8,
 }
 
 /// Read a verified trust response whole without holding it: its head (into `head`, where the
@@ -607,4 +641,73 @@ fn trust_parts(
     let mut head = ResponseHead::default();
     // It decoded once: it decodes again.
     let _ = decode::trust_response(&mut Reader::new(payload), &mut head, code, refused);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::{Identity, Release};
+    use crate::journal::RamJournal;
+    use crate::wire::TrustOrigin;
+    use tally_hal::{HaMember, HaRole, LicenseDef};
+
+    fn entry(origin: TrustOrigin) -> TrustEntry {
+        TrustEntry {
+            origin,
+            serial: 1,
+            issued_at: Timestamp(1),
+            installed_at: Timestamp(1),
+        }
+    }
+
+    /// Four HA slots: this device in slot 1; keys known for slots 0, 1 and 3; slot 0 holds
+    /// a code from the authority, slot 3 a factory code (which does not communicate).
+    fn ha_agent() -> Agent<RamJournal<8192>> {
+        let udi = |sn: &str| Udi::new("C9500-24Y4C", sn).unwrap();
+        let mut members = Vec::new();
+        for (i, sn) in ["SN0", "SN1", "SN2", "SN3"].into_iter().enumerate() {
+            let role = if i == 1 {
+                HaRole::Active
+            } else {
+                HaRole::Standby
+            };
+            members.push(HaMember { role, udi: udi(sn) }).unwrap();
+        }
+        let ident = Identity {
+            udi: udi("SN1"),
+            members,
+            catalogue: Vec::<LicenseDef, { Limits::LICENSES }>::new(),
+            partner: false,
+            release: Release::V17_7,
+            authority_keys: Vec::new(),
+            trust: TrustAnchors {
+                device_key: Some([1; 65]),
+                member_keys: [Some([0; 65]), Some([1; 65]), None, Some([3; 65])],
+                ..Default::default()
+            },
+        };
+        let mut a = Agent::boot(ident, RamJournal::new(), Timestamp(1_000_000)).unwrap();
+        a.state.trust[0] = Some(entry(TrustOrigin::Ack));
+        a.state.trust[3] = Some(entry(TrustOrigin::Factory));
+        a
+    }
+
+    #[test]
+    fn slot_masks_pick_the_slots_each_request_names() {
+        let a = ha_agent();
+        let m = a.slot_masks();
+        assert_eq!(
+            (m.all, m.own, m.communicating, m.keyed),
+            (0b1111, 0b0010, 0b0001, 0b1011)
+        );
+        let sns =
+            |v: Vec<TrustSubject, { Limits::HA_MEMBERS }>| -> std::vec::Vec<std::string::String> {
+                v.iter().map(|s| s.udi.sn.as_str().into()).collect()
+            };
+        // TRUST-5: every slot without a communicating code whose key is known.
+        assert_eq!(sns(a.trust_wanted()), ["SN1", "SN3"]);
+        // A request for all slots, or this device's alone; slots without a key are left out.
+        assert_eq!(sns(a.trust_subjects(SyncScope::All)), ["SN0", "SN1", "SN3"]);
+        assert_eq!(sns(a.trust_subjects(SyncScope::Local)), ["SN1"]);
+    }
 }
