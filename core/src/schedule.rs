@@ -90,8 +90,20 @@ fn owed(
     } else {
         u.sent_through
     };
-    let reported =
-        |s: ReportState| s == ReportState::Ack || (!ack_required && s == ReportState::Unack);
+    // One walk over this license's reports: the earliest change not yet reported, the earliest
+    // not yet sent, and whether an unreported one saw the license in use.
+    let (mut first_change, mut unsent_change, mut unreported_use) = (None, None, false);
+    for r in state.reports.iter().filter(|r| usize::from(r.lic) == lic) {
+        let reported =
+            r.state == ReportState::Ack || (!ack_required && r.state == ReportState::Unack);
+        if !reported {
+            first_change = min_opt(first_change, r.first_change);
+            unreported_use |= r.max_value > 0;
+        }
+        if matches!(r.state, ReportState::Open | ReportState::Closed) {
+            unsent_change = min_opt(unsent_change, r.first_change);
+        }
+    }
 
     let first_days = u64::from(pc.first_report.days);
     // The footnote limits the Cisco default's 365 days; a customer policy's value always applies.
@@ -105,33 +117,15 @@ fn owed(
 
     let change_days = u64::from(pc.on_change.days);
     if change_days > 0 {
-        let first_change = state
-            .reports
-            .iter()
-            .filter(|r| usize::from(r.lic) == lic && !reported(r.state))
-            .filter_map(|r| r.first_change)
-            .min();
         if let Some(tc) = first_change {
             o.change = Some(tc.add_days(change_days));
             o.since = min_opt(o.since, Some(tc));
         }
-        o.unsent_change = state
-            .reports
-            .iter()
-            .filter(|r| {
-                usize::from(r.lic) == lic
-                    && matches!(r.state, ReportState::Open | ReportState::Closed)
-            })
-            .filter_map(|r| r.first_change)
-            .min();
+        o.unsent_change = unsent_change;
     }
 
     let freq = u64::from(pc.frequency.days);
-    let in_use = state.consumed(catalogue, lic) > 0
-        || state
-            .reports
-            .iter()
-            .any(|r| usize::from(r.lic) == lic && !reported(r.state) && r.max_value > 0);
+    let in_use = state.consumed(catalogue, lic) > 0 || unreported_use;
     if freq > 0 && in_use {
         let installed = state.policy.as_ref().map(|p| p.installed_at);
         let anchor = reported_through
@@ -219,4 +213,65 @@ pub fn schedule(state: &State, catalogue: &[LicenseDef], partner: bool) -> Sched
 /// Days left until `deadline`, rounded up; 0 once it has passed (MSG-11).
 pub fn days_until(now: Timestamp, deadline: Timestamp) -> u64 {
     crate::arith::days_ceil(deadline.since(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Source;
+    use crate::rum::Report;
+    use tally_hal::{Enforcement, Term};
+
+    /// POL-27, POL-20: what one license owes is read from its own reports only: the earliest
+    /// change not yet reported (ACKed, or also sent when no ACK is required), the earliest not
+    /// yet sent (OPEN or CLOSED), and whether an unreported report saw it in use.
+    #[test]
+    fn owed_reads_one_license_s_unreported_and_unsent_changes() {
+        let def = |n| {
+            LicenseDef::new(
+                n,
+                n,
+                "regid.x",
+                n,
+                Enforcement::Unenforced,
+                Term::Subscription,
+            )
+            .unwrap()
+        };
+        let catalogue = [def("a"), def("b")];
+        let mut st = State::new(2);
+        st.usage.get_mut(0).unwrap().first_use = Some(Timestamp(1_000));
+        for (id, lic, state, change, value) in [
+            (1, 0, ReportState::Ack, 100, 5),
+            (2, 0, ReportState::Unack, 200, 3),
+            (3, 0, ReportState::Closed, 300, 0),
+            (4, 0, ReportState::Open, 400, 0),
+            (5, 1, ReportState::Open, 50, 9),
+        ] {
+            let mut r = Report::new(id, 0, lic, Timestamp(10), value);
+            r.state = state;
+            r.first_change = Some(Timestamp(change));
+            st.reports.push(r).unwrap();
+        }
+        // The Cisco default: an ACK is required, and a subscription owes a report 90 days after
+        // a change and every 90 days while in use.
+        let acked = effective(None);
+        let o = owed(&st, &acked, &catalogue, false, 0);
+        assert_eq!(o.change, Some(Timestamp(200).add_days(90)));
+        assert_eq!(o.unsent_change, Some(Timestamp(300)));
+        assert!(
+            o.periodic.is_some(),
+            "the UNACK report saw the license in use"
+        );
+        // Without ACKs, a sent report is reported.
+        let mut sent = effective(None);
+        sent.ack_required = (false, Source::Customer);
+        let o = owed(&st, &sent, &catalogue, false, 0);
+        assert_eq!(o.change, Some(Timestamp(300).add_days(90)));
+        assert_eq!(o.unsent_change, Some(Timestamp(300)));
+        assert!(
+            o.periodic.is_none(),
+            "nothing unreported was in use, nothing is consumed"
+        );
+    }
 }
