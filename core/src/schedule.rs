@@ -96,12 +96,15 @@ fn owed(
     for r in state.reports.iter().filter(|r| usize::from(r.lic) == lic) {
         let reported =
             r.state == ReportState::Ack || (!ack_required && r.state == ReportState::Unack);
-        if !reported {
-            first_change = min_opt(first_change, r.first_change);
-            unreported_use |= r.max_value > 0;
-        }
-        if matches!(r.state, ReportState::Open | ReportState::Closed) {
-            unsent_change = min_opt(unsent_change, r.first_change);
+        unreported_use |= !reported && r.max_value > 0;
+        // Compared in place (`min_opt` is a call: once per report, that was a tenth of a tick).
+        if let Some(change) = r.first_change {
+            if !reported {
+                first_change = Some(first_change.map_or(change, |c: Timestamp| c.min(change)));
+            }
+            if matches!(r.state, ReportState::Open | ReportState::Closed) {
+                unsent_change = Some(unsent_change.map_or(change, |c: Timestamp| c.min(change)));
+            }
         }
     }
 
