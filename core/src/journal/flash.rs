@@ -376,6 +376,7 @@ impl<F: NorFlash> FlashJournal<F> {
         Ok(())
     }
 
+    #[inline(never)] // four callers
     fn room_in_head(&self, size: usize) -> bool {
         match self.head {
             Some(h) if !self.torn => h.offset as usize + size <= Self::E,
