@@ -822,8 +822,19 @@ fn part_into(r: &mut Reader<'_>, st: &mut State) -> Result<()> {
                 let _ = st.usage.push(usage);
             }
         }
+        // In place, as the other parts: by value, the report (and its points) went through a
+        // temporary and a copy into the table.
         2 => {
-            let _ = st.reports.push(r.read()?);
+            let blank = || Report::new(0, 0, 0, Timestamp(0), 0);
+            if st.reports.push(blank()).is_err() {
+                // More reports than the table holds (not a snapshot this code wrote): read past.
+                Decode::decode_into(r, &mut blank())?;
+            } else if let Some(last) = st.reports.last_mut()
+                && let Err(e) = Decode::decode_into(r, last)
+            {
+                st.reports.pop();
+                return Err(e);
+            }
         }
         3 => {
             let _ = st.events.entries.push_back(r.read()?);
