@@ -816,10 +816,16 @@ fn part_into(r: &mut Reader<'_>, st: &mut State) -> Result<()> {
         }
         1 => {
             let lic: u8 = r.read()?;
-            let usage: Usage = r.read()?;
-            // Indexed like the catalogue: parts come in order.
-            if usize::from(lic) == st.usage.len() {
-                let _ = st.usage.push(usage);
+            // Indexed like the catalogue: parts come in order. In place, as the reports.
+            if usize::from(lic) == st.usage.len() && st.usage.push(Usage::default()).is_ok() {
+                if let Some(last) = st.usage.last_mut()
+                    && let Err(e) = Decode::decode_into(r, last)
+                {
+                    st.usage.pop();
+                    return Err(e);
+                }
+            } else {
+                Decode::decode_into(r, &mut Usage::default())?;
             }
         }
         // In place, as the other parts: by value, the report (and its points) went through a
