@@ -974,7 +974,11 @@ pub fn small_record_into<A>(
                     t,
                     seq: r.read()?,
                     issued_at: r.read()?,
-                    codes: r.read()?,
+                    codes: Vec::new(),
+                };
+                // The codes in place: by value the list went through a temporary and a copy.
+                if let Record::TrustInstalled { codes, .. } = out {
+                    Decode::decode_into(r, codes)?;
                 }
             }
             15 => *out = Record::AuthRequested { t, lic: r.read()? },
@@ -982,13 +986,19 @@ pub fn small_record_into<A>(
                 *out = Record::AuthInstalled {
                     t,
                     seq: r.read()?,
-                    codes: r.read()?,
+                    codes: Vec::new(),
+                };
+                if let Record::AuthInstalled { codes, .. } = out {
+                    Decode::decode_into(r, codes)?;
                 }
             }
             17 => {
                 *out = Record::AuthRemoved {
                     t,
-                    removed: r.read()?,
+                    removed: Vec::new(),
+                };
+                if let Record::AuthRemoved { removed, .. } = out {
+                    Decode::decode_into(r, removed)?;
                 }
             }
             18 => *out = Record::FactoryReset { t },
@@ -996,7 +1006,10 @@ pub fn small_record_into<A>(
                 *out = Record::Provisioned {
                     t,
                     policy: r.read()?,
-                    codes: r.read()?,
+                    codes: Vec::new(),
+                };
+                if let Record::Provisioned { codes, .. } = out {
+                    Decode::decode_into(r, codes)?;
                 }
             }
             _ => return Err(Malformed),
