@@ -146,6 +146,13 @@ pub trait Decode<'a>: Sized {
         *out = Self::decode(r)?;
         Ok(())
     }
+
+    /// An `Option<Self>` into `out` (`Option`'s `decode_into`): by value, unless the type is
+    /// built in place (`structs_in_place!`), which a generic `Option` cannot ask of every type.
+    fn decode_option_into(r: &mut Reader<'a>, out: &mut Option<Self>) -> Result<()> {
+        *out = <Option<Self> as Decode<'a>>::decode(r)?;
+        Ok(())
+    }
 }
 
 /// A `T` from the front of `bytes`, and the bytes after it (`postcard::take_from_bytes`).
@@ -226,6 +233,10 @@ impl<'a, T: Decode<'a>> Decode<'a> for Option<T> {
         } else {
             Ok(None)
         }
+    }
+
+    fn decode_into(r: &mut Reader<'a>, out: &mut Self) -> Result<()> {
+        T::decode_option_into(r, out)
     }
 }
 
@@ -339,6 +350,15 @@ macro_rules! structs_in_place {
             fn decode_into(r: &mut Reader<'a>, out: &mut Self) -> Result<()> {
                 $(Decode::decode_into(r, &mut out.$f)?;)*
                 Ok(())
+            }
+
+            fn decode_option_into(r: &mut Reader<'a>, out: &mut Option<Self>) -> Result<()> {
+                if r.some()? {
+                    Self::decode_into(r, out.get_or_insert_with($ty::default))
+                } else {
+                    *out = None;
+                    Ok(())
+                }
             }
         }
     )*};
@@ -641,9 +661,7 @@ structs! {
         transaction, tx_error, first_value, points, max_value, usage_secs, first_change, merged,
     }
     CategoryOverrides { first_report, frequency, on_change }
-    InstalledPolicy { policy, installed_at, issued_at }
     Config { transport, smart_url, cslu_url, usage_interval, privacy, timezone }
-    Account { smart_account, virtual_account, as_of }
     AccountNames { smart_account, virtual_account }
     AckedReport { id, status }
     PolicyPayload { udi, issued_at, seq, policy }
@@ -660,6 +678,8 @@ structs! {
 }
 
 structs_in_place! {
+    Account { smart_account, virtual_account, as_of }
+    InstalledPolicy { policy, installed_at, issued_at }
     Udi { pid, sn }
     CustomPolicy { name, ack_required, categories }
 }

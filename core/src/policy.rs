@@ -126,7 +126,7 @@ pub struct CustomPolicy {
 }
 
 /// A custom policy installed on this device.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstalledPolicy {
     pub policy: CustomPolicy,
     /// Device time of installation (`Policy in use: Installed On …`).

@@ -118,7 +118,7 @@ impl Kind {
 pub const ACCOUNT_NAME_LEN: usize = 48;
 
 /// Smart Account / Virtual Account with the time the authority stated it (ACK-1, ACK-2).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub smart_account: String<ACCOUNT_NAME_LEN>,
     pub virtual_account: String<ACCOUNT_NAME_LEN>,
