@@ -633,7 +633,6 @@ macro_rules! unit_enums {
 }
 
 structs! {
-    TimeZone { name, offset_secs }
     Privacy { callhome_hostname, smart_hostname, version }
     Usage { requested, first_use, acked_through, sent_through, open, last_id, listed }
     Counters { total, purged, acked, merged }
@@ -678,6 +677,7 @@ structs! {
 }
 
 structs_in_place! {
+    TimeZone { name, offset_secs }
     Account { smart_account, virtual_account, as_of }
     InstalledPolicy { policy, installed_at, issued_at }
     Udi { pid, sn }
