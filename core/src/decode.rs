@@ -337,7 +337,9 @@ impl<'a> Decode<'a> for Bytes<'a> {
 }
 
 /// Structs decoded both by value and in place (a field of a file, an element elsewhere): by
-/// value through `decode_into`, so that there is one body per type, not two.
+/// value through `decode_into`, so that there is one body per type, not two, and as an
+/// `Option` into the option's value (they have a `Default` to start from). Which types are here
+/// is measured (docs/PERFORMANCE.md, thirteenth pass): by value is smaller for the others.
 macro_rules! structs_in_place {
     ($($ty:ident { $($f:ident),* $(,)? })*) => {$(
         impl<'a> Decode<'a> for $ty {
