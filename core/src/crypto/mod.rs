@@ -4,10 +4,10 @@
 //! Signatures are RFC 6979 deterministic, so a device needs no RNG, and the same key and digest
 //! give the same bytes on every backend. Two backends, one chosen at build time ([`BACKEND`]):
 //!
-//! - `p256` (RustCrypto, portable): the default, and the reference on every target. ECDSA's
-//!   steps are written out over its field arithmetic (verify: ADR 0014; signing and the scalar
-//!   products: ADR 0017; the group law and the inverses: ADR 0018, `crypto/point.rs`) and checked
-//!   against RustCrypto's `ecdsa` in the tests.
+//! - `p256` (portable): the default, and the reference on every target. ECDSA's steps are
+//!   written out (verify: ADR 0014; signing: ADR 0017) over the `tally-p256` crate's field,
+//!   scalars and group law (ADR 0018, ADR 0021), and checked against RustCrypto's `ecdsa` in
+//!   the tests.
 //! - `p256-cm4` (feature `p256-cm4`): the `p256-cm4` crate, a Rust port of the P256-Cortex-M4
 //!   assembly, for Cortex-M4/M4F (`thumbv7em-none-eabi`, `thumbv7em-none-eabihf`). It takes the
 //!   nonce as an argument.
@@ -47,14 +47,9 @@ pub enum CryptoError {
     BadSignature,
 }
 
-/// The group order n of P-256, big-endian hex (the portable backend's Montgomery modulus;
-/// `nonce::N` holds the same bytes for both backends, and a test checks they agree).
-#[cfg(not(all(
-    feature = "p256-cm4",
-    target_arch = "arm",
-    target_os = "none",
-    target_has_atomic = "32"
-)))]
+/// The group order n of P-256, big-endian hex: the tests check `nonce::N` (both backends) and
+/// `tally_p256::N` against it.
+#[cfg(test)]
 const ORDER_HEX: &str = "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
 
 /// The backend this build uses: `"p256"` or `"p256-cm4"`.
@@ -101,15 +96,8 @@ pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, C
 }
 
 mod nonce;
-#[cfg(not(all(
-    feature = "p256-cm4",
-    target_arch = "arm",
-    target_os = "none",
-    target_has_atomic = "32"
-)))]
-mod point;
 
-/// RustCrypto `p256`: portable, constant-time, ~8 M instructions per operation on a Cortex-M4.
+/// Portable, constant-time, over `tally-p256`: ~12 M instructions per signature on a Cortex-M4.
 #[cfg(not(all(
     feature = "p256-cm4",
     target_arch = "arm",
@@ -118,8 +106,8 @@ mod point;
 )))]
 mod backend {
     use super::CryptoError;
-    use super::point::{self, Point};
     use tally_hal::{PublicKey, Signature};
+    use tally_p256::{self as point, Point, Scalar};
 
     pub const NAME: &str = "p256";
 
@@ -139,103 +127,41 @@ mod backend {
         }
         let q = Point::from_affine(x, y).ok_or(CryptoError::BadKey)?;
         // `r || s`, each in 1..n-1 (as `ecdsa::Signature::from_slice` checks them).
-        let (r, s) = sig.split_at_checked(32).ok_or(CryptoError::BadSignature)?;
-        let (Some(r), Some(s)) = (nonzero_scalar(r), nonzero_scalar(s)) else {
+        let (Some(r), Some(s), 64) = (sig.first_chunk(), sig.last_chunk(), sig.len()) else {
+            return Err(CryptoError::BadSignature);
+        };
+        let (Some(r), Some(s)) = (Scalar::nonzero_from_be(r), Scalar::nonzero_from_be(s)) else {
             return Err(CryptoError::BadSignature);
         };
         verify_point(&q, digest, &r, &s)
     }
 
-    /// A 32-byte big-endian scalar in 1..n-1.
-    fn nonzero_scalar(bytes: &[u8]) -> Option<p256::Scalar> {
-        use p256::elliptic_curve::ff::{Field, PrimeField};
-        let bytes = p256::FieldBytes::try_from(bytes).ok()?;
-        p256::Scalar::from_repr(bytes)
-            .into_option()
-            .filter(|x| !bool::from(x.is_zero()))
-    }
-
-    /// The scalar's 32 big-endian bytes.
-    fn be(k: &p256::Scalar) -> [u8; 32] {
-        use p256::elliptic_curve::ff::PrimeField;
-        k.to_repr().into()
-    }
-
     /// `x mod n` of a field element: ECDSA's `r`.
-    fn x_mod_n(x: &point::Fe) -> p256::Scalar {
-        use p256::elliptic_curve::ff::PrimeField;
-        use p256::elliptic_curve::ops::Reduce;
-        <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&x.to_repr())
+    fn x_mod_n(x: &point::Fe) -> Scalar {
+        Scalar::reduce(&x.to_be())
     }
 
     /// ECDSA verification (SEC 1 §4.1.4) of a prehashed digest, the same steps as
-    /// `ecdsa::hazmat::verify_prehashed` (ecdsa 0.17). `r` and `s` are already in 1..n-1
-    /// ([`nonzero_scalar`]); P-256 signatures are not normalised to
-    /// low-S, so a high `s` is valid.
+    /// `ecdsa::hazmat::verify_prehashed` (ecdsa 0.17). `r` and `s` are already in 1..n-1;
+    /// P-256 signatures are not normalised to low-S, so a high `s` is valid.
     fn verify_point(
         q: &Point,
         digest: &[u8; 32],
-        r: &p256::Scalar,
-        s: &p256::Scalar,
+        r: &Scalar,
+        s: &Scalar,
     ) -> Result<(), CryptoError> {
-        use p256::elliptic_curve::ops::Reduce;
         // The digest is exactly as wide as n, so it is taken whole, then reduced mod n.
-        let z = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&(*digest).into());
-        let s_inv = invert_n(s);
-        let u1 = mul_n(&z, &s_inv);
-        let u2 = mul_n(r, &s_inv);
-        let (x, _) = point::lincomb(&be(&u1), &be(&u2), q).affine();
+        let z = Scalar::reduce(digest);
+        let s_inv = s.invert();
+        let u1 = z * s_inv;
+        let u2 = *r * s_inv;
+        let (x, _) = point::lincomb(&u1.to_be(), &u2.to_be(), q).affine();
         // The identity maps to x = 0, which never equals a non-zero r.
         if *r == x_mod_n(&x) {
             Ok(())
         } else {
             Err(CryptoError::BadSignature)
         }
-    }
-
-    // The group order n of P-256 as a Montgomery modulus for `mul_n`.
-    p256::elliptic_curve::bigint::const_monty_params!(OrderN, p256::U256, super::ORDER_HEX);
-    type ModN =
-        p256::elliptic_curve::bigint::modular::ConstMontyForm<OrderN, { p256::U256::LIMBS }>;
-
-    /// `a·b mod n`, in constant time. `p256`'s own scalar product is a fully unrolled 8×8-word
-    /// product and Barrett reduction, 2.5 KB of flash; this is crypto-bigint's Montgomery
-    /// product, a loop over the words, for the four products an ECDSA operation needs
-    /// (docs/PERFORMANCE.md, eighth pass). `a` read as a Montgomery form stands for `a·R⁻¹`,
-    /// `ModN::new(b)` for `b·R`, so their Montgomery product is `a·b` itself: two Montgomery
-    /// products, no conversion back.
-    #[inline(never)]
-    fn mul_n(a: &p256::Scalar, b: &p256::Scalar) -> p256::Scalar {
-        use p256::elliptic_curve::ops::Reduce;
-        let product = ModN::from_montgomery(p256::U256::from(a)) * ModN::new(&p256::U256::from(b));
-        // Both factors are below n, so the product is too; `reduce` only re-checks it.
-        <p256::Scalar as Reduce<p256::U256>>::reduce(product.as_montgomery())
-    }
-
-    /// `n - 2`: `a^(n-2) = a⁻¹ mod n` (Fermat).
-    const N_MINUS_2: p256::U256 =
-        p256::U256::from_be_hex(super::ORDER_HEX).wrapping_sub(&p256::U256::from_u8(2));
-
-    /// `a⁻¹ mod n` (`0` for `0`), in constant time: square-and-multiply over the bits of the
-    /// public exponent `n - 2`, in Montgomery form throughout. crypto-bigint's safegcd inverse
-    /// is 3.8 KB of flash; this is a loop over `mul_n`'s product (ADR 0018).
-    #[inline(never)]
-    fn invert_n(a: &p256::Scalar) -> p256::Scalar {
-        use p256::elliptic_curve::ops::Reduce;
-        let base = ModN::new(&p256::U256::from(a));
-        let mut acc = ModN::ONE;
-        for word in N_MINUS_2.as_words().iter().rev() {
-            for bit in (0..p256::elliptic_curve::bigint::Word::BITS).rev() {
-                acc = acc * acc;
-                if (word >> bit) & 1 == 1 {
-                    acc *= base;
-                }
-            }
-        }
-        // Out of Montgomery form by a product with the form `1` stands for (`R⁻¹`), rather than
-        // through `retrieve`, a reduction of its own (118 B).
-        let plain = acc * ModN::from_montgomery(p256::U256::ONE);
-        <p256::Scalar as Reduce<p256::U256>>::reduce(plain.as_montgomery())
     }
 
     /// Nonce candidates tried before giving up. A candidate fails only when `r` or `s` is zero
@@ -246,30 +172,26 @@ mod backend {
     /// The secret scalar, checked to be in 1..n-1. Building one derives the public key (as much
     /// work as a signature), so [`super::LocalKey`] builds it once.
     #[derive(Clone)]
-    pub struct Signer(p256::Scalar);
+    pub struct Signer(Scalar);
 
     impl Signer {
         /// The secret alone, without its public key.
         fn of(secret: &[u8; 32]) -> Result<Signer, CryptoError> {
-            use p256::elliptic_curve::ff::{Field, PrimeField};
-            p256::Scalar::from_repr((*secret).into())
-                .into_option()
-                .filter(|d| !bool::from(d.is_zero()))
+            Scalar::nonzero_from_be(secret)
                 .map(Signer)
                 .ok_or(CryptoError::BadSecret)
         }
 
         pub fn new(secret: &[u8; 32]) -> Result<(Signer, PublicKey), CryptoError> {
-            use p256::elliptic_curve::ff::PrimeField;
             let Signer(d) = Signer::of(secret)?;
-            let (x, y) = Point::GENERATOR.mul(&be(&d)).affine();
+            let (x, y) = Point::GENERATOR.mul(&d.to_be()).affine();
             // SEC1 uncompressed: 0x04 || X || Y.
             let mut public = [0u8; 65];
             let (tag, xy) = public.split_at_mut(1);
             let (x_out, y_out) = xy.split_at_mut(32);
             tag.fill(0x04);
-            x_out.copy_from_slice(&x.to_repr());
-            y_out.copy_from_slice(&y.to_repr());
+            x_out.copy_from_slice(&x.to_be());
+            y_out.copy_from_slice(&y.to_be());
             Ok((Signer(d), public))
         }
 
@@ -277,30 +199,29 @@ mod backend {
         /// `ecdsa::hazmat::sign_prehashed_rfc6979` (ecdsa 0.17), so the signatures are
         /// byte-identical to `ecdsa::SigningKey`'s (`core/tests/crypto_vectors.rs` compares
         /// them). Every step on `d` and `k` is constant-time (the table scans of
-        /// [`Point::mul`], the Fermat inverses, the Montgomery products, `add_mod`); only
-        /// whether a candidate failed, which happens with probability ~2^-256, is branched on.
+        /// [`Point::mul`], the Fermat inverses, the Montgomery products, the modular sum);
+        /// only whether a candidate failed, which happens with probability ~2^-256, is
+        /// branched on.
         pub fn sign(&self, digest: &[u8; 32]) -> Result<Signature, CryptoError> {
-            use p256::elliptic_curve::ff::{Field, PrimeField};
-            use p256::elliptic_curve::ops::Reduce;
-            let d = &self.0;
+            let d = self.0;
             // The digest is exactly as wide as n, so it is taken whole, then reduced mod n.
-            let z = <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&(*digest).into());
-            let mut nonces = super::nonce::Nonces::new(&be(d), digest);
+            let z = Scalar::reduce(digest);
+            let mut nonces = super::nonce::Nonces::new(&d.to_be(), digest);
             for _ in 0..NONCE_TRIES {
                 // A candidate out of 1..n-1 is skipped, as the `rfc6979` crate skips it.
-                let Some(k) = nonzero_scalar(&nonces.next()) else {
+                let Some(k) = Scalar::nonzero_from_be(&nonces.next()) else {
                     continue;
                 };
-                let (x, _) = Point::GENERATOR.mul(&be(&k)).affine();
+                let (x, _) = Point::GENERATOR.mul(&k.to_be()).affine();
                 let r = x_mod_n(&x);
-                let s = mul_n(&invert_n(&k), &(z + mul_n(&r, d)));
-                if bool::from(r.is_zero() | s.is_zero()) {
+                let s = k.invert() * (z + r * d);
+                if r.is_zero() | s.is_zero() {
                     continue;
                 }
                 let mut out = [0u8; 64];
                 let (r_out, s_out) = out.split_at_mut(32);
-                r_out.copy_from_slice(&r.to_repr());
-                s_out.copy_from_slice(&s.to_repr());
+                r_out.copy_from_slice(&r.to_be());
+                s_out.copy_from_slice(&s.to_be());
                 return Ok(out);
             }
             Err(CryptoError::BadSignature)
@@ -314,53 +235,6 @@ mod backend {
     /// Without the public key (a derivation as long as the signature itself).
     pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, CryptoError> {
         Signer::of(secret)?.sign(digest)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::{invert_n, mul_n};
-        use p256::elliptic_curve::ff::PrimeField;
-
-        /// The Fermat inverse against p256's safegcd one, and `0` for `0`.
-        #[test]
-        fn invert_n_is_p256s_inverse() {
-            assert_eq!(invert_n(&p256::Scalar::ZERO), p256::Scalar::ZERO);
-            let mut a = -p256::Scalar::ONE;
-            for _ in 0..300 {
-                let inverse = invert_n(&a);
-                assert_eq!(inverse, a.invert().unwrap());
-                assert_eq!(a * inverse, p256::Scalar::ONE);
-                a = a * a + p256::Scalar::from(3u64);
-            }
-        }
-
-        /// `mul_n` against p256's own product: on the edges of the scalars (0, 1, n - 1, and n
-        /// with its low byte cleared) and on a walk of products of products.
-        #[test]
-        fn mul_n_is_p256s_scalar_product() {
-            let minus_one = -p256::Scalar::ONE;
-            let high = p256::Scalar::from_repr(
-                [
-                    0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-                    0xFF, 0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2,
-                    0xFC, 0x63, 0x25, 0x00,
-                ]
-                .into(),
-            )
-            .unwrap();
-            let edges = [p256::Scalar::ZERO, p256::Scalar::ONE, minus_one, high];
-            for a in edges {
-                for b in edges {
-                    assert_eq!(mul_n(&a, &b), a * b);
-                }
-            }
-            let (mut a, mut b) = (p256::Scalar::from(0x1234_5678_9abc_def1u64), minus_one);
-            for _ in 0..2000 {
-                let c = mul_n(&a, &b);
-                assert_eq!(c, a * b);
-                (a, b) = (b + p256::Scalar::ONE, c);
-            }
-        }
     }
 }
 
@@ -569,5 +443,47 @@ mod tests {
             LocalKey::from_secret([0; 32]).map(|_| ()),
             Err(CryptoError::BadSecret)
         );
+    }
+
+    /// `r || s` is exactly 64 bytes, each half in 1..n-1; the secret is in 1..n-1 too.
+    #[test]
+    fn signatures_and_secrets_out_of_range_are_refused() {
+        let mut k = LocalKey::from_seed(b"crypto test").unwrap();
+        let d = [7u8; 32];
+        let sig = k.sign_digest(&d).unwrap();
+        let public = k.public_key();
+        for len in [0, 32, 63, 65] {
+            let mut long = [0u8; 65];
+            long[..64].copy_from_slice(&sig);
+            assert_eq!(
+                verify_prehash(&public, &d, &long[..len]),
+                Err(CryptoError::BadSignature),
+                "{len} bytes"
+            );
+        }
+        let mut n = [0u8; 32];
+        for (i, b) in n.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&ORDER_HEX[2 * i..2 * i + 2], 16).unwrap();
+        }
+        let mut n_minus_1 = n;
+        n_minus_1[31] -= 1;
+        for half in [0, 32] {
+            for bad in [[0u8; 32], n, [0xFF; 32]] {
+                let mut s = sig;
+                s[half..half + 32].copy_from_slice(&bad);
+                assert_eq!(
+                    verify_prehash(&public, &d, &s),
+                    Err(CryptoError::BadSignature)
+                );
+            }
+        }
+        // The order's edge, as the portable backend's modulus has it: n - 1 is a secret, n not.
+        assert!(LocalKey::from_secret(n_minus_1).is_ok());
+        for bad in [n, [0xFF; 32]] {
+            assert_eq!(
+                LocalKey::from_secret(bad).map(|_| ()),
+                Err(CryptoError::BadSecret)
+            );
+        }
     }
 }

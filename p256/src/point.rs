@@ -1,35 +1,26 @@
-//! The P-256 group for the portable backend (ADR 0018): points in projective coordinates over
-//! `p256`'s field arithmetic, the two scalar multiplications ECDSA needs, and Fermat inverses.
+//! The P-256 group (ADR 0018): points in projective coordinates over [`Fe`], the two scalar
+//! multiplications ECDSA needs, and the affine coordinates through a Fermat inverse.
 //!
 //! `p256`'s own group (`primeorder::ProjectivePoint`) keeps its coordinates private, so an
 //! affine `x` can only come out of `to_affine`, which inverts through crypto-bigint's safegcd:
-//! 3.8 KB of flash for the two inverses an ECDSA operation takes. Here the field element is
-//! `p256`'s (its product, sum and difference; the only hard part), the formulas are the ones
+//! 3.8 KB of flash for the two inverses an ECDSA operation takes. The formulas are the ones
 //! `primeorder` uses for `a = -3` (Renes–Costello–Batina 2015, algorithms 4 and 6: complete, so
-//! no input is a special case), and the inverses are exponentiations by `p - 2` and `n - 2`.
-//! `core/tests/crypto_vectors.rs` compares every result with RustCrypto's.
+//! no input is a special case). The tests compare every result with `p256`'s.
 
-use p256::elliptic_curve::ff::PrimeField;
-use p256::elliptic_curve::hazmat::FieldArithmetic;
-use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
-use primeorder::PrimeCurveParams;
+use crate::Fe;
+use subtle::{Choice, ConstantTimeEq};
 
-/// An element of the field of P-256 (mod p), `p256`'s own.
-pub type Fe = <p256::NistP256 as FieldArithmetic>::FieldElement;
-
-const B: Fe = <p256::NistP256 as PrimeCurveParams>::EQUATION_B;
-
-/// `p - 2`, little-endian 32-bit words: `x^(p-2) = x⁻¹` (Fermat).
-const P_MINUS_2: [u32; 8] = [
-    0xFFFF_FFFD,
-    0xFFFF_FFFF,
-    0xFFFF_FFFF,
-    0x0000_0000,
-    0x0000_0000,
-    0x0000_0000,
-    0x0000_0001,
-    0xFFFF_FFFF,
-];
+/// The curve's `b`, in Montgomery form (a test checks it against its hex).
+const B: Fe = Fe::from_words([
+    0x29C4_BDDF,
+    0xD89C_DF62,
+    0x7884_3090,
+    0xACF0_05CD,
+    0xF721_2ED6,
+    0xE5A2_20AB,
+    0x0487_4834,
+    0xDC30_061D,
+]);
 
 /// A point `(X : Y : Z)` standing for `(X/Z, Y/Z)`; the identity is `(0 : 1 : 0)`.
 #[derive(Clone, Copy, Debug)]
@@ -46,35 +37,45 @@ impl Point {
         z: Fe::ZERO,
     };
 
+    /// G, in Montgomery form (a test checks it against p256's).
     pub const GENERATOR: Point = Point {
-        x: <p256::NistP256 as PrimeCurveParams>::GENERATOR.0,
-        y: <p256::NistP256 as PrimeCurveParams>::GENERATOR.1,
+        x: Fe::from_words([
+            0x18A9_143C,
+            0x79E7_30D4,
+            0x5FED_B601,
+            0x75BA_95FC,
+            0x7762_2510,
+            0x79FB_732B,
+            0xA537_55C6,
+            0x1890_5F76,
+        ]),
+        y: Fe::from_words([
+            0xCE95_560A,
+            0xDDF2_5357,
+            0xBA19_E45C,
+            0x8B4A_B8E4,
+            0xDD21_F325,
+            0xD2E8_8688,
+            0x2588_5D85,
+            0x8571_FF18,
+        ]),
         z: Fe::ONE,
     };
 
     /// The point of big-endian affine coordinates, if both are below p and it is on the curve
     /// `y² = x³ - 3x + b` (which the identity is not).
     pub fn from_affine(x: &[u8; 32], y: &[u8; 32]) -> Option<Point> {
-        let x = Fe::from_repr((*x).into()).into_option()?;
-        let y = Fe::from_repr((*y).into()).into_option()?;
-        let on_curve = y.square() == (x.square() - Fe::from(3u64)) * x + B;
+        let x = Fe::from_be(x)?;
+        let y = Fe::from_be(y)?;
+        let three = Fe::ONE.double() + Fe::ONE;
+        let on_curve = y.square() == (x.square() - three) * x + B;
         on_curve.then_some(Point { x, y, z: Fe::ONE })
     }
 
     /// `(x, y)` as field elements; the identity gives `(0, 0)`, as `primeorder`'s does. One
     /// constant-time inverse: `z^(p-2)` is `0` for `z = 0`.
     pub fn affine(&self) -> (Fe, Fe) {
-        // Square and multiply over 32-bit words (`ff`'s `pow_vartime` takes u64 words, and a
-        // u64 shifted by a variable is a call on Cortex-M). The exponent is public, not the base.
-        let mut z_inv = Fe::ONE;
-        for word in P_MINUS_2.iter().rev() {
-            for bit in (0..32).rev() {
-                z_inv = z_inv.square();
-                if (word >> bit) & 1 == 1 {
-                    z_inv *= self.z;
-                }
-            }
-        }
+        let z_inv = self.z.invert();
         (self.x * z_inv, self.y * z_inv)
     }
 
@@ -290,8 +291,8 @@ mod tests {
     fn ours(p: &Point) -> [u8; 64] {
         let (x, y) = p.affine();
         let mut out = [0u8; 64];
-        out[..32].copy_from_slice(&x.to_repr());
-        out[32..].copy_from_slice(&y.to_repr());
+        out[..32].copy_from_slice(&x.to_be());
+        out[32..].copy_from_slice(&y.to_be());
         out
     }
 
@@ -311,6 +312,18 @@ mod tests {
         <p256::Scalar as Reduce<p256::FieldBytes>>::reduce(&(*k).into())
     }
 
+    #[test]
+    fn the_constants_are_the_curves() {
+        use p256::elliptic_curve::ff::PrimeField;
+        use primeorder::PrimeCurveParams;
+        let b = <p256::NistP256 as PrimeCurveParams>::EQUATION_B.to_repr();
+        assert_eq!(Fe::from_be(&b.into()), Some(B));
+        let (gx, gy) = <p256::NistP256 as PrimeCurveParams>::GENERATOR;
+        assert_eq!(Fe::from_be(&gx.to_repr().into()), Some(Point::GENERATOR.x));
+        assert_eq!(Fe::from_be(&gy.to_repr().into()), Some(Point::GENERATOR.y));
+        assert_eq!(Point::GENERATOR.z, Fe::ONE);
+    }
+
     /// `k·G` on both sides, as (ours, p256's).
     fn point_of(k: &[u8; 32]) -> (Point, p256::ProjectivePoint) {
         (
@@ -323,7 +336,7 @@ mod tests {
     /// n, n + 1 (reduced mod n by p256), 2^255, and single nibbles.
     fn edges() -> Vec<[u8; 32]> {
         let n = <[u8; 32]>::try_from(
-            &p256::U256::from_be_hex(super::super::ORDER_HEX).to_be_bytes()[..],
+            &p256::U256::from_be_hex(crate::tests::ORDER_HEX).to_be_bytes()[..],
         )
         .unwrap();
         let mut n_minus_1 = n;
