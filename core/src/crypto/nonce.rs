@@ -4,10 +4,10 @@
 //! and mask by the order's bit length through crypto-bigint's generic shifts (about 900 B of
 //! flash on the Cortex-M4). For P-256 with SHA-256, `qlen = hlen = 256`: `bits2int` is the
 //! identity, `int2octets` of a scalar is its 32 bytes, and `bits2octets(h)` is `h mod n`,
-//! one subtraction at most. What is left is HMAC-DRBG, over the `hmac` crate. The candidates
-//! are the crate's, byte for byte: `core/tests/crypto_vectors.rs` compares them with it.
-
-use hmac::{KeyInit, Mac, SimpleHmac};
+//! one subtraction at most. What is left is HMAC-DRBG, its HMAC written out over the core's
+//! one SHA-256 ([`super::sha256`]; the `hmac` crate's was 240 B more of flash). The candidates
+//! are the `rfc6979` crate's, byte for byte: the tests below and `core/tests/crypto_vectors.rs`
+//! compare them with it.
 
 /// The group order n of P-256, big-endian (`super::ORDER_HEX`).
 const N: [u8; 32] = [
@@ -48,18 +48,24 @@ impl Nonces {
         candidate
     }
 
-    /// `HMAC_K(parts...)`. The 32-byte key is given as its zero-padded 64-byte block, which
-    /// HMAC uses anyway: a key of block size cannot be refused, so there is no error path.
+    /// `HMAC_K(parts...)` (RFC 2104), for at most four parts. The 32-byte key is used as its
+    /// zero-padded 64-byte block, as HMAC pads any key shorter than a block.
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut key = [0u8; 64];
-        for (out, k) in key.iter_mut().zip(self.k) {
-            *out = k;
+        let mut pad = [0x36u8; 64];
+        for (p, k) in pad.iter_mut().zip(self.k) {
+            *p ^= k;
         }
-        let mut mac = <SimpleHmac<sha2::Sha256> as KeyInit>::new(&key.into());
-        for part in parts {
-            mac.update(part);
+        let mut inner: [&[u8]; 5] = [&[]; 5];
+        for (slot, part) in inner.iter_mut().skip(1).zip(parts) {
+            *slot = part;
         }
-        mac.finalize().into_bytes().into()
+        inner[0] = &pad;
+        let inner = super::sha256(&inner);
+        // The outer pad from the inner one: 0x5C = 0x36 ^ 0x6A.
+        for p in pad.iter_mut() {
+            *p ^= 0x6A;
+        }
+        super::sha256(&[&pad, &inner])
     }
 }
 
