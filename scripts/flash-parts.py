@@ -35,7 +35,7 @@ PARTS = [
      r"^core_image::|__cortex_m_rt_main"),
     ("crypto", "crypto: ECDSA P-256 (portable or p256-cm4), SHA-256, RFC 6979, HMAC",
      r"(^|<|_\$LT\$|\$u20\$)(p256|p256_cm4|crypto_bigint|primeorder|primefield|"
-     r"elliptic_curve|ecdsa|sha2|rfc6979|hmac|digest|wnaf|subtle|ctutils|ff|group)(::|\.\.)|"
+     r"elliptic_curve|ecdsa|sha2|rfc6979|hmac|digest|wnaf|subtle|ctutils|ff|group|tally_p256)(::|\.\.)|"
      r"^P256_|tally_core(::|\.\.)crypto"),
     ("decoders", "decoders (`tally_core::decode`, the journal's replay)",
      r"tally_core(::|\.\.)decode|replay"),
@@ -56,7 +56,7 @@ PARTS = [
 ]
 
 
-OURS = ("core/src/", "hal/src/", "firmware/src/", "link/src/")
+OURS = ("core/src/", "hal/src/", "p256/src/", "firmware/src/", "link/src/")
 
 
 def line_ranges(elf):
