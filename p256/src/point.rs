@@ -95,12 +95,12 @@ impl Point {
     }
 
     /// `self + other`, complete: RCB 2015, algorithm 4 (`a = -3`), as `primeorder` writes it
-    /// ([`ADD`]).
+    /// (the program `ADD`).
     pub fn add(&self, other: &Point) -> Point {
         run(&ADD, self, other)
     }
 
-    /// `2·self`: RCB 2015, algorithm 6 (`a = -3`), as `primeorder` writes it ([`DOUBLE`]).
+    /// `2·self`: RCB 2015, algorithm 6 (`a = -3`), as `primeorder` writes it (the program `DOUBLE`).
     pub fn double(&self) -> Point {
         run(&DOUBLE, self, self)
     }
