@@ -6,7 +6,7 @@
 //! reset cannot remove it) and counts where no other code is installed. Only a code from the
 //! authority (ID token or ACK) allows direct communication (TRUST-2).
 
-use super::{Agent, AgentError, Imported, Outgoing, Refusal, SyncScope, decode_payload, emit};
+use super::{Agent, AgentError, Imported, Outgoing, Refusal, SyncScope, emit};
 use crate::decode::{self, Malformed, Reader, ResponseHead};
 use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::Journal;
@@ -557,7 +557,9 @@ impl<J: Journal> Agent<J> {
         env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        let file: TrustCodeFile = decode_payload(env)?;
+        // Decoded where it stays: `decode_payload` returned it and it was copied.
+        let mut file = TrustCodeFile::default();
+        env.read_into(&mut file)?;
         let (slot, entry) = self
             .check_trust_code(&file.code, t)
             .map_err(|why| match why {
