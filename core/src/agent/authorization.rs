@@ -546,14 +546,16 @@ impl<J: Journal> Agent<J> {
                 Refusal::AuthReplay => AgentError::Stale,
                 w => AgentError::Refused(w),
             })?;
-        let mut codes = Vec::new();
-        let _ = codes.push(entry);
+        // Built in the record that commits it: the code list built apart was copied into it.
         // Never dropped: it owns nothing (see `Agent::commit_one`).
-        let record = core::mem::ManuallyDrop::new([Record::AuthInstalled {
+        let mut record = core::mem::ManuallyDrop::new([Record::AuthInstalled {
             t,
             seq: file.seq,
-            codes,
+            codes: Vec::new(),
         }]);
+        if let [Record::AuthInstalled { codes, .. }] = &mut *record {
+            let _ = codes.push(entry);
+        }
         self.install_auth_codes(&record, sink)
             .map(Imported::AuthCodes)
     }

@@ -581,15 +581,18 @@ impl<J: Journal> Agent<J> {
         if self.slot_communicates(usize::from(slot)) {
             return Err(AgentError::Refused(Refusal::TrustAlreadyInstalled));
         }
-        let issued_at = entry.issued_at;
-        let mut codes = Vec::new();
-        let _ = codes.push((slot, entry));
-        self.commit_one(Record::TrustInstalled {
+        // Built in the record that commits it, as `apply_trust_response` does: the code list
+        // built apart was copied into it. Never dropped: it owns nothing (see `commit_one`).
+        let mut record = core::mem::ManuallyDrop::new([Record::TrustInstalled {
             t,
             seq: file.seq,
-            issued_at,
-            codes,
-        })?;
+            issued_at: entry.issued_at,
+            codes: Vec::new(),
+        }]);
+        if let [Record::TrustInstalled { codes, .. }] = &mut *record {
+            let _ = codes.push((slot, entry));
+        }
+        self.commit(&*record)?;
         if let Some(udi) = self.ident.slot_udi(usize::from(slot)) {
             emit(sink, Message::TrustInstallSuccess(udi));
         }
