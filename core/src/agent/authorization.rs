@@ -81,23 +81,24 @@ pub fn return_code(udi: &Udi, serial: u64, device_key: &PublicKey) -> String<RET
     if let Some(tail) = n.get_mut(32..) {
         tail.copy_from_slice(serial.to_be_bytes().get(3..).unwrap_or(&[0; 5]));
     }
-    // 51 base-62 digits, most significant first, by long division of the big-endian number.
-    let mut digits = [0u8; 51];
-    for d in digits.iter_mut().rev() {
+    // 51 base-62 digits, most significant first, by long division of the big-endian number,
+    // each written in its place between the dashes (pushed as `char`s, every digit went
+    // through UTF-8 encoding).
+    let mut text = [b'-'; RETURN_CODE_LEN];
+    for i in (0..51).rev() {
         let mut rem = 0u32;
         for b in n.iter_mut() {
             let cur = (rem << 8) | u32::from(*b);
             *b = (cur / 62) as u8;
             rem = cur % 62;
         }
-        *d = base62_digit(rem);
+        if let Some(c) = text.get_mut(i + i / 6) {
+            *c = base62_digit(rem);
+        }
     }
     let mut out = String::new();
-    for (i, d) in digits.iter().enumerate() {
-        if i > 0 && i % 6 == 0 {
-            let _ = out.push('-');
-        }
-        let _ = out.push(char::from(*d));
+    if let Ok(s) = core::str::from_utf8(&text) {
+        let _ = out.push_str(s);
     }
     out
 }
@@ -944,5 +945,16 @@ mod tests {
             assert_eq!(check_return_code(&code, &udi, &key), Some(back));
             assert_eq!(check_return_code(&code, &udi, &[8u8; 65]), None);
         }
+    }
+
+    #[test]
+    fn a_return_code_is_the_same_text_it_always_was() {
+        // Pinned from the first implementation (the digits pushed one `char` at a time): a
+        // digit or dash out of place, or a lost one, changes it.
+        let udi = Udi::new("C9300-24T", "FOC2226Z0QZ").unwrap();
+        assert_eq!(
+            return_code(&udi, 0x12_3456_789A, &[7u8; 65]).as_str(),
+            "0DIYut-a02il3-mpTlJA-Dldx7K-F4wOFO-czRphZ-HgUz9x-2ZLHIN-EDq"
+        );
     }
 }
