@@ -159,13 +159,6 @@ impl<J: Journal> Agent<J> {
         self.state.auth.get(slot).and_then(Option::as_ref)
     }
 
-    fn scope_slots(&self, scope: SyncScope) -> Vec<usize, { Limits::HA_MEMBERS }> {
-        let own = self.ident.own_slot();
-        (0..self.ident.slot_count())
-            .filter(|s| scope == SyncScope::All || *s == own)
-            .collect()
-    }
-
     fn gated_license(&self, feature: &str) -> Result<usize, AgentError> {
         let lic = self
             .ident
@@ -203,8 +196,9 @@ impl<J: Journal> Agent<J> {
         scope: SyncScope,
     ) -> Result<PendingAuth, AgentError> {
         let mut subjects = Vec::new();
-        for slot in self.scope_slots(scope) {
-            if self.ident.slot_udi(slot).is_some() {
+        let mask = self.scope_mask(scope);
+        for slot in 0..self.ident.slot_count() {
+            if mask & (1 << slot) != 0 && self.ident.slot_udi(slot).is_some() {
                 let serial = self.authorization_of(slot).map_or(0, |a| a.serial);
                 let slot = u8::try_from(slot).map_err(|_| AgentError::Capacity)?;
                 let _ = subjects.push((slot, serial));
@@ -264,7 +258,11 @@ impl<J: Journal> Agent<J> {
             return Err(AgentError::Busy);
         }
         if mode == AuthMode::Replace {
-            for slot in self.scope_slots(scope) {
+            let mask = self.scope_mask(scope);
+            for slot in 0..self.ident.slot_count() {
+                if mask & (1 << slot) == 0 {
+                    continue;
+                }
                 let in_use = self.authorization_of(slot).is_some_and(|a| {
                     a.licenses.iter().any(|(l, _)| {
                         usize::from(*l) != lic
@@ -593,7 +591,11 @@ impl<J: Journal> Agent<J> {
         only: Option<usize>,
     ) -> Result<Vec<usize, { Limits::HA_MEMBERS }>, AgentError> {
         let mut slots = Vec::new();
-        for slot in self.scope_slots(scope) {
+        let mask = self.scope_mask(scope);
+        for slot in 0..self.ident.slot_count() {
+            if mask & (1 << slot) == 0 {
+                continue;
+            }
             let Some(a) = self.authorization_of(slot) else {
                 continue;
             };

@@ -130,13 +130,18 @@ impl<J: Journal> Agent<J> {
         self.subjects_of(m.all & !m.communicating)
     }
 
-    fn trust_subjects(&self, scope: SyncScope) -> Vec<TrustSubject, { Limits::HA_MEMBERS }> {
+    /// The slots of `scope` (bit `n`: HA slot `n`): every slot, or this device's own.
+    pub(super) fn scope_mask(&self, scope: SyncScope) -> u8 {
         let m = self.slot_masks();
-        self.subjects_of(if scope == SyncScope::All {
+        if scope == SyncScope::All {
             m.all
         } else {
             m.own
-        })
+        }
+    }
+
+    fn trust_subjects(&self, scope: SyncScope) -> Vec<TrustSubject, { Limits::HA_MEMBERS }> {
+        self.subjects_of(self.scope_mask(scope))
     }
 
     /// The request's subjects: each slot of `mask` with the key its code must bind.
