@@ -196,55 +196,6 @@ impl<J: Journal> Agent<J> {
         })
     }
 
-    /// The answer to a trust sync (its signature checked before the answer is decoded).
-    pub(super) fn on_trust_sync_response(
-        &mut self,
-        t: Timestamp,
-        created: Timestamp,
-        response: Result<&[u8], CommError>,
-        sink: &mut dyn EventSink,
-    ) -> Result<(), AgentError> {
-        let bytes = match response {
-            Ok(b) => b,
-            Err(e) => {
-                self.stats.trust_sync.failed(t, e.detail(), true);
-                return Ok(());
-            }
-        };
-        let env = self.verified(bytes, Kind::TrustResponse);
-        self.on_trust_sync_answer(t, created, env, sink)
-    }
-
-    /// [`Agent::on_trust_sync_response`] after the signature check. Not inlined: the record
-    /// it commits and the signature check never share the stack.
-    #[inline(never)]
-    fn on_trust_sync_answer(
-        &mut self,
-        t: Timestamp,
-        created: Timestamp,
-        env: Result<Envelope<'_>, AgentError>,
-        sink: &mut dyn EventSink,
-    ) -> Result<(), AgentError> {
-        let mut head = ResponseHead::default();
-        let answers = env.ok().filter(|env| {
-            trust_head(env.payload(), &mut head).is_ok()
-                && head.udi == self.ident.udi
-                && head.request_created_at == created
-                && head.seq > self.state.seq_hwm
-        });
-        let Some(env) = answers else {
-            self.stats.trust_sync.failed(t, "invalid response", false);
-            return Ok(());
-        };
-        let n = self.apply_trust_response(t, env.payload(), &head, false, sink)?;
-        if n > 0 {
-            self.stats.trust_sync.succeeded(t, "OK");
-        } else {
-            self.stats.trust_sync.failed(t, "refused", false);
-        }
-        Ok(())
-    }
-
     /// `license smart trust idtoken <token> {local | all} [force]` (TRUST-3, TRUST-4): queue a
     /// trust request for the authority; the answer installs the codes (MSG-12) or says why not
     /// (MSG-6). Needs a transport that reaches the authority.
@@ -361,6 +312,19 @@ impl<J: Journal> Agent<J> {
         }
     }
 
+    /// The answer to a trust sync (TRUST-12) made at `created` (its signature checked before
+    /// the answer is decoded).
+    pub(super) fn on_trust_sync_response(
+        &mut self,
+        t: Timestamp,
+        created: Timestamp,
+        response: Result<&[u8], CommError>,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let env = response.map(|bytes| self.verified(bytes, Kind::TrustResponse));
+        self.on_trust_answer(t, created, env, true, sink)
+    }
+
     /// The answer to an ID-token trust request made at `created` (its signature checked
     /// before the answer is decoded).
     pub(super) fn on_trust_response(
@@ -370,60 +334,69 @@ impl<J: Journal> Agent<J> {
         response: Result<&[u8], CommError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let bytes = match response {
-            Ok(b) => b,
-            Err(e) => {
-                self.stats.trust_establishment.failed(t, e.detail(), true);
-                let why = Why::CommFailure(e.detail());
-                let own = self.ident.udi.clone();
-                emit(sink, Message::TrustInstallFailed(&own, why));
-                return Ok(());
-            }
-        };
-        let env = self.verified(bytes, Kind::TrustResponse);
-        self.on_trust_answer(t, created, env, sink)
+        let env = response.map(|bytes| self.verified(bytes, Kind::TrustResponse));
+        self.on_trust_answer(t, created, env, false, sink)
     }
 
-    /// [`Agent::on_trust_response`] after the signature check (see
-    /// [`Agent::on_trust_sync_answer`]).
+    /// [`Agent::on_trust_response`] and, `sync`, [`Agent::on_trust_sync_response`] after the
+    /// signature check: one body for both. Not inlined: the record it commits and the
+    /// signature check never share the stack. A trust sync's failures count in its
+    /// statistics only; an ID-token request's also say why (MSG-6).
     #[inline(never)]
     fn on_trust_answer(
         &mut self,
         t: Timestamp,
         created: Timestamp,
-        env: Result<Envelope<'_>, AgentError>,
+        env: Result<Result<Envelope<'_>, AgentError>, CommError>,
+        sync: bool,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let own = self.ident.udi.clone();
-        let refuse = |a: &mut Self, sink: &mut dyn EventSink, why: Why<'_>| {
-            a.stats
-                .trust_establishment
-                .failed(t, "invalid response", false);
-            emit(sink, Message::TrustInstallFailed(&own, why));
-        };
         let mut head = ResponseHead::default();
-        let opened = env.and_then(|env| {
-            trust_head(env.payload(), &mut head)
-                .map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
-            Ok(env)
-        });
-        let env = match opened {
-            Ok(env) => env,
-            Err(e) => {
-                refuse(self, sink, Why::Error(e));
-                return Ok(());
-            }
+        let (why, detail, comm) = match env {
+            Err(e) => (Why::CommFailure(e.detail()), e.detail(), true),
+            Ok(Err(e)) => (Why::Error(e), "invalid response", false),
+            Ok(Ok(env)) => match self.answers_trust(created, env.payload(), &mut head) {
+                Ok(()) => {
+                    let n = self.apply_trust_response(t, env.payload(), &head, !sync, sink)?;
+                    if sync {
+                        if n > 0 {
+                            self.stats.trust_sync.succeeded(t, "OK");
+                        } else {
+                            self.stats.trust_sync.failed(t, "refused", false);
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(why) => (why, "invalid response", false),
+            },
         };
-        if head.udi != own || head.request_created_at != created {
-            refuse(self, sink, NOT_ANSWER.into());
-            return Ok(());
+        if sync {
+            self.stats.trust_sync.failed(t, detail, comm);
+        } else {
+            self.stats.trust_establishment.failed(t, detail, comm);
+            let own = self.ident.udi.clone();
+            emit(sink, Message::TrustInstallFailed(&own, why));
+        }
+        Ok(())
+    }
+
+    /// Read a verified online trust answer's head into `head` and check that it answers the
+    /// request made at `created` and is newer than every applied authority message.
+    fn answers_trust(
+        &self,
+        created: Timestamp,
+        payload: &[u8],
+        head: &mut ResponseHead,
+    ) -> Result<(), Why<'static>> {
+        trust_head(payload, head)
+            .map_err(|_| Why::Error(AgentError::Envelope(EnvelopeError::Malformed)))?;
+        if head.udi != self.ident.udi || head.request_created_at != created {
+            return Err(NOT_ANSWER.into());
         }
         if head.seq <= self.state.seq_hwm {
-            refuse(self, sink, "timestamp mismatch: an older message".into());
-            return Ok(());
+            return Err("timestamp mismatch: an older message".into());
         }
-        self.apply_trust_response(t, env.payload(), &head, true, sink)
-            .map(|_| ())
+        Ok(())
     }
 
     /// Install what a verified trust response carries (its `payload`, already read whole by
@@ -659,6 +632,7 @@ mod tests {
     use crate::agent::{Identity, Release};
     use crate::journal::RamJournal;
     use crate::wire::TrustOrigin;
+    use tally_hal::mock::RecordingSink;
     use tally_hal::{HaMember, HaRole, LicenseDef};
 
     fn entry(origin: TrustOrigin) -> TrustEntry {
@@ -719,5 +693,47 @@ mod tests {
         // A request for all slots, or this device's alone; slots without a key are left out.
         assert_eq!(sns(a.trust_subjects(SyncScope::All)), ["SN0", "SN1", "SN3"]);
         assert_eq!(sns(a.trust_subjects(SyncScope::Local)), ["SN1"]);
+    }
+
+    #[test]
+    fn failed_trust_answers_count_where_they_belong_and_only_an_id_token_says_why() {
+        // A trust sync (TRUST-12) and an ID-token request (MSG-6) share one body: a failed
+        // sync counts in `Trust Sync` alone and raises no message; a failed request counts in
+        // `Trust Establishment` and names its cause.
+        let mut a = ha_agent();
+        let mut sink = RecordingSink::default();
+        let (t, created) = (Timestamp(2_000_000), Timestamp(1_900_000));
+        let unsigned: &[u8] = &[0; 8];
+        for sync in [true, false] {
+            for response in [Err(CommError::Unreachable), Ok(unsigned)] {
+                if sync {
+                    a.on_trust_sync_response(t, created, response, &mut sink)
+                } else {
+                    a.on_trust_response(t, created, response, &mut sink)
+                }
+                .unwrap();
+            }
+            if sync {
+                assert!(sink.messages.is_empty(), "{:?}", sink.messages);
+                assert_eq!(a.stats.trust_establishment, Default::default());
+            }
+        }
+        for s in [a.stats.trust_sync, a.stats.trust_establishment] {
+            assert_eq!((s.fail, s.ongoing_overall, s.ongoing_comm), (2, 2, 1));
+            assert_eq!((s.success, s.failure_reason), (0, Some("invalid response")));
+        }
+        let lines: std::vec::Vec<&str> = sink.messages.iter().map(|(_, m)| m.as_str()).collect();
+        let own = "failed on PID:C9500-24Y4C,SN:SN1";
+        assert_eq!(
+            lines,
+            [
+                std::format!(
+                    "%SMART_LIC-3-TRUST_CODE_INSTALL_FAILED: The install of a new licensing trust code has {own}: Communications failure: Unable to connect to the server: unreachable."
+                ),
+                std::format!(
+                    "%SMART_LIC-3-TRUST_CODE_INSTALL_FAILED: The install of a new licensing trust code has {own}: file is truncated or corrupt."
+                )
+            ]
+        );
     }
 }
