@@ -357,15 +357,9 @@ impl<J: Journal> Agent<J> {
             Ok(Err(e)) => (Why::Error(e), "invalid response", false),
             Ok(Ok(env)) => match self.answers_trust(created, env.payload(), &mut head) {
                 Ok(()) => {
-                    let n = self.apply_trust_response(t, env.payload(), &head, !sync, sink)?;
-                    if sync {
-                        if n > 0 {
-                            self.stats.trust_sync.succeeded(t, "OK");
-                        } else {
-                            self.stats.trust_sync.failed(t, "refused", false);
-                        }
-                    }
-                    return Ok(());
+                    return self
+                        .apply_trust_response(t, env.payload(), &head, Some(sync), sink)
+                        .map(|_| ());
                 }
                 Err(why) => (why, "invalid response", false),
             },
@@ -400,7 +394,8 @@ impl<J: Journal> Agent<J> {
     }
 
     /// Install what a verified trust response carries (its `payload`, already read whole by
-    /// [`trust_head`]); `online`: it answers a request just made. The codes are checked as
+    /// [`trust_head`]); `answers`: it answers a request just made, a trust sync (`Some(true)`)
+    /// or an ID-token request, and counts in its statistics. The codes are checked as
     /// they are decoded, straight into the record that commits them: the decoded response
     /// (1.3 KB) never has a frame (ADR 0013).
     #[inline(never)] // the record stays off the callers' stacks
@@ -409,7 +404,7 @@ impl<J: Journal> Agent<J> {
         t: Timestamp,
         payload: &[u8],
         head: &ResponseHead,
-        online: bool,
+        answers: Option<bool>,
         sink: &mut dyn EventSink,
     ) -> Result<usize, AgentError> {
         // Never dropped: it owns nothing (see `Agent::commit_one`).
@@ -456,12 +451,17 @@ impl<J: Journal> Agent<J> {
         for (udi, why) in bad.iter() {
             emit(sink, Message::TrustInstallFailed(udi, (*why).into()));
         }
-        if online {
-            if installed > 0 {
-                self.stats.trust_establishment.succeeded(t, "OK");
+        if let Some(sync) = answers {
+            let (stats, reason) = if sync {
+                (&mut self.stats.trust_sync, "refused")
             } else {
                 let reason = first.map_or("invalid response", |w| w.text());
-                self.stats.trust_establishment.failed(t, reason, false);
+                (&mut self.stats.trust_establishment, reason)
+            };
+            if installed > 0 {
+                stats.succeeded(t, "OK");
+            } else {
+                stats.failed(t, reason, false);
             }
         }
         Ok(installed)
@@ -504,7 +504,7 @@ impl<J: Journal> Agent<J> {
         if codes == 0 && refused == 0 {
             return Err(AgentError::Refused(Refusal::NoTrustCode));
         }
-        self.apply_trust_response(t, env.payload(), &head, false, sink)
+        self.apply_trust_response(t, env.payload(), &head, None, sink)
             .map(Imported::TrustCodes)
     }
 
@@ -632,7 +632,7 @@ mod tests {
     use crate::agent::{Identity, Release};
     use crate::journal::RamJournal;
     use crate::wire::TrustOrigin;
-    use tally_hal::mock::RecordingSink;
+    use tally_hal::mock::{RecordingSink, SoftwareKey};
     use tally_hal::{HaMember, HaRole, LicenseDef};
 
     fn entry(origin: TrustOrigin) -> TrustEntry {
@@ -693,6 +693,86 @@ mod tests {
         // A request for all slots, or this device's alone; slots without a key are left out.
         assert_eq!(sns(a.trust_subjects(SyncScope::All)), ["SN0", "SN1", "SN3"]);
         assert_eq!(sns(a.trust_subjects(SyncScope::Local)), ["SN1"]);
+    }
+
+    /// A trust response from the authority `key`, sealed.
+    fn answer(
+        key: &mut SoftwareKey,
+        udi: &Udi,
+        created: Timestamp,
+        seq: u64,
+        codes: &[TrustCode],
+        refused: &[(Udi, TrustRefusal)],
+    ) -> std::vec::Vec<u8> {
+        let r = crate::wire::TrustResponse {
+            udi: udi.clone(),
+            issued_at: Timestamp(1_950_000),
+            seq,
+            request_created_at: created,
+            codes: codes.iter().cloned().collect(),
+            refused: refused.iter().cloned().collect(),
+        };
+        let mut buf = [0u8; 2048];
+        let n = envelope::seal(Kind::TrustResponse, &r, key, &mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn trust_answers_count_in_the_statistics_of_the_request_they_answer() {
+        // A sync that installs nothing is `refused`; an ID-token request that installs
+        // nothing fails with the authority's first refusal (none: `invalid response`); either
+        // one that installs a code succeeds. An imported answer counts in neither.
+        let mut key = SoftwareKey::from_seed(b"trust answers authority");
+        let mut a = ha_agent();
+        a.ident.authority_keys.push(key.public_key()).unwrap();
+        let mut sink = RecordingSink::default();
+        let own = a.ident.udi.clone();
+        let other = a.ident.slot_udi(3).unwrap().clone();
+        let (t, created) = (Timestamp(2_000_000), Timestamp(1_900_000));
+        let code = |serial| TrustCode {
+            udi: own.clone(),
+            device_key: crate::wire::Key([1; 65]),
+            origin: TrustOrigin::IdToken,
+            account: None,
+            issued_at: Timestamp(1_950_000),
+            serial,
+        };
+        let none = answer(&mut key, &own, created, 1, &[], &[]);
+        a.on_trust_sync_response(t, created, Ok(&none), &mut sink)
+            .unwrap();
+        a.on_trust_response(t, created, Ok(&none), &mut sink)
+            .unwrap();
+        let (sync, id) = (a.stats.trust_sync, a.stats.trust_establishment);
+        assert_eq!((sync.fail, sync.failure_reason), (1, Some("refused")));
+        assert_eq!((id.fail, id.failure_reason), (1, Some("invalid response")));
+        let refused = [
+            (own.clone(), TrustRefusal::TokenExpired),
+            (other, TrustRefusal::InvalidToken),
+        ];
+        let refused = answer(&mut key, &own, created, 2, &[], &refused);
+        a.on_trust_sync_response(t, created, Ok(&refused), &mut sink)
+            .unwrap();
+        a.on_trust_response(t, created, Ok(&refused), &mut sink)
+            .unwrap();
+        let (sync, id) = (a.stats.trust_sync, a.stats.trust_establishment);
+        assert_eq!((sync.fail, sync.failure_reason), (2, Some("refused")));
+        let expired = Some("The ID token has expired");
+        assert_eq!((id.fail, id.failure_reason), (2, expired));
+        let bytes = answer(&mut key, &own, created, 3, &[code(7)], &[]);
+        a.on_trust_sync_response(t, created, Ok(&bytes), &mut sink)
+            .unwrap();
+        let bytes = answer(&mut key, &own, created, 4, &[code(8)], &[]);
+        a.on_trust_response(t, created, Ok(&bytes), &mut sink)
+            .unwrap();
+        let (sync, id) = (a.stats.trust_sync, a.stats.trust_establishment);
+        assert_eq!((sync.success, sync.last_response), (1, Some("OK")));
+        assert_eq!((id.success, id.last_response), (1, Some("OK")));
+        assert_eq!(a.trust_of(1).map(|e| e.serial), Some(8));
+        let before = a.stats;
+        let bytes = answer(&mut key, &own, created, 5, &[code(9)], &[]);
+        let imported = a.import_trust(t, Kind::TrustResponse, &bytes, &mut sink);
+        assert_eq!(imported, Ok(Imported::TrustCodes(1)));
+        assert_eq!(a.stats, before);
     }
 
     #[test]
