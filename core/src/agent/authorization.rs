@@ -33,6 +33,11 @@ pub enum ReturnMode<'a> {
 
 const NOT_ANSWER: &str = "the response does not answer the authorization request";
 
+// HA slots and catalogue indexes are kept as `u8` (records, queued requests and returns):
+// they fit, so they convert with `as`, without error paths that cannot be taken (each was code
+// in its caller, and made `pending_auth` and `returns_of` return a `Result`).
+const _: () = assert!(Limits::HA_MEMBERS <= 256 && Limits::LICENSES <= 256);
+
 /// A base-62 digit: `0-9`, `A-Z`, `a-z` (by ranges, no table).
 fn base62_digit(v: u32) -> u8 {
     let v = v as u8;
@@ -182,8 +187,7 @@ impl<J: Journal> Agent<J> {
         lic: usize,
         scope: SyncScope,
     ) -> Result<AuthRequest, AgentError> {
-        let p = self.pending_auth(t, mode, lic, scope)?;
-        self.auth_message(&p)
+        self.auth_message(&self.pending_auth(t, mode, lic, scope))
     }
 
     /// An authorization request as it waits in the outbox: the slots and the serials of the
@@ -194,22 +198,21 @@ impl<J: Journal> Agent<J> {
         mode: AuthMode,
         lic: usize,
         scope: SyncScope,
-    ) -> Result<PendingAuth, AgentError> {
+    ) -> PendingAuth {
         let mut subjects = Vec::new();
         let mask = self.scope_mask(scope);
         for slot in 0..self.ident.slot_count() {
             if mask & (1 << slot) != 0 && self.ident.slot_udi(slot).is_some() {
                 let serial = self.authorization_of(slot).map_or(0, |a| a.serial);
-                let slot = u8::try_from(slot).map_err(|_| AgentError::Capacity)?;
-                let _ = subjects.push((slot, serial));
+                let _ = subjects.push((slot as u8, serial));
             }
         }
-        Ok(PendingAuth {
+        PendingAuth {
             created_at: t,
             mode,
-            lic: u8::try_from(lic).map_err(|_| AgentError::Capacity)?,
+            lic: lic as u8,
             subjects,
-        })
+        }
     }
 
     /// The wire message of a queued authorization request.
@@ -279,11 +282,8 @@ impl<J: Journal> Agent<J> {
             }
         }
         let t = self.now(now);
-        let request = self.pending_auth(t, mode, lic, scope)?;
-        self.commit_one(Record::AuthRequested {
-            t,
-            lic: u8::try_from(lic).map_err(|_| AgentError::Capacity)?,
-        })?;
+        let request = self.pending_auth(t, mode, lic, scope);
+        self.commit_one(Record::AuthRequested { t, lic: lic as u8 })?;
         self.outbox = Some(Outgoing::Auth(request));
         Ok(())
     }
@@ -307,10 +307,7 @@ impl<J: Journal> Agent<J> {
         let request = self.auth_request(t, AuthMode::Add, lic, scope)?;
         let n = envelope::seal(Kind::AuthRequest, &request, key, bin)?;
         super::write_armoured(Kind::AuthRequest, n, bin, text, path, files)?;
-        self.commit_one(Record::AuthRequested {
-            t,
-            lic: u8::try_from(lic).map_err(|_| AgentError::Capacity)?,
-        })
+        self.commit_one(Record::AuthRequested { t, lic: lic as u8 })
     }
 
     /// Check an authorization code from the authority: a UDI of this HA set, licenses of this
@@ -346,7 +343,7 @@ impl<J: Journal> Agent<J> {
             return Err(Refusal::AuthUnknownLicense);
         }
         Ok((
-            u8::try_from(slot).map_err(|_| Refusal::AuthWrongUdi)?,
+            slot as u8,
             AuthEntry {
                 kind: code.kind,
                 serial: code.serial,
@@ -623,29 +620,20 @@ impl<J: Journal> Agent<J> {
     }
 
     /// The return of the codes in `slots` (of license `only`, or whole).
-    fn returns_of(
-        &self,
-        t: Timestamp,
-        slots: &[usize],
-        only: Option<usize>,
-    ) -> Result<PendingReturn, AgentError> {
+    fn returns_of(&self, t: Timestamp, slots: &[usize], only: Option<usize>) -> PendingReturn {
         let mut codes = Vec::new();
         for slot in slots {
             let (Some(_), Some(a)) = (self.ident.slot_udi(*slot), self.authorization_of(*slot))
             else {
                 continue;
             };
-            let slot = u8::try_from(*slot).map_err(|_| AgentError::Capacity)?;
-            let _ = codes.push((slot, a.serial));
+            let _ = codes.push((*slot as u8, a.serial));
         }
-        Ok(PendingReturn {
+        PendingReturn {
             created_at: t,
-            only: only
-                .map(u8::try_from)
-                .transpose()
-                .map_err(|_| AgentError::Capacity)?,
+            only: only.map(|o| o as u8),
             codes,
-        })
+        }
     }
 
     /// The return code of the code `serial` of `slot` (AUTH-4).
@@ -717,7 +705,7 @@ impl<J: Journal> Agent<J> {
         };
         let slots = self.returnable(scope, only)?;
         let t = self.now(now);
-        let pending = self.returns_of(t, &slots, only)?;
+        let pending = self.returns_of(t, &slots, only);
         let ret = self.return_message(&pending);
         match mode {
             ReturnMode::Online => {

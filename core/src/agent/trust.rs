@@ -283,9 +283,8 @@ impl<J: Journal> Agent<J> {
             None if slot == self.ident.own_slot() => return Err(Refusal::TrustWrongKey),
             _ => {}
         }
-        let slot8 = u8::try_from(slot).map_err(|_| Refusal::TrustWrongUdi)?;
         Ok((
-            slot8,
+            slot as u8,
             TrustEntry {
                 origin: code.origin,
                 serial: code.serial,
