@@ -543,23 +543,10 @@ impl<J: Journal> Agent<J> {
                 Refusal::TrustWrongUdi => AgentError::WrongDevice,
                 w => AgentError::Refused(w),
             })?;
-        let current = self
-            .state
-            .trust
-            .get(usize::from(slot))
-            .and_then(Option::as_ref);
-        if current.is_some_and(|c| c.serial == entry.serial) {
-            return Ok(Imported::AlreadyApplied(Kind::TrustCode));
-        }
-        if file.seq <= self.state.seq_hwm {
-            return Err(AgentError::Stale);
-        }
-        // TRUST-7: a file cannot say `force`; a code from the authority stays.
-        if self.slot_communicates(usize::from(slot)) {
-            return Err(AgentError::Refused(Refusal::TrustAlreadyInstalled));
-        }
-        // Built in the record that commits it, as `apply_trust_response` does: the code list
-        // built apart was copied into it. Never dropped: it owns nothing (see `commit_one`).
+        // Built in the record that commits it, as `apply_trust_response` does, and checked
+        // there: the code list built apart was copied into it, and the checked code held
+        // across the checks below was spilled field by field. Never dropped: it owns nothing
+        // (see `commit_one`).
         let mut record = core::mem::ManuallyDrop::new([Record::TrustInstalled {
             t,
             seq: file.seq,
@@ -569,8 +556,20 @@ impl<J: Journal> Agent<J> {
         if let [Record::TrustInstalled { codes, .. }] = &mut *record {
             let _ = codes.push((slot, entry));
         }
+        let slot = usize::from(slot);
+        let current = self.state.trust.get(slot).and_then(Option::as_ref);
+        if current.is_some_and(|c| c.serial == file.code.serial) {
+            return Ok(Imported::AlreadyApplied(Kind::TrustCode));
+        }
+        if file.seq <= self.state.seq_hwm {
+            return Err(AgentError::Stale);
+        }
+        // TRUST-7: a file cannot say `force`; a code from the authority stays.
+        if self.slot_communicates(slot) {
+            return Err(AgentError::Refused(Refusal::TrustAlreadyInstalled));
+        }
         self.commit(&*record)?;
-        if let Some(udi) = self.ident.slot_udi(usize::from(slot)) {
+        if let Some(udi) = self.ident.slot_udi(slot) {
             emit(sink, Message::TrustInstallSuccess(udi));
         }
         Ok(Imported::TrustCodes(1))
