@@ -443,9 +443,13 @@ impl<J: Journal> Agent<J> {
             }
         }
         let mut first = None;
-        trust_parts(payload, &mut |_| {}, &mut |(udi, why)| {
-            first.get_or_insert(why);
-            emit(sink, Message::TrustInstallFailed(&udi, why.text().into()));
+        // Read where it was decoded (a pattern `(udi, why)` copied the UDI out).
+        trust_parts(payload, &mut |_| {}, &mut |refused| {
+            first.get_or_insert(refused.1);
+            emit(
+                sink,
+                Message::TrustInstallFailed(&refused.0, refused.1.text().into()),
+            );
         });
         for (udi, why) in bad.iter() {
             emit(sink, Message::TrustInstallFailed(udi, (*why).into()));
