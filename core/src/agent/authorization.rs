@@ -580,14 +580,17 @@ impl<J: Journal> Agent<J> {
             .map(Imported::AuthCodes)
     }
 
-    /// Slots of `scope` that hold a code, refusing if any license of them is in use (AUTH-3
-    /// precondition, MSG-23).
-    fn returnable(
+    /// The return, made at `t`, of the codes `scope`'s slots hold (of license `only`, or
+    /// whole): refused if any license of them is in use (AUTH-3 precondition, MSG-23), or if
+    /// there is none. One walk: the slots to return were collected into a list first.
+    fn returns_of(
         &self,
+        t: Timestamp,
         scope: SyncScope,
         only: Option<usize>,
-    ) -> Result<Vec<usize, { Limits::HA_MEMBERS }>, AgentError> {
-        let mut slots = Vec::new();
+    ) -> Result<PendingReturn, AgentError> {
+        let mut codes = Vec::new();
+        let mut any = false;
         let mask = self.scope_mask(scope);
         for slot in 0..self.ident.slot_count() {
             if mask & (1 << slot) == 0 {
@@ -611,29 +614,19 @@ impl<J: Journal> Agent<J> {
             if in_use {
                 return Err(AgentError::InUse);
             }
-            let _ = slots.push(slot);
+            any = true;
+            if self.ident.slot_udi(slot).is_some() {
+                let _ = codes.push((slot as u8, a.serial));
+            }
         }
-        if slots.is_empty() {
+        if !any {
             return Err(AgentError::NothingToReturn);
         }
-        Ok(slots)
-    }
-
-    /// The return of the codes in `slots` (of license `only`, or whole).
-    fn returns_of(&self, t: Timestamp, slots: &[usize], only: Option<usize>) -> PendingReturn {
-        let mut codes = Vec::new();
-        for slot in slots {
-            let (Some(_), Some(a)) = (self.ident.slot_udi(*slot), self.authorization_of(*slot))
-            else {
-                continue;
-            };
-            let _ = codes.push((*slot as u8, a.serial));
-        }
-        PendingReturn {
+        Ok(PendingReturn {
             created_at: t,
             only: only.map(|o| o as u8),
             codes,
-        }
+        })
     }
 
     /// The return code of the code `serial` of `slot` (AUTH-4).
@@ -703,9 +696,8 @@ impl<J: Journal> Agent<J> {
             }
             None => None,
         };
-        let slots = self.returnable(scope, only)?;
         let t = self.now(now);
-        let pending = self.returns_of(t, &slots, only);
+        let pending = self.returns_of(t, scope, only)?;
         let ret = self.return_message(&pending);
         match mode {
             ReturnMode::Online => {
