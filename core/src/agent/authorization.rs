@@ -717,17 +717,20 @@ impl<J: Journal> Agent<J> {
                     let n = envelope::seal(Kind::AuthReturn, &ret, key, bin)?;
                     super::write_armoured(Kind::AuthReturn, n, bin, text, path, files)?;
                 }
-                self.remove_returned(t, &pending, sink)?;
+                self.remove_returned(t, &pending, &[true; Limits::HA_MEMBERS], sink)?;
             }
         }
         Ok(ret)
     }
 
+    /// Remove the codes of `ret` that `keep` says (by index into `ret.codes`), announcing each
+    /// (MSG-10).
     #[inline(never)] // the record stays off the callers' stacks
     fn remove_returned(
         &mut self,
         t: Timestamp,
         ret: &PendingReturn,
+        keep: &[bool; Limits::HA_MEMBERS],
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
         // Built in the record that commits it: no copy of it on the stack.
@@ -739,7 +742,10 @@ impl<J: Journal> Agent<J> {
         let [Record::AuthRemoved { removed, .. }] = &mut *record else {
             return Ok(());
         };
-        for &(slot, serial) in ret.codes.iter() {
+        for (i, &(slot, serial)) in ret.codes.iter().enumerate() {
+            if keep.get(i) != Some(&true) {
+                continue;
+            }
             let Some(return_code) = self.return_code_of(slot, serial) else {
                 continue;
             };
@@ -799,21 +805,15 @@ impl<J: Journal> Agent<J> {
                 return Ok(());
             }
         };
-        let Some(mut sent) = sent else {
+        let Some(sent) = sent else {
             return Ok(());
         };
-        // Keep the codes the authority confirmed returned.
-        let mut i = 0;
-        sent.codes.retain(|_| {
-            let keep = returned.get(i).copied().unwrap_or(false);
-            i += 1;
-            keep
-        });
-        if sent.codes.is_empty() {
+        // Only the codes the authority confirmed returned go.
+        if !returned.contains(&true) {
             self.stats.authorization_return.failed(t, "refused", false);
             return Ok(());
         }
-        self.remove_returned(t, &sent, sink)?;
+        self.remove_returned(t, &sent, &returned, sink)?;
         self.stats.authorization_return.succeeded(t, "OK");
         Ok(())
     }
@@ -937,6 +937,83 @@ mod tests {
         assert_eq!(
             return_code(&udi, 0x12_3456_789A, &[7u8; 65]).as_str(),
             "0DIYut-a02il3-mpTlJA-Dldx7K-F4wOFO-czRphZ-HgUz9x-2ZLHIN-EDq"
+        );
+    }
+
+    #[test]
+    fn an_online_return_removes_only_the_codes_the_authority_confirms() {
+        // AUTH-3 online: of the codes sent back, the confirmation names some (and one this
+        // device never sent); those go (MSG-10), the others stay. Confirming none is a refusal.
+        use crate::agent::{Identity, Release, TrustAnchors};
+        use crate::journal::RamJournal;
+        use crate::wire::{AuthKind, AuthResponse};
+        use tally_hal::mock::{RecordingSink, SoftwareKey};
+        use tally_hal::{DeviceKey, HaMember, HaRole};
+        let mut key = SoftwareKey::from_seed(b"online returns authority");
+        let udi = |sn: &str| Udi::new("C9500-24Y4C", sn).unwrap();
+        let mut members = Vec::new();
+        for (role, sn) in [(HaRole::Active, "SN0"), (HaRole::Standby, "SN1")] {
+            members.push(HaMember { role, udi: udi(sn) }).unwrap();
+        }
+        let ident = Identity {
+            udi: udi("SN0"),
+            members,
+            catalogue: Vec::new(),
+            partner: false,
+            release: Release::V17_7,
+            authority_keys: Vec::from_slice(&[key.public_key()]).unwrap(),
+            trust: TrustAnchors {
+                device_key: Some([1; 65]),
+                ..Default::default()
+            },
+        };
+        let mut a = Agent::boot(ident, RamJournal::<8192>::new(), Timestamp(1_000_000)).unwrap();
+        for (slot, serial) in [(0, 11), (1, 12)] {
+            a.state.auth[slot] = Some(AuthEntry {
+                kind: AuthKind::Slac,
+                serial,
+                issued_at: Timestamp(1),
+                installed_at: Timestamp(1),
+                licenses: Vec::new(),
+            });
+        }
+        let (t, created) = (Timestamp(2_000_000), Timestamp(1_900_000));
+        let sent = PendingReturn {
+            created_at: created,
+            only: None,
+            codes: Vec::from_slice(&[(0, 11), (1, 12)]).unwrap(),
+        };
+        let mut answer = |seq, returned: &[(Udi, u64)]| {
+            let r = AuthResponse {
+                udi: udi("SN0"),
+                issued_at: Timestamp(1_950_000),
+                seq,
+                request_created_at: created,
+                returned: Vec::from_slice(returned).unwrap(),
+                ..Default::default()
+            };
+            let mut buf = [0u8; 2048];
+            let n = envelope::seal(Kind::AuthResponse, &r, &mut key, &mut buf).unwrap();
+            buf[..n].to_vec()
+        };
+        let mut sink = RecordingSink::default();
+        let none = answer(1, &[(udi("SN0"), 99)]);
+        a.on_return_response(t, created, Some(sent.clone()), Ok(&none), &mut sink)
+            .unwrap();
+        let stats = a.stats.authorization_return;
+        assert_eq!((stats.fail, stats.failure_reason), (1, Some("refused")));
+        assert!(a.authorization_of(0).is_some() && a.authorization_of(1).is_some());
+        let one = answer(2, &[(udi("SN0"), 99), (udi("SN1"), 12)]);
+        a.on_return_response(t, created, Some(sent), Ok(&one), &mut sink)
+            .unwrap();
+        assert_eq!(a.stats.authorization_return.success, 1);
+        assert!(a.authorization_of(0).is_some() && a.authorization_of(1).is_none());
+        let lines: std::vec::Vec<&str> = sink.messages.iter().map(|(_, m)| m.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "%SMART_LIC-6-AUTHORIZATION_REMOVED: A licensing authorization code has been removed from PID:C9500-24Y4C,SN:SN1"
+            ]
         );
     }
 }
