@@ -781,7 +781,7 @@ impl<J: Journal> Agent<J> {
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
         let env = self.verified_answer(response, Kind::AuthResponse);
-        self.on_return_answer(t, created, sent, env, sink)
+        self.on_return_answer(t, created, sent.as_ref(), env, sink)
     }
 
     /// [`Agent::on_return_response`] after the signature check.
@@ -790,13 +790,13 @@ impl<J: Journal> Agent<J> {
         &mut self,
         t: Timestamp,
         created: Timestamp,
-        sent: Option<PendingReturn>,
+        sent: Option<&PendingReturn>,
         env: Result<Envelope<'_>, (&'static str, bool)>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
         let confirmed = env.and_then(|env| {
             self.open_auth_response(created, env.payload())?;
-            Ok(returned_of(self, env.payload(), sent.as_ref()))
+            Ok(returned_of(self, env.payload(), sent))
         });
         let returned = match confirmed {
             Ok(r) => r,
@@ -813,7 +813,7 @@ impl<J: Journal> Agent<J> {
             self.stats.authorization_return.failed(t, "refused", false);
             return Ok(());
         }
-        self.remove_returned(t, &sent, &returned, sink)?;
+        self.remove_returned(t, sent, &returned, sink)?;
         self.stats.authorization_return.succeeded(t, "OK");
         Ok(())
     }
