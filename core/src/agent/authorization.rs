@@ -463,8 +463,10 @@ impl<J: Journal> Agent<J> {
             Ok(x) => x,
             Err(why) => {
                 self.stats.authorization_request.failed(t, why.0, why.1);
-                let own = self.ident.udi.clone();
-                emit(sink, Message::AuthInstallFailed(&own, why.0.into()));
+                emit(
+                    sink,
+                    Message::AuthInstallFailed(&self.ident.udi, why.0.into()),
+                );
                 return Ok(());
             }
         };

@@ -367,8 +367,7 @@ impl<J: Journal> Agent<J> {
             self.stats.trust_sync.failed(t, detail, comm);
         } else {
             self.stats.trust_establishment.failed(t, detail, comm);
-            let own = self.ident.udi.clone();
-            emit(sink, Message::TrustInstallFailed(&own, why));
+            emit(sink, Message::TrustInstallFailed(&self.ident.udi, why));
         }
         Ok(())
     }
