@@ -408,7 +408,6 @@ impl<J: Journal> Agent<J> {
             seq,
             codes: Vec::new(),
         }]);
-        let mut refused: Vec<(Udi, AuthRefusal), { Limits::HA_MEMBERS }> = Vec::new();
         if let [Record::AuthInstalled { codes, .. }] = &mut *record {
             let me = &*self;
             auth_parts(
@@ -421,15 +420,18 @@ impl<J: Journal> Agent<J> {
                     Err(why) => emit(sink, Message::AuthInstallFailed(&c.udi, why.into())),
                 },
                 &mut |_| {},
-                &mut |x| {
-                    let _ = refused.push(x);
-                },
+                &mut |_| {},
             );
         }
         let installed = self.install_auth_codes(&record, sink)?;
-        for (udi, why) in refused.iter() {
-            emit(sink, Message::AuthInstallFailed(udi, why.text().into()));
-        }
+        // The authority's refusals after the installs, read again where they were decoded
+        // (as `apply_trust_response` does): not collected in a list held across the commit.
+        auth_parts(payload, &mut |_| {}, &mut |_| {}, &mut |refused| {
+            emit(
+                sink,
+                Message::AuthInstallFailed(&refused.0, refused.1.text().into()),
+            );
+        });
         Ok(installed)
     }
 
