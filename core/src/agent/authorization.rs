@@ -510,11 +510,12 @@ impl<J: Journal> Agent<J> {
     ) -> Result<Imported, AgentError> {
         // The signature is checked here, before a decoded file has a frame: the two never
         // share the stack.
+        // `kind` is `AuthCode` or `AuthResponse`, what `Agent::import` matched: checked for it
+        // as it is, here and in `import_trust`, `import` checks either file with one call.
+        let env = self.verified(bytes, kind)?;
         if kind == Kind::AuthResponse {
-            let env = self.verified(bytes, Kind::AuthResponse)?;
             return self.import_auth_response(t, &env, sink);
         }
-        let env = self.verified(bytes, Kind::AuthCode)?;
         self.import_auth_code(t, &env, sink)
     }
 

@@ -521,11 +521,12 @@ impl<J: Journal> Agent<J> {
     ) -> Result<Imported, AgentError> {
         // The signature is checked here, before a decoded file has a frame: the two never
         // share the stack.
+        // `kind` is `TrustCode` or `TrustResponse`, what `Agent::import` matched: checked for it
+        // as it is, here and in `import_auth`, `import` checks either file with one call.
+        let env = self.verified(bytes, kind)?;
         if kind == Kind::TrustResponse {
-            let env = self.verified(bytes, Kind::TrustResponse)?;
             return self.import_trust_response(t, &env, sink);
         }
-        let env = self.verified(bytes, Kind::TrustCode)?;
         self.import_trust_code(t, &env, sink)
     }
 
