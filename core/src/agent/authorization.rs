@@ -445,15 +445,19 @@ impl<J: Journal> Agent<J> {
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
         let env = self.verified_answer(response, Kind::AuthResponse);
-        self.on_auth_answer(t, created, env, sink)
+        self.on_auth_answer(t, created, None, env, sink)
     }
 
-    /// [`Agent::on_auth_response`] after the signature check.
+    /// [`Agent::on_auth_response`] and, with `returning` (the return it confirms, if the
+    /// agent still has it), [`Agent::on_return_response`] after the signature check: one body
+    /// for both. A return's failures count in its statistics only; a request's also say why
+    /// (MSG-2).
     #[inline(never)]
     fn on_auth_answer(
         &mut self,
         t: Timestamp,
         created: Timestamp,
+        returning: Option<Option<&PendingReturn>>,
         env: Result<Envelope<'_>, (&'static str, bool)>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
@@ -464,14 +468,32 @@ impl<J: Journal> Agent<J> {
         let (env, seq) = match opened {
             Ok(x) => x,
             Err(why) => {
-                self.stats.authorization_request.failed(t, why.0, why.1);
-                emit(
-                    sink,
-                    Message::AuthInstallFailed(&self.ident.udi, why.0.into()),
-                );
+                if returning.is_some() {
+                    self.stats.authorization_return.failed(t, why.0, why.1);
+                } else {
+                    self.stats.authorization_request.failed(t, why.0, why.1);
+                    emit(
+                        sink,
+                        Message::AuthInstallFailed(&self.ident.udi, why.0.into()),
+                    );
+                }
                 return Ok(());
             }
         };
+        if let Some(sent) = returning {
+            let returned = returned_of(self, env.payload(), sent);
+            let Some(sent) = sent else {
+                return Ok(());
+            };
+            // Only the codes the authority confirmed returned go.
+            if !returned.contains(&true) {
+                self.stats.authorization_return.failed(t, "refused", false);
+                return Ok(());
+            }
+            self.remove_returned(t, sent, &returned, sink)?;
+            self.stats.authorization_return.succeeded(t, "OK");
+            return Ok(());
+        }
         let installed = self.apply_auth_response(t, env.payload(), seq, sink)?;
         if installed > 0 {
             self.stats.authorization_request.succeeded(t, "OK");
@@ -786,41 +808,7 @@ impl<J: Journal> Agent<J> {
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
         let env = self.verified_answer(response, Kind::AuthResponse);
-        self.on_return_answer(t, created, sent.as_ref(), env, sink)
-    }
-
-    /// [`Agent::on_return_response`] after the signature check.
-    #[inline(never)]
-    fn on_return_answer(
-        &mut self,
-        t: Timestamp,
-        created: Timestamp,
-        sent: Option<&PendingReturn>,
-        env: Result<Envelope<'_>, (&'static str, bool)>,
-        sink: &mut dyn EventSink,
-    ) -> Result<(), AgentError> {
-        let confirmed = env.and_then(|env| {
-            self.open_auth_response(created, env.payload())?;
-            Ok(returned_of(self, env.payload(), sent))
-        });
-        let returned = match confirmed {
-            Ok(r) => r,
-            Err(why) => {
-                self.stats.authorization_return.failed(t, why.0, why.1);
-                return Ok(());
-            }
-        };
-        let Some(sent) = sent else {
-            return Ok(());
-        };
-        // Only the codes the authority confirmed returned go.
-        if !returned.contains(&true) {
-            self.stats.authorization_return.failed(t, "refused", false);
-            return Ok(());
-        }
-        self.remove_returned(t, sent, &returned, sink)?;
-        self.stats.authorization_return.succeeded(t, "OK");
-        Ok(())
+        self.on_auth_answer(t, created, Some(sent.as_ref()), env, sink)
     }
 }
 
@@ -945,16 +933,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_online_return_removes_only_the_codes_the_authority_confirms() {
-        // AUTH-3 online: of the codes sent back, the confirmation names some (and one this
-        // device never sent); those go (MSG-10), the others stay. Confirming none is a refusal.
-        use crate::agent::{Identity, Release, TrustAnchors};
-        use crate::journal::RamJournal;
-        use crate::wire::{AuthKind, AuthResponse};
-        use tally_hal::mock::{RecordingSink, SoftwareKey};
-        use tally_hal::{DeviceKey, HaMember, HaRole};
-        let mut key = SoftwareKey::from_seed(b"online returns authority");
+    use crate::agent::{Identity, Release, TrustAnchors};
+    use crate::journal::RamJournal;
+    use crate::wire::{AuthKind, AuthResponse};
+    use tally_hal::mock::{RecordingSink, SoftwareKey};
+    use tally_hal::{DeviceKey, HaMember, HaRole};
+
+    /// Two HA slots (this device in slot 0), each holding a code (serials 11 and 12), and
+    /// the authority `key`.
+    fn two_slots(key: &SoftwareKey) -> Agent<RamJournal<8192>> {
         let udi = |sn: &str| Udi::new("C9500-24Y4C", sn).unwrap();
         let mut members = Vec::new();
         for (role, sn) in [(HaRole::Active, "SN0"), (HaRole::Standby, "SN1")] {
@@ -972,7 +959,7 @@ mod tests {
                 ..Default::default()
             },
         };
-        let mut a = Agent::boot(ident, RamJournal::<8192>::new(), Timestamp(1_000_000)).unwrap();
+        let mut a = Agent::boot(ident, RamJournal::new(), Timestamp(1_000_000)).unwrap();
         for (slot, serial) in [(0, 11), (1, 12)] {
             a.state.auth[slot] = Some(AuthEntry {
                 kind: AuthKind::Slac,
@@ -982,6 +969,51 @@ mod tests {
                 licenses: Vec::new(),
             });
         }
+        a
+    }
+
+    #[test]
+    fn failed_answers_count_where_they_belong_and_only_a_request_says_why() {
+        // An authorization request's answer and a return's share one body: a failed return
+        // counts in its statistics alone and raises no message; a failed request counts in
+        // its own and names the cause (MSG-2).
+        let key = SoftwareKey::from_seed(b"online returns authority");
+        let mut a = two_slots(&key);
+        let mut sink = RecordingSink::default();
+        let (t, created) = (Timestamp(2_000_000), Timestamp(1_900_000));
+        let unsigned: &[u8] = &[0; 8];
+        for response in [Err(CommError::Unreachable), Ok(unsigned)] {
+            a.on_return_response(t, created, None, response, &mut sink)
+                .unwrap();
+        }
+        assert!(sink.messages.is_empty(), "{:?}", sink.messages);
+        assert_eq!(a.stats.authorization_request, Default::default());
+        for response in [Err(CommError::Unreachable), Ok(unsigned)] {
+            a.on_auth_response(t, created, response, &mut sink).unwrap();
+        }
+        for s in [a.stats.authorization_return, a.stats.authorization_request] {
+            assert_eq!((s.fail, s.ongoing_overall, s.ongoing_comm), (2, 2, 1));
+            assert_eq!((s.success, s.failure_reason), (0, Some("invalid response")));
+        }
+        let lines: std::vec::Vec<&str> = sink.messages.iter().map(|(_, m)| m.as_str()).collect();
+        let failed = "%SMART_LIC-3-AUTHORIZATION_INSTALL_FAILED: The install of a new licensing authorization code has failed on PID:C9500-24Y4C,SN:SN0";
+        assert_eq!(
+            lines,
+            [
+                std::format!("{failed}: Unable to connect to the server: unreachable."),
+                std::format!("{failed}: invalid response.")
+            ]
+        );
+        assert!(a.authorization_of(0).is_some() && a.authorization_of(1).is_some());
+    }
+
+    #[test]
+    fn an_online_return_removes_only_the_codes_the_authority_confirms() {
+        // AUTH-3 online: of the codes sent back, the confirmation names some (and one this
+        // device never sent); those go (MSG-10), the others stay. Confirming none is a refusal.
+        let mut key = SoftwareKey::from_seed(b"online returns authority");
+        let mut a = two_slots(&key);
+        let udi = |sn: &str| Udi::new("C9500-24Y4C", sn).unwrap();
         let (t, created) = (Timestamp(2_000_000), Timestamp(1_900_000));
         let sent = PendingReturn {
             created_at: created,
