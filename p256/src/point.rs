@@ -1,4 +1,4 @@
-//! The P-256 group (ADR 0018): points in projective coordinates over [`Fe`], the two scalar
+//! The P-256 group (ADR 0018, ADR 0021): points in projective coordinates over [`Fe`], the two scalar
 //! multiplications ECDSA needs, and the affine coordinates through a Fermat inverse.
 //!
 //! `p256`'s own group (`primeorder::ProjectivePoint`) keeps its coordinates private, so an
@@ -87,6 +87,7 @@ impl Point {
         self.z.conditional_assign(&other.z, choice);
     }
 
+    #[cfg(test)]
     fn neg(&self) -> Point {
         Point {
             y: -self.y,
@@ -285,86 +286,23 @@ fn select(table: &[Point; 8], d: i8) -> Point {
     out
 }
 
-/// `a·G + b·Q` in variable time (verification: every input is public). Width-4 NAF digits of
-/// both scalars, odd multiples `1, 3, 5, 7` of both points, doublings shared (Straus), as the
-/// `wnaf` crate computes it for `p256`; the two tables are 768 B.
+/// `a·G + b·Q` in variable time (verification: every input is public): Shamir's trick, the
+/// bits of both scalars from the top, one doubling each and an addition of `G`, `Q` or `G + Q`
+/// where either bit is set.
 #[inline(never)]
 pub fn lincomb(a: &[u8; 32], b: &[u8; 32], q: &Point) -> Point {
-    let tables = [odd_multiples(&Point::GENERATOR), odd_multiples(q)];
-    let digits = [naf(a), naf(b)];
+    let table = [Point::GENERATOR, *q, Point::GENERATOR.add(q)];
     let mut r = Point::IDENTITY;
-    let mut started = false;
-    for i in (0..NAF_LEN).rev() {
-        if started {
+    for (x, y) in a.iter().zip(b) {
+        for bit in (0..8).rev() {
             r = r.double();
-        }
-        for (table, digits) in tables.iter().zip(&digits) {
-            let d = digits.get(i).copied().unwrap_or(0);
-            let entry = table.get(usize::from(d.unsigned_abs() / 2));
-            if let (true, Some(entry)) = (d != 0, entry) {
-                r = r.add(&if d > 0 { *entry } else { entry.neg() });
-                started = true;
+            let pick = ((x >> bit) & 1) | (((y >> bit) & 1) << 1);
+            if let Some(p) = pick.checked_sub(1).and_then(|i| table.get(usize::from(i))) {
+                r = r.add(p);
             }
         }
     }
     r
-}
-
-/// One digit per bit and one for the last carry.
-const NAF_LEN: usize = 257;
-
-/// `P, 3P, 5P, 7P`.
-fn odd_multiples(p: &Point) -> [Point; 4] {
-    let twice = p.double();
-    let mut table = [*p; 4];
-    let mut last = *p;
-    for entry in table.iter_mut().skip(1) {
-        last = last.add(&twice);
-        *entry = last;
-    }
-    table
-}
-
-/// The width-4 NAF of a big-endian scalar, least significant digit first: each digit is 0 or
-/// odd in -7..=7, and a non-zero digit is followed by at least three zeros.
-fn naf(k: &[u8; 32]) -> [i8; NAF_LEN] {
-    let mut out = [0i8; NAF_LEN];
-    let mut carry = 0u16;
-    let mut pos = 0usize;
-    while pos < NAF_LEN {
-        let window = carry + (bits(k, pos) & 15);
-        if window & 1 == 0 {
-            // A zero digit; a carry on a 1 bit makes an even window and moves up a bit.
-            pos += 1;
-            continue;
-        }
-        // Odd: the digit is the window taken into -7..=7, the rest carried. A window from bit
-        // 253 up is below 8 (k < 2^256), so no carry is left past the 257th digit.
-        let digit = if window < 8 {
-            carry = 0;
-            window as i8
-        } else {
-            carry = 1;
-            window as i8 - 16
-        };
-        if let Some(slot) = out.get_mut(pos) {
-            *slot = digit;
-        }
-        pos += 4;
-    }
-    out
-}
-
-/// The 8 bits of `k` (big-endian) from bit `pos` up; bits past the top are 0.
-fn bits(k: &[u8; 32], pos: usize) -> u16 {
-    let byte = |i: usize| {
-        31usize
-            .checked_sub(i)
-            .and_then(|i| k.get(i))
-            .map_or(0, |&b| u16::from(b))
-    };
-    let (i, shift) = (pos / 8, pos % 8);
-    ((byte(i + 1) << 8 | byte(i)) >> shift) & 0xFF
 }
 
 #[cfg(test)]
@@ -499,6 +437,20 @@ mod tests {
                 );
             }
         }
+        // Q = G and Q = -G: the table's G + Q is 2G, or the identity.
+        for (mine, reference) in [
+            (Point::GENERATOR, p256::ProjectivePoint::GENERATOR),
+            (Point::GENERATOR.neg(), -p256::ProjectivePoint::GENERATOR),
+        ] {
+            for (a, b) in [([3u8; 32], [5u8; 32]), ([0xFF; 32], [1u8; 32])] {
+                assert_eq!(
+                    ours(&lincomb(&a, &b, &mine)),
+                    theirs(
+                        &(p256::ProjectivePoint::GENERATOR * scalar(&a) + reference * scalar(&b))
+                    )
+                );
+            }
+        }
         // a·G + b·Q = identity when Q = c·G and a = -b·c: the sum must come out as (0, 0).
         let c = scalar(&[0x5Au8; 32]);
         let b = scalar(&[0x11u8; 32]);
@@ -525,37 +477,5 @@ mod tests {
             );
         }
 
-        /// Digits 0 or odd in -7..=7, three zeros after each non-zero one, and they add up to k.
-        #[test]
-        fn naf_is_a_width_4_naf_of_k(k in any::<[u8; 32]>()) {
-            let digits = naf(&k);
-            let mut since = 4;
-            for &d in &digits {
-                prop_assert!(d == 0 || (d % 2 != 0 && (-7..=7).contains(&d)), "digit {}", d);
-                if d != 0 {
-                    prop_assert!(since >= 3, "non-zero digits too close");
-                    since = 0;
-                } else {
-                    since += 1;
-                }
-            }
-            // Σ dᵢ·2ⁱ, from the top, in 32-bit limbs with signed carries.
-            let mut value = [0i64; 9];
-            for &d in digits.iter().rev() {
-                let mut carry = i64::from(d);
-                for limb in value.iter_mut() {
-                    let v = *limb * 2 + carry;
-                    *limb = v.rem_euclid(1 << 32);
-                    carry = v.div_euclid(1 << 32);
-                }
-                prop_assert_eq!(carry, 0);
-            }
-            let mut expected = [0i64; 9];
-            for (i, limb) in expected.iter_mut().take(8).enumerate() {
-                let at = 28 - 4 * i;
-                *limb = i64::from(u32::from_be_bytes(k[at..at + 4].try_into().unwrap()));
-            }
-            prop_assert_eq!(value, expected);
-        }
     }
 }
