@@ -707,7 +707,6 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                     break;
                 };
                 if let Scanned::Item { kind, payload, .. } = item {
-                    let gen_of = |p: &[u8]| decode::take::<u32>(p).ok().map(|(g, _)| g);
                     match kind {
                         KIND_SNAP_BEGIN => open = gen_of(payload).map(|g| (i, off, g)),
                         KIND_SNAP_END => {
@@ -763,9 +762,8 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                 {
                     // Only items that belong to the state are chained (an interrupted compaction
                     // leaves items that are not).
-                    let chosen_begin = kind == KIND_SNAP_BEGIN
-                        && pending
-                        && decode::take::<u32>(payload).ok().map(|(g, _)| g) == Some(generation);
+                    let chosen_begin =
+                        kind == KIND_SNAP_BEGIN && pending && gen_of(payload) == Some(generation);
                     let keeps = kind == KIND_BATCH || in_snapshot || chosen_begin;
                     if keeps {
                         if expected.is_some_and(|e| e != chain) && !in_snapshot && !chosen_begin {
@@ -826,6 +824,11 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         self.mounted = true;
         Ok(())
     }
+}
+
+/// The generation a snapshot's BEGIN or END item names (one body for both passes).
+fn gen_of(payload: &[u8]) -> Option<u32> {
+    decode::Reader::new(payload).read().ok()
 }
 
 /// The snapshot parts of one item, added to `state`. Not inlined into `replay`: the decoders'
