@@ -303,11 +303,16 @@ impl<F: NorFlash> FlashJournal<F> {
             Some(i) => i.erase_count,
             // Never written: 0. A torn header lost its count: assume the highest known.
             None if self.erased_from(next, 0) => 0,
-            None => (0..self.sectors)
-                .filter_map(|s| self.sector_info(s))
-                .map(|i| i.erase_count)
-                .max()
-                .unwrap_or(0),
+            // A plain loop: `filter_map().map().max()` was 40 B more.
+            None => {
+                let mut max = 0;
+                for s in 0..self.sectors {
+                    if let Some(i) = self.sector_info(s) {
+                        max = max.max(i.erase_count);
+                    }
+                }
+                max
+            }
         };
         let from = self.addr(next, 0);
         self.flash
