@@ -153,6 +153,12 @@ pub trait Decode<'a>: Sized {
         *out = <Option<Self> as Decode<'a>>::decode(r)?;
         Ok(())
     }
+
+    /// A value for a vector to push and decode an element into in place ([`vec_into`]);
+    /// `None`, by value, unless the type says otherwise.
+    fn blank() -> Option<Self> {
+        None
+    }
 }
 
 /// A `T` from the front of `bytes`, and the bytes after it (`postcard::take_from_bytes`).
@@ -277,7 +283,14 @@ fn vec_into<'a, T: Decode<'a>>(r: &mut Reader<'a>, out: &mut VecView<T>) -> Resu
     let n = r.length()?;
     out.clear();
     for _ in 0..n {
-        out.push(T::decode(r)?).map_err(|_| Malformed)?;
+        // In place where the type has a blank: by value, an element went through a
+        // temporary and two copies.
+        if let Some(blank) = T::blank() {
+            out.push(blank).map_err(|_| Malformed)?;
+            T::decode_into(r, out.last_mut().ok_or(Malformed)?)?;
+        } else {
+            out.push(T::decode(r)?).map_err(|_| Malformed)?;
+        }
     }
     Ok(())
 }
@@ -308,10 +321,20 @@ impl<'a, T: Decode<'a> + Default, const N: usize> Decode<'a> for [T; N] {
     }
 }
 
-impl<'a, A: Decode<'a>, B: Decode<'a>> Decode<'a> for (A, B) {
+impl<'a, A: Decode<'a> + Default, B: Decode<'a>> Decode<'a> for (A, B) {
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
         let a = A::decode(r)?;
         Ok((a, B::decode(r)?))
+    }
+
+    fn decode_into(r: &mut Reader<'a>, out: &mut Self) -> Result<()> {
+        A::decode_into(r, &mut out.0)?;
+        B::decode_into(r, &mut out.1)
+    }
+
+    /// The code lists' `(slot, entry)` pairs are built in place.
+    fn blank() -> Option<Self> {
+        Some((A::default(), B::blank()?))
     }
 }
 
@@ -366,9 +389,10 @@ macro_rules! structs_in_place {
     )*};
 }
 
-/// Structs: the fields in declaration order.
+/// Structs: the fields in declaration order; `[blank]` after the name gives a vector of them
+/// a value to decode each element into ([`Decode::blank`]).
 macro_rules! structs {
-    ($($ty:ident { $($f:ident),* $(,)? })*) => {$(
+    ($($ty:ident $([$blank:expr])? { $($f:ident),* $(,)? })*) => {$(
         impl<'a> Decode<'a> for $ty {
             fn decode(r: &mut Reader<'a>) -> Result<Self> {
                 Ok($ty { $($f: r.read()?),* })
@@ -378,6 +402,10 @@ macro_rules! structs {
                 $(Decode::decode_into(r, &mut out.$f)?;)*
                 Ok(())
             }
+
+            $(fn blank() -> Option<Self> {
+                Some($blank)
+            })?
         }
     )*};
 }
@@ -640,8 +668,19 @@ structs! {
     Counters { total, purged, acked, merged }
     Removal { slot, only, return_code }
     AckRecord { issued_at, seq, transaction, reports, account, policy, trust, auth }
-    TrustEntry { origin, serial, issued_at, installed_at }
-    AuthEntry { kind, serial, issued_at, installed_at, licenses }
+    TrustEntry[TrustEntry {
+        origin: TrustOrigin::Factory,
+        serial: 0,
+        issued_at: Timestamp(0),
+        installed_at: Timestamp(0),
+    }] { origin, serial, issued_at, installed_at }
+    AuthEntry[AuthEntry {
+        kind: AuthKind::Slac,
+        serial: 0,
+        issued_at: Timestamp(0),
+        installed_at: Timestamp(0),
+        licenses: Vec::new(),
+    }] { kind, serial, issued_at, installed_at, licenses }
     Tombstone { id, lic, state, start, end, purged_at }
     Meta {
         counters, last_id, policy, config, account, last_ack, last_ack_seq, last_push,
@@ -1085,5 +1124,57 @@ mod tests {
         assert_eq!(whole::<Vec<u8, 4>>(&[3, 1, 2]), Err(Malformed));
         assert_eq!(take::<u8>(&[1, 2]), Ok((1, &[2][..])));
         assert_eq!(whole::<u8>(&[1, 2]), Err(Malformed));
+    }
+
+    #[test]
+    fn code_lists_decode_in_place_as_by_value() {
+        // `(slot, entry)` vectors push a blank and decode into it (`Decode::blank`).
+        let mut trust: Vec<(u8, TrustEntry), 4> = Vec::new();
+        let mut auth: Vec<(u8, AuthEntry), 4> = Vec::new();
+        for i in 0..3u8 {
+            let t = Timestamp(1_000 + u64::from(i));
+            let entry = TrustEntry {
+                origin: TrustOrigin::Ack,
+                serial: 300 + u64::from(i),
+                issued_at: t,
+                installed_at: t.add_secs(5),
+            };
+            trust.push((i + 1, entry)).unwrap();
+            let mut licenses = Vec::new();
+            licenses.push((i, 200 + u16::from(i))).unwrap();
+            let entry = AuthEntry {
+                kind: AuthKind::Slr,
+                serial: 7 + u64::from(i),
+                issued_at: t,
+                installed_at: t,
+                licenses,
+            };
+            auth.push((3 - i, entry)).unwrap();
+        }
+        let mut buf = [0u8; 512];
+        let n = crate::encode::to_slice(&trust, &mut buf).unwrap();
+        assert_eq!(whole(&buf[..n]), Ok(trust.clone()));
+        // Into a list that held other codes: they are all replaced.
+        let mut into = trust.clone();
+        into.reverse();
+        into.truncate(2);
+        assert_eq!(whole_into(&buf[..n], &mut into), Ok(()));
+        assert_eq!(into, trust);
+        for cut in 0..n {
+            assert_eq!(
+                whole::<Vec<(u8, TrustEntry), 4>>(&buf[..cut]),
+                Err(Malformed)
+            );
+        }
+        assert_eq!(whole::<Vec<(u8, TrustEntry), 2>>(&buf[..n]), Err(Malformed));
+        let n = crate::encode::to_slice(&auth, &mut buf).unwrap();
+        assert_eq!(whole(&buf[..n]), Ok(auth.clone()));
+        for cut in 0..n {
+            assert_eq!(
+                whole::<Vec<(u8, AuthEntry), 4>>(&buf[..cut]),
+                Err(Malformed)
+            );
+        }
+        assert_eq!(whole::<Vec<(u8, AuthEntry), 2>>(&buf[..n]), Err(Malformed));
     }
 }
