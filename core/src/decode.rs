@@ -681,6 +681,7 @@ structs! {
         installed_at: Timestamp(0),
         licenses: Vec::new(),
     }] { kind, serial, issued_at, installed_at, licenses }
+    AuthLicense[AuthLicense { feature: String::new(), count: 0 }] { feature, count }
     Tombstone { id, lic, state, start, end, purged_at }
     Meta {
         counters, last_id, policy, config, account, last_ack, last_ack_seq, last_push,
@@ -708,7 +709,6 @@ structs! {
     PushReceipt { udi, issued_at, seq, transaction, poll_after_secs }
     TrustCode { udi, device_key, origin, account, issued_at, serial }
     TrustCodeFile { seq, code }
-    AuthLicense { feature, count }
     AuthCode { udi, kind, issued_at, serial, licenses }
     AuthCodeFile { seq, code }
     Provisioning {
