@@ -50,11 +50,16 @@ pub type Result<T> = core::result::Result<T, Malformed>;
 #[derive(Debug)]
 pub struct Reader<'a> {
     rest: &'a [u8],
+    /// The last `varint_raw` failed.
+    bad: bool,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        Reader { rest: bytes }
+        Reader {
+            rest: bytes,
+            bad: false,
+        }
     }
 
     /// What is left.
@@ -75,8 +80,23 @@ impl<'a> Reader<'a> {
     }
 
     /// An unsigned varint of a `bits`-bit type (postcard's `try_take_varint_*`).
-    #[inline(never)]
     pub fn varint(&mut self, bits: u32) -> Result<u64> {
+        let v = self.varint_raw(bits);
+        if self.bad { Err(Malformed) } else { Ok(v) }
+    }
+
+    /// [`Reader::varint`] out of line, its failure in `bad`: a `Result<u64>` is returned
+    /// through memory on Cortex-M (a stack slot and its loads at every call), a `u64` in
+    /// registers.
+    #[inline(never)]
+    fn varint_raw(&mut self, bits: u32) -> u64 {
+        let v = self.varint_body(bits);
+        self.bad = v.is_err();
+        v.unwrap_or(0)
+    }
+
+    #[inline(always)]
+    fn varint_body(&mut self, bits: u32) -> Result<u64> {
         let max = bits.div_ceil(7);
         let last_max = (1u8 << (bits % 7)) - 1;
         let mut out = 0u64;
@@ -1106,6 +1126,12 @@ mod tests {
         assert_eq!(whole::<i32>(&[0x03]), Ok(-2));
         assert_eq!(whole::<i32>(&[0x04]), Ok(2));
         assert_eq!(whole::<u8>(&[]), Err(Malformed));
+        // A failed varint does not fail the next one (`Reader::bad` is per call).
+        let mut r = Reader::new(&[0x80, 0x80, 0x80, 0x04, 0x05]);
+        assert_eq!(r.varint(16), Err(Malformed));
+        assert_eq!(r.varint(16), Ok(4));
+        assert_eq!(r.read::<u32>(), Ok(5));
+        assert_eq!(r.varint(64), Err(Malformed));
     }
 
     #[test]
