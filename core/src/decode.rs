@@ -359,6 +359,9 @@ impl<'a, A: Decode<'a> + Default, B: Decode<'a>> Decode<'a> for (A, B) {
 }
 
 impl Decode<'_> for Timestamp {
+    // Out of line, the `Result<Timestamp>` went back through memory; inline, it is the
+    // varint's registers and its flag.
+    #[inline(always)]
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         Ok(Timestamp(r.varint(64)?))
     }
