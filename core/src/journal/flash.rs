@@ -473,12 +473,11 @@ impl<F: NorFlash> FlashJournal<F> {
         }
         let mut at = round_up(offset + 1, Self::W);
         while at + round_up(ITEM_HEADER, Self::W) <= Self::E {
-            if self.item_header(sector, at, buf).is_some()
-                && matches!(
-                    self.scan(sector, at, buf, false),
-                    Some((Scanned::Item { .. }, _))
-                )
-            {
+            // `scan` checks the header first.
+            if matches!(
+                self.scan(sector, at, buf, false),
+                Some((Scanned::Item { .. }, _))
+            ) {
                 return Some((at, true));
             }
             at += Self::W;
