@@ -150,6 +150,9 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Always inline, so that the inliner weighs `T::decode` at each caller: left to it, this
+    /// forwarder took a copy of `T::decode` into 49 callers.
+    #[inline(always)]
     pub fn read<T: Decode<'a>>(&mut self) -> Result<T> {
         T::decode(self)
     }
