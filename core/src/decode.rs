@@ -273,6 +273,9 @@ impl<'a, T: Decode<'a>> Decode<'a> for Option<T> {
 // element type, not one per capacity (docs/PERFORMANCE.md, eighth pass).
 
 impl<const N: usize> Decode<'_> for String<N> {
+    // Always inline: a string by value is a blank and a call to `str_into`, smaller than a
+    // call to a copy of this per capacity and the `Result<String>` returned through memory.
+    #[inline(always)]
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         let mut s = String::new();
         str_into(r, s.as_mut_view())?;
