@@ -683,6 +683,8 @@ impl Decode<'_> for AuthResponse {
 macro_rules! unit_enums {
     ($($ty:ident { $($v:ident),* $(,)? })*) => {$(
         impl<'a> Decode<'a> for $ty {
+            // One body per enum, called: inlined, each site had its own table lookup.
+            #[inline(never)]
             fn decode(r: &mut Reader<'a>) -> Result<Self> {
                 const ALL: &[$ty] = &[$($ty::$v),*];
                 ALL.get(r.variant()? as usize).cloned().ok_or(Malformed)
