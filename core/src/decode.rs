@@ -815,6 +815,8 @@ impl Decode<'_> for ConfigChange {
 }
 
 impl Decode<'_> for EventKind {
+    // Out of line: inlined into the snapshot replay (`part_into`) it measured 84 B larger.
+    #[inline(never)]
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         Ok(match r.variant()? {
             0 => EventKind::UsageChanged {
