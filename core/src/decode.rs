@@ -884,6 +884,8 @@ pub fn parts_into(payload: &[u8], st: &mut State) {
     while !r.rest().is_empty() && part_into(&mut r, st).is_ok() {}
 }
 
+// Out of line: inlined into `parts_into`'s loop it measured 96 B larger.
+#[inline(never)]
 fn part_into(r: &mut Reader<'_>, st: &mut State) -> Result<()> {
     match r.variant()? {
         // `Meta`'s fields, in its order.
