@@ -348,6 +348,8 @@ impl<'a, T: Decode<'a> + Default, const N: usize> Decode<'a> for [T; N] {
 }
 
 impl<'a, A: Decode<'a> + Default, B: Decode<'a>> Decode<'a> for (A, B) {
+    // Always inline: two decodes, and a call returned the pair through memory.
+    #[inline(always)]
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
         let a = A::decode(r)?;
         Ok((a, B::decode(r)?))
