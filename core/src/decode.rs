@@ -385,6 +385,8 @@ impl Decode<'_> for Key {
 }
 
 impl<'a> Decode<'a> for Bytes<'a> {
+    // Always inline: it is `Reader::bytes`.
+    #[inline(always)]
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
         Ok(Bytes(r.bytes()?))
     }
