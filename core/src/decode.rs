@@ -410,6 +410,8 @@ macro_rules! structs_in_place {
                 Ok(())
             }
 
+            // Out of line: one body per type, not one per optional field (-40 B).
+            #[inline(never)]
             fn decode_option_into(r: &mut Reader<'a>, out: &mut Option<Self>) -> Result<()> {
                 if r.some()? {
                     Self::decode_into(r, out.get_or_insert_with($ty::default))
