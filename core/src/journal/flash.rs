@@ -405,6 +405,8 @@ impl<F: NorFlash> FlashJournal<F> {
     }
 }
 
+// Always inline: a call to `sha256` and a copy, smaller at its two callers than a call.
+#[inline(always)]
 fn chain_of(item: &[u8]) -> [u8; 4] {
     let d = crate::crypto::sha256(&[item]);
     let mut c = [0u8; 4];
