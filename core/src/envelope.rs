@@ -42,28 +42,30 @@ pub enum EnvelopeError {
 impl EnvelopeError {
     /// The error as text, without `core::fmt` (see [`crate::messages::Text`]).
     pub fn write_text(&self, w: &mut dyn Text) {
-        match self {
-            EnvelopeError::TooLarge => w.put("file exceeds the size limit"),
-            EnvelopeError::Armour => w.put("not a Tally licensing file"),
-            EnvelopeError::Malformed => w.put("file is truncated or corrupt"),
+        // One `put` for the fixed texts: a call through `w` at every arm was larger.
+        let text = match self {
+            EnvelopeError::TooLarge => "file exceeds the size limit",
+            EnvelopeError::Armour => "not a Tally licensing file",
+            EnvelopeError::Malformed => "file is truncated or corrupt",
             EnvelopeError::Version(v) => {
                 w.put("unsupported format version ");
-                put_decimal(w, u64::from(*v));
+                return put_decimal(w, u64::from(*v));
             }
             EnvelopeError::UnknownKind(k) => {
                 w.put("unknown message type ");
-                put_decimal(w, u64::from(*k));
+                return put_decimal(w, u64::from(*k));
             }
             EnvelopeError::WrongKind(k) => {
                 w.put("a ");
                 w.put(k.describe());
-                w.put(" cannot be installed here");
+                " cannot be installed here"
             }
-            EnvelopeError::UnknownKey => w.put("signed by an unknown key"),
-            EnvelopeError::BadSignature => w.put("signature mismatch"),
-            EnvelopeError::NoSpace => w.put("buffer too small"),
-            EnvelopeError::Key => w.put("device key unavailable"),
-        }
+            EnvelopeError::UnknownKey => "signed by an unknown key",
+            EnvelopeError::BadSignature => "signature mismatch",
+            EnvelopeError::NoSpace => "buffer too small",
+            EnvelopeError::Key => "device key unavailable",
+        };
+        w.put(text);
     }
 }
 
