@@ -483,6 +483,29 @@ mod tests {
     }
 
     #[test]
+    fn error_texts() {
+        use std::string::ToString;
+        let cases = [
+            (EnvelopeError::TooLarge, "file exceeds the size limit"),
+            (EnvelopeError::Armour, "not a Tally licensing file"),
+            (EnvelopeError::Malformed, "file is truncated or corrupt"),
+            (EnvelopeError::Version(7), "unsupported format version 7"),
+            (EnvelopeError::UnknownKind(200), "unknown message type 200"),
+            (
+                EnvelopeError::WrongKind(Kind::UsageReport),
+                "a usage report cannot be installed here",
+            ),
+            (EnvelopeError::UnknownKey, "signed by an unknown key"),
+            (EnvelopeError::BadSignature, "signature mismatch"),
+            (EnvelopeError::NoSpace, "buffer too small"),
+            (EnvelopeError::Key, "device key unavailable"),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
+    }
+
+    #[test]
     fn every_truncation_is_refused() {
         let mut key = SoftwareKey::from_seed(b"authority");
         let mut buf = [0u8; 512];
