@@ -409,7 +409,7 @@ fn base64_decode(line: &[u8], out: &mut [u8]) -> Result<usize, EnvelopeError> {
         return Err(EnvelopeError::TooLarge);
     }
     let mut len = 0;
-    for (q, four) in line.chunks(4).enumerate() {
+    for (q, four) in line.chunks_exact(4).enumerate() {
         let last = q + 1 == quads;
         let mut v = 0u32;
         let mut symbols = 0;
