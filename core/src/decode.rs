@@ -177,6 +177,18 @@ pub trait Decode<'a>: Sized {
         Ok(())
     }
 
+    /// `[Self; N]`, element by element unless the type says otherwise (bytes are copied).
+    fn decode_array<const N: usize>(r: &mut Reader<'a>) -> Result<[Self; N]>
+    where
+        Self: Default,
+    {
+        let mut out: [Self; N] = core::array::from_fn(|_| Self::default());
+        for slot in out.iter_mut() {
+            *slot = Self::decode(r)?;
+        }
+        Ok(out)
+    }
+
     /// A value for a vector to push and decode an element into in place ([`vec_into`]);
     /// `None`, by value, unless the type says otherwise.
     fn blank() -> Option<Self> {
@@ -215,6 +227,13 @@ pub fn whole<'a, T: Decode<'a>>(bytes: &'a [u8]) -> Result<T> {
 impl Decode<'_> for u8 {
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         r.byte()
+    }
+
+    /// One copy: byte by byte, an envelope's key id and a provisioned secret were loops.
+    fn decode_array<const N: usize>(r: &mut Reader<'_>) -> Result<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(r.take(N)?);
+        Ok(out)
     }
 }
 
@@ -339,11 +358,7 @@ fn deque_into<'a, T: Decode<'a>>(r: &mut Reader<'a>, out: &mut DequeView<T>) -> 
 
 impl<'a, T: Decode<'a> + Default, const N: usize> Decode<'a> for [T; N] {
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
-        let mut out: [T; N] = core::array::from_fn(|_| T::default());
-        for slot in out.iter_mut() {
-            *slot = T::decode(r)?;
-        }
-        Ok(out)
+        T::decode_array(r)
     }
 }
 
@@ -1171,6 +1186,11 @@ mod tests {
         assert_eq!(whole::<Vec<u8, 4>>(&[3, 1, 2]), Err(Malformed));
         assert_eq!(take::<u8>(&[1, 2]), Ok((1, &[2][..])));
         assert_eq!(whole::<u8>(&[1, 2]), Err(Malformed));
+        // Byte arrays are copied whole (`decode_array`), others element by element.
+        assert_eq!(take::<[u8; 3]>(&[1, 2, 3, 4]), Ok(([1, 2, 3], &[4][..])));
+        assert_eq!(whole::<[u8; 3]>(&[1, 2]), Err(Malformed));
+        assert_eq!(whole::<[u16; 2]>(&[0xAC, 0x02, 5]), Ok([300, 5]));
+        assert_eq!(whole::<[u16; 2]>(&[0xAC, 0x02]), Err(Malformed));
     }
 
     #[test]
