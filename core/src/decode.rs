@@ -259,6 +259,10 @@ impl Decode<'_> for u64 {
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         r.varint(64)
     }
+
+    fn blank() -> Option<Self> {
+        Some(0)
+    }
 }
 
 impl Decode<'_> for usize {
@@ -556,7 +560,14 @@ pub struct ResponseHead {
 /// A sequence of at most `Limits::HA_MEMBERS` items, each handed over as it is decoded.
 fn each_of<'a, T: Decode<'a>>(r: &mut Reader<'a>, f: &mut dyn FnMut(T)) -> Result<()> {
     for i in 0..r.length()? {
-        let item = T::decode(r)?;
+        // In place where the type has a blank (the refusals' and returns' pairs).
+        let item = match T::blank() {
+            Some(mut item) => {
+                T::decode_into(r, &mut item)?;
+                item
+            }
+            None => T::decode(r)?,
+        };
         if i >= crate::limits::Limits::HA_MEMBERS {
             return Err(Malformed);
         }
@@ -702,13 +713,17 @@ impl Decode<'_> for AuthResponse {
 
 /// Enums without data: the variants in declaration order.
 macro_rules! unit_enums {
-    ($($ty:ident { $($v:ident),* $(,)? })*) => {$(
+    ($($ty:ident { $first:ident $(, $v:ident)* $(,)? })*) => {$(
         impl<'a> Decode<'a> for $ty {
             // One body per enum, called: inlined, each site had its own table lookup.
             #[inline(never)]
             fn decode(r: &mut Reader<'a>) -> Result<Self> {
-                const ALL: &[$ty] = &[$($ty::$v),*];
+                const ALL: &[$ty] = &[$ty::$first $(, $ty::$v)*];
                 ALL.get(r.variant()? as usize).cloned().ok_or(Malformed)
+            }
+
+            fn blank() -> Option<Self> {
+                Some($ty::$first)
             }
         }
     )*};
