@@ -354,16 +354,14 @@ impl<F: NorFlash> FlashJournal<F> {
         buf[2] = kind;
         buf[3] = crc8(&[l0, l1, kind]);
         buf[4..8].copy_from_slice(&self.chain);
-        if let Some(pad) = buf.get_mut(ITEM_HEADER + len..body - 4) {
+        // Both pads (before the CRC and after it) in one fill; the CRC goes over the first.
+        if let Some(pad) = buf.get_mut(ITEM_HEADER + len..padded) {
             pad.fill(0xFF);
         }
         let crc = crc32(buf.get(..body - 4).ok_or(JournalError::TooLarge)?);
         buf.get_mut(body - 4..body)
             .ok_or(JournalError::TooLarge)?
             .copy_from_slice(&crc.to_le_bytes());
-        if let Some(pad) = buf.get_mut(body..padded) {
-            pad.fill(0xFF);
-        }
         let at = self.addr(head.sector, head.offset as usize);
         self.flash
             .write(at, buf.get(..padded).ok_or(JournalError::TooLarge)?)
