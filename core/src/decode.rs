@@ -364,6 +364,14 @@ impl<'a, T: Decode<'a> + Default, const N: usize> Decode<'a> for [T; N] {
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
         T::decode_array(r)
     }
+
+    /// Element by element where the array lives (a policy's categories).
+    fn decode_into(r: &mut Reader<'a>, out: &mut Self) -> Result<()> {
+        for slot in out.iter_mut() {
+            T::decode_into(r, slot)?;
+        }
+        Ok(())
+    }
 }
 
 impl<'a, A: Decode<'a> + Default, B: Decode<'a>> Decode<'a> for (A, B) {
@@ -1206,6 +1214,41 @@ mod tests {
         assert_eq!(whole::<[u8; 3]>(&[1, 2]), Err(Malformed));
         assert_eq!(whole::<[u16; 2]>(&[0xAC, 0x02, 5]), Ok([300, 5]));
         assert_eq!(whole::<[u16; 2]>(&[0xAC, 0x02]), Err(Malformed));
+    }
+
+    #[test]
+    fn arrays_decode_in_place_as_by_value() {
+        let mut policy = CustomPolicy {
+            name: String::try_from("custom").unwrap(),
+            ack_required: Some(true),
+            ..Default::default()
+        };
+        for (i, c) in policy.categories.iter_mut().enumerate() {
+            let i = i as u16;
+            *c = CategoryOverrides {
+                first_report: Some(10 + i),
+                frequency: i.is_multiple_of(2).then_some(20 + i),
+                on_change: None,
+            };
+        }
+        let mut buf = [0u8; 128];
+        let n = crate::encode::to_slice(&policy, &mut buf).unwrap();
+        assert_eq!(whole(&buf[..n]), Ok(policy.clone()));
+        // Into a policy whose every category was set otherwise: all of them are replaced.
+        let mut into = CustomPolicy {
+            categories: [CategoryOverrides {
+                first_report: None,
+                frequency: Some(1),
+                on_change: Some(2),
+            }; 4],
+            ..Default::default()
+        };
+        assert_eq!(whole_into(&buf[..n], &mut into), Ok(()));
+        assert_eq!(into, policy);
+        for cut in 0..n {
+            assert_eq!(whole::<CustomPolicy>(&buf[..cut]), Err(Malformed));
+            assert_eq!(whole_into(&buf[..cut], &mut into), Err(Malformed));
+        }
     }
 
     #[test]
