@@ -308,6 +308,16 @@ impl<const N: usize> Decode<'_> for String<N> {
     fn decode_into(r: &mut Reader<'_>, out: &mut Self) -> Result<()> {
         str_into(r, out.as_mut_view())
     }
+
+    /// In place, as `structs_in_place!` does for its types (-28 B).
+    fn decode_option_into(r: &mut Reader<'_>, out: &mut Option<Self>) -> Result<()> {
+        if r.some()? {
+            str_into(r, out.get_or_insert_with(String::new).as_mut_view())
+        } else {
+            *out = None;
+            Ok(())
+        }
+    }
 }
 
 #[inline(never)]
@@ -1198,6 +1208,12 @@ mod tests {
         assert_eq!(whole::<Option<u8>>(&[0]), Ok(None));
         assert_eq!(whole::<Option<u8>>(&[1, 7]), Ok(Some(7)));
         assert_eq!(whole::<Option<u8>>(&[2, 7]), Err(Malformed));
+        let mut s: Option<String<4>> = Some(String::try_from("old").unwrap());
+        assert_eq!(whole_into(&[1, 2, b'a', b'b'], &mut s), Ok(()));
+        assert_eq!(s.as_deref(), Some("ab"));
+        assert_eq!(whole_into(&[0], &mut s), Ok(()));
+        assert_eq!(s, None);
+        assert_eq!(whole_into(&[1, 5, b'a'], &mut s), Err(Malformed));
         assert_eq!(whole::<bool>(&[2]), Err(Malformed));
         assert_eq!(
             whole::<String<4>>(&[3, b'a', b'b', b'c']).as_deref(),
