@@ -189,8 +189,9 @@ pub trait Decode<'a>: Sized {
         Ok(out)
     }
 
-    /// A value for a vector to push and decode an element into in place ([`vec_into`]);
-    /// `None`, by value, unless the type says otherwise.
+    /// A value to decode into in place where a sequence's element is built (a vector's, in
+    /// `vec_into`; a handed-over item, in `each_of`); `None`, by value, unless the type
+    /// says otherwise.
     fn blank() -> Option<Self> {
         None
     }
