@@ -1573,7 +1573,9 @@ impl<J: Journal> Agent<J> {
         };
         let mut entries: Vec<(u8, crate::state::AuthEntry), { Limits::HA_MEMBERS }> = Vec::new();
         for bytes in codes {
-            let file: crate::wire::AuthCodeFile = self.open_inbound(bytes, Kind::AuthCode)?;
+            // Decoded where it is checked: `decode_payload` returned it and it was copied.
+            let mut file = crate::wire::AuthCodeFile::default();
+            self.verified(bytes, Kind::AuthCode)?.read_into(&mut file)?;
             let e = self
                 .check_auth_code(&file.code, t)
                 .map_err(AgentError::Refused)?;
