@@ -38,11 +38,13 @@ impl core::fmt::Debug for UsageView<'_> {
 }
 
 impl UsageView<'_> {
-    pub fn selected(&self) -> impl Iterator<Item = &Report> + '_ {
-        self.state
-            .reports
-            .iter()
-            .filter(|r| (self.select)(r) && self.catalogue.get(usize::from(r.lic)).is_some())
+    /// The license of `r` when it goes in the message: selected, and in the catalogue.
+    fn selected(&self, r: &Report) -> Option<&LicenseDef> {
+        if (self.select)(r) {
+            self.catalogue.get(usize::from(r.lic))
+        } else {
+            None
+        }
     }
 }
 
@@ -72,10 +74,17 @@ struct Reports<'a, 'b>(&'a UsageView<'b>);
 
 impl Serialize for Reports<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let n = self.0.selected().count();
+        // Two plain walks: a `filter` closure was a body at each of them.
+        let reports = &self.0.state.reports;
+        let mut n = 0;
+        for r in reports {
+            if self.0.selected(r).is_some() {
+                n += 1;
+            }
+        }
         let mut seq = s.serialize_seq(Some(n))?;
-        for r in self.0.selected() {
-            if let Some(def) = self.0.catalogue.get(usize::from(r.lic)) {
+        for r in reports {
+            if let Some(def) = self.0.selected(r) {
                 seq.serialize_element(&WireReportView { r, def })?;
             }
         }
