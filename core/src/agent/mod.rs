@@ -998,45 +998,37 @@ impl<J: Journal> Agent<J> {
         key: &mut dyn DeviceKey,
         buf: &mut [u8],
     ) -> Result<Transmit, AgentError> {
-        let (kind, len, inflight) = match &out {
-            Outgoing::Trust(p) => {
-                let r = &self.trust_message(p);
-                let stats = if r.token.is_some() {
-                    &mut self.stats.trust_establishment
-                } else {
-                    &mut self.stats.trust_sync
-                };
-                stats.total = stats.total.saturating_add(1);
-                (
-                    TransmitKind::TrustRequest,
-                    envelope::seal(Kind::TrustRequest, r, key, buf)?,
-                    if r.token.is_some() {
-                        Inflight::Trust(r.created_at)
-                    } else {
-                        Inflight::Sync(r.created_at)
-                    },
-                )
-            }
-            Outgoing::Auth(p) => {
-                self.stats.authorization_request.total =
-                    self.stats.authorization_request.total.saturating_add(1);
-                let r = self.auth_message(p)?;
-                (
-                    TransmitKind::AuthRequest,
-                    envelope::seal(Kind::AuthRequest, &r, key, buf)?,
-                    Inflight::Auth(p.created_at),
-                )
-            }
-            Outgoing::Return(p) => {
-                self.stats.authorization_return.total =
-                    self.stats.authorization_return.total.saturating_add(1);
-                let r = self.return_message(p);
-                (
-                    TransmitKind::AuthReturn,
-                    envelope::seal(Kind::AuthReturn, &r, key, buf)?,
-                    Inflight::Return(p.created_at),
-                )
-            }
+        // What the queued request says of itself: the statistics it counts in (counted before
+        // it is built, whether or not it seals) and the answer it waits for.
+        let (stats, inflight) = match &out {
+            Outgoing::Trust(p) if p.token.is_some() => (
+                &mut self.stats.trust_establishment,
+                Inflight::Trust(p.created_at),
+            ),
+            Outgoing::Trust(p) => (&mut self.stats.trust_sync, Inflight::Sync(p.created_at)),
+            Outgoing::Auth(p) => (
+                &mut self.stats.authorization_request,
+                Inflight::Auth(p.created_at),
+            ),
+            Outgoing::Return(p) => (
+                &mut self.stats.authorization_return,
+                Inflight::Return(p.created_at),
+            ),
+        };
+        stats.total = stats.total.saturating_add(1);
+        let (kind, len) = match &out {
+            Outgoing::Trust(p) => (
+                TransmitKind::TrustRequest,
+                envelope::seal(Kind::TrustRequest, &self.trust_message(p), key, buf)?,
+            ),
+            Outgoing::Auth(p) => (
+                TransmitKind::AuthRequest,
+                envelope::seal(Kind::AuthRequest, &self.auth_message(p)?, key, buf)?,
+            ),
+            Outgoing::Return(p) => (
+                TransmitKind::AuthReturn,
+                envelope::seal(Kind::AuthReturn, &self.return_message(p), key, buf)?,
+            ),
         };
         if let Outgoing::Return(r) = out {
             self.returning = Some(r);
