@@ -804,11 +804,7 @@ impl<J: Journal> Agent<J> {
         let sched = self.schedule();
         // Connected directly without a usable trust code: a due push fails here, on the retry
         // schedule, and says why (TRUST-2, TRUST-3, MSG-3).
-        if self.direct_blocked()
-            && self.inflight.is_none()
-            && self.push_time(&sched).is_some_and(|p| t >= p)
-            && self.retry_due(t)
-        {
+        if self.direct_blocked() && self.inflight.is_none() && self.push_due(&sched, t) {
             // As a real first attempt would, the first one closes the OPEN reports; retries
             // then send what is closed once trust is there.
             if self.state.comm_failing_since.is_none() {
@@ -831,6 +827,12 @@ impl<J: Journal> Agent<J> {
             emit(sink, Message::ReportingRequired(days));
         }
         Ok(())
+    }
+
+    /// A scheduled push is due at `t`: its time has come, and the retry schedule lets it go.
+    #[inline(never)] // `tick` and `poll_transmit`: one copy
+    fn push_due(&self, sched: &Schedule, t: Timestamp) -> bool {
+        self.push_time(sched).is_some_and(|p| t >= p) && self.retry_due(t)
     }
 
     fn retry_due(&self, t: Timestamp) -> bool {
@@ -979,7 +981,7 @@ impl<J: Journal> Agent<J> {
         }
         let sched = self.schedule();
         let sync = self.sync.take();
-        let due = self.push_time(&sched).is_some_and(|p| t >= p) && self.retry_due(t);
+        let due = self.push_due(&sched, t);
         if sync.is_some() || due {
             // A fresh attempt closes the OPEN reports; a retry resends what is already closed.
             if sync.is_some() || self.state.comm_failing_since.is_none() {
