@@ -724,17 +724,66 @@ impl State {
     /// Make this state [`State::new`]`(licenses)` in place: `*self = State::new(n)` builds the
     /// new 8.7 KB value on the stack first (a mount's deepest frame on a firmware).
     pub fn reset(&mut self, licenses: usize) {
-        // Every field by name: a new field does not compile until it is reset here too.
+        self.forget_history();
+        // Every field by name: a new field does not compile until it is reset here too (those
+        // `forget_history` resets are `_`).
         let State {
             usage,
+            reports: _,
+            counters: _,
+            last_id,
+            policy: _,
+            config,
+            account: _,
+            last_ack: _,
+            last_ack_seq,
+            last_push: _,
+            last_file_write: _,
+            next_poll: _,
+            poll_pending: _,
+            comm_failing_since: _,
+            last_alert: _,
+            last_measure: _,
+            hwm,
+            last_boot,
+            events: _,
+            tombstones: _,
+            trust: _,
+            auth: _,
+            last_return: _,
+            seq_hwm,
+            auth_serial_hwm,
+            provisioned,
+        } = self;
+        usage.clear();
+        *last_id = 0;
+        *config = Config::default();
+        *last_ack_seq = 0;
+        *hwm = Timestamp::default();
+        *last_boot = None;
+        *seq_hwm = 0;
+        *auth_serial_hwm = 0;
+        *provisioned = false;
+        self.fit_catalogue(licenses);
+    }
+
+    /// What a reset and a factory reset (MISC-4) both forget: reports, tombstones and
+    /// counters, policy, account, codes, ACK and push history, the event log. One body for
+    /// the two (not inlined: each was a copy).
+    #[inline(never)]
+    fn forget_history(&mut self) {
+        // Every field by name: a new field does not compile until it is decided here (what
+        // a factory reset keeps is `_`).
+        let State {
+            usage: _,
             reports,
             counters,
-            last_id,
+            last_id: _,
             policy,
-            config,
+            config: _,
             account,
             last_ack,
-            last_ack_seq,
+            last_ack_seq: _,
             last_push,
             last_file_write,
             next_poll,
@@ -742,26 +791,22 @@ impl State {
             comm_failing_since,
             last_alert,
             last_measure,
-            hwm,
-            last_boot,
+            hwm: _,
+            last_boot: _,
             events,
             tombstones,
             trust,
             auth,
             last_return,
-            seq_hwm,
-            auth_serial_hwm,
-            provisioned,
+            seq_hwm: _,
+            auth_serial_hwm: _,
+            provisioned: _,
         } = self;
-        usage.clear();
         reports.clear();
         *counters = Counters::default();
-        *last_id = 0;
         *policy = None;
-        *config = Config::default();
         *account = None;
         *last_ack = None;
-        *last_ack_seq = 0;
         *last_push = None;
         *last_file_write = None;
         *next_poll = None;
@@ -769,17 +814,11 @@ impl State {
         *comm_failing_since = None;
         *last_alert = None;
         *last_measure = None;
-        *hwm = Timestamp::default();
-        *last_boot = None;
         events.entries.clear();
         tombstones.clear();
         trust.iter_mut().for_each(|t| *t = None);
         auth.iter_mut().for_each(|a| *a = None);
         last_return.iter_mut().for_each(|r| *r = None);
-        *seq_hwm = 0;
-        *auth_serial_hwm = 0;
-        *provisioned = false;
-        self.fit_catalogue(licenses);
     }
 
     /// Make `usage` as long as the catalogue (a firmware update may add licenses).
@@ -1081,23 +1120,7 @@ impl State {
                 ..Usage::default()
             };
         }
-        self.reports.clear();
-        self.counters = Counters::default();
-        self.policy = None;
-        self.account = None;
-        self.last_ack = None;
-        self.last_push = None;
-        self.last_file_write = None;
-        self.next_poll = None;
-        self.poll_pending = None;
-        self.comm_failing_since = None;
-        self.last_alert = None;
-        self.last_measure = None;
-        self.events.clear();
-        self.tombstones.clear();
-        self.trust = Default::default();
-        self.auth = Default::default();
-        self.last_return = Default::default();
+        self.forget_history();
         self.events.push(t, EventKind::FactoryReset);
         for lic in 0..self.usage.len() {
             let value = self.consumed(catalogue, lic);
@@ -1432,5 +1455,120 @@ impl State {
             missing: count(&|r| r.storage == StorageState::Missing),
             displayable: self.reports.len() as u64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Transport;
+    use crate::wire::{AuthKind, TrustOrigin};
+    use tally_hal::{Enforcement, Term};
+
+    /// A state with every field away from its fresh value.
+    fn busy() -> State {
+        let mut s = State::new(1);
+        let t = Timestamp(5_000);
+        let _ = s.usage.get_mut(0).map(|u| {
+            u.requested = 3;
+            u.listed = true;
+            u.first_use = Some(t);
+            u.last_id = 7;
+        });
+        s.reports.push(Report::new(7, 0, 0, t, 3)).unwrap();
+        s.counters.total = 7;
+        s.last_id = 7;
+        s.policy = Some(InstalledPolicy::default());
+        s.config.transport = Transport::Smart;
+        s.account = Some(Account {
+            smart_account: String::new(),
+            virtual_account: String::new(),
+            as_of: t,
+        });
+        s.last_ack = Some(t);
+        s.last_ack_seq = 4;
+        s.last_push = Some(t);
+        s.last_file_write = Some(t);
+        s.next_poll = Some(t);
+        s.poll_pending = Some(9);
+        s.comm_failing_since = Some(t);
+        s.last_alert = Some(t);
+        s.last_measure = Some(t);
+        s.hwm = t;
+        s.last_boot = Some(t);
+        s.events.push(t, EventKind::CommFailed);
+        s.tombstones
+            .push_back(Tombstone {
+                id: 1,
+                lic: 0,
+                state: ReportState::Ack,
+                start: t,
+                end: t,
+                purged_at: t,
+            })
+            .unwrap();
+        s.trust[0] = Some(TrustEntry {
+            origin: TrustOrigin::Factory,
+            serial: 1,
+            issued_at: t,
+            installed_at: t,
+        });
+        s.auth[0] = Some(AuthEntry {
+            kind: AuthKind::Slac,
+            serial: 2,
+            issued_at: t,
+            installed_at: t,
+            licenses: Vec::new(),
+        });
+        s.last_return[0] = Some(String::new());
+        s.seq_hwm = 4;
+        s.auth_serial_hwm = 2;
+        s.provisioned = true;
+        s
+    }
+
+    #[test]
+    fn resets_forget_what_each_must() {
+        // `reset` and a factory reset share `forget_history`: a reset gives back a fresh
+        // state, a factory reset keeps the IDs, the configuration, the high-water marks, the
+        // boot and what is in use (MISC-4), and starts a report for it.
+        let mut s = busy();
+        s.reset(1);
+        assert_eq!(s, State::new(1));
+
+        let catalogue = [LicenseDef::new(
+            "lic",
+            "LIC",
+            "regid.x",
+            "lic",
+            Enforcement::Unenforced,
+            Term::Perpetual,
+        )
+        .unwrap()];
+        let before = busy();
+        let mut s = before.clone();
+        let t = Timestamp(6_000);
+        s.apply(&catalogue, &Record::FactoryReset { t });
+        let u = &s.usage[0];
+        assert_eq!((u.requested, u.listed, u.first_use), (3, true, Some(t)));
+        assert_eq!(s.reports.len(), 1, "a new report for what is in use");
+        assert!(s.reports[0].id > before.last_id);
+        assert_eq!(s.counters.total, 1);
+        assert_eq!(s.last_id, s.reports[0].id);
+        assert_eq!(s.config, before.config);
+        assert_eq!(
+            (s.last_ack_seq, s.seq_hwm, s.auth_serial_hwm, s.provisioned),
+            (4, 4, 2, true)
+        );
+        assert_eq!((s.hwm, s.last_boot), (t, before.last_boot));
+        assert!(s.policy.is_none() && s.account.is_none() && s.last_ack.is_none());
+        assert!(s.last_push.is_none() && s.last_file_write.is_none());
+        assert!(s.next_poll.is_none() && s.poll_pending.is_none());
+        assert!(s.comm_failing_since.is_none() && s.last_alert.is_none());
+        assert_eq!(s.last_measure, Some(t), "the new report sets the phase");
+        assert_eq!(s.events.entries.len(), 1, "only the reset's own event");
+        assert!(s.tombstones.is_empty());
+        assert!(s.trust.iter().all(Option::is_none) && s.auth.iter().all(Option::is_none));
+        assert!(s.last_return.iter().all(Option::is_none));
     }
 }
