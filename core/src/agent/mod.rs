@@ -1627,10 +1627,12 @@ impl<J: Journal> Agent<J> {
     ) -> Result<(), AgentError> {
         let t = self.now(now);
         let had_policy = self.state.policy.is_some();
-        let mut had_auth: Vec<usize, { Limits::HA_MEMBERS }> = Vec::new();
+        // Bit `n`: slot `n` held a code (a mask, not a list of slots: its pushes were code).
+        const _: () = assert!(Limits::HA_MEMBERS <= 32);
+        let mut had_auth = 0u32;
         for (i, a) in self.state.auth.iter().enumerate() {
             if a.is_some() {
-                let _ = had_auth.push(i);
+                had_auth |= 1 << i;
             }
         }
         self.commit_one(Record::FactoryReset { t })?;
@@ -1638,8 +1640,10 @@ impl<J: Journal> Agent<J> {
         if had_policy {
             emit(sink, Message::PolicyRemoved);
         }
-        for slot in had_auth {
-            if let Some(udi) = self.ident.slot_udi(slot) {
+        for slot in 0..Limits::HA_MEMBERS {
+            if had_auth & (1 << slot) != 0
+                && let Some(udi) = self.ident.slot_udi(slot)
+            {
                 emit(sink, Message::AuthRemoved(udi));
             }
         }
@@ -1761,6 +1765,42 @@ mod tests {
             let own = walked.iter().position(|u| *u == id.udi);
             assert_eq!(id.slot_of(&id.udi.clone()), own);
         }
+    }
+
+    #[test]
+    fn a_factory_reset_says_which_slots_lost_a_code() {
+        // MSG-10 once for each slot that held an authorization code, in slot order, and not
+        // for a slot without one.
+        let mut a = agent();
+        for i in 0..3 {
+            let udi = Udi::new("PID", &std::format!("SN{i}")).unwrap();
+            let role = if i == 0 {
+                HaRole::Active
+            } else {
+                HaRole::Standby
+            };
+            a.ident.members.push(HaMember { role, udi }).unwrap();
+        }
+        let code = crate::state::AuthEntry {
+            kind: crate::wire::AuthKind::Slac,
+            serial: 1,
+            issued_at: Timestamp(1),
+            installed_at: Timestamp(1),
+            licenses: Vec::new(),
+        };
+        a.state.auth[0] = Some(code.clone());
+        a.state.auth[2] = Some(code);
+        let mut sink = RecordingSink::default();
+        a.factory_reset(Timestamp(1_000_000), &mut sink).unwrap();
+        let removed: std::vec::Vec<_> = sink
+            .messages
+            .iter()
+            .map(|(_, m)| m.as_str())
+            .filter(|m| m.contains("AUTHORIZATION_REMOVED"))
+            .collect();
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(removed[0].ends_with("PID:PID,SN:SN0"), "{removed:?}");
+        assert!(removed[1].ends_with("PID:PID,SN:SN2"), "{removed:?}");
     }
 
     #[test]
