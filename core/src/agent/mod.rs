@@ -1566,7 +1566,13 @@ impl<J: Journal> Agent<J> {
         }
         self.commit_one(Record::CloseAll { t, reload: false })?;
         let select = |r: &Report| selection.matches(r);
-        let count = self.state.reports.iter().filter(|r| select(r)).count();
+        // A plain walk: `filter(..).count()` inlined its closure in both of its loops.
+        let mut count = 0;
+        for r in self.state.reports.iter() {
+            if select(r) {
+                count += 1;
+            }
+        }
         let n = self.seal_usage(t, UsageOrigin::File, &select, key, bin)?;
         write_armoured(Kind::UsageReport, n, bin, text, path, files)?;
         self.commit_one(Record::Saved { t, selection })?;
