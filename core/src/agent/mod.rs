@@ -735,7 +735,9 @@ impl<J: Journal> Agent<J> {
             .ident
             .license_index(license)
             .ok_or(AgentError::UnknownLicense)?;
-        let lic8 = u8::try_from(lic).map_err(|_| AgentError::Capacity)?;
+        // A catalogue index fits a `u8` (`Limits::LICENSES`, asserted in `state`): no error
+        // path that cannot be taken.
+        let lic8 = lic as u8;
         let unchanged = self
             .state
             .usage
