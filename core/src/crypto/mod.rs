@@ -75,7 +75,7 @@ pub fn verify_prehash(key: &PublicKey, digest: &[u8; 32], sig: &[u8]) -> Result<
 /// SHA-256 of `parts` one after the other: `sha2`'s compression function over blocks buffered
 /// and padded here (FIPS 180-4 §5.1.1, §6.2). Every digest of the core goes through this one
 /// copy: `sha2::Sha256`'s generic block buffer, its `update` and `finalize` and the `digest`
-/// traits' wrappers were 164 B more of flash than a 64-byte buffer and a length (ADR 0021).
+/// traits' wrappers were 112 B more of flash than a 64-byte buffer and a length (ADR 0021).
 #[inline(never)]
 pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     // The initial hash value H(0) (FIPS 180-4 §5.3.3).
@@ -91,32 +91,42 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     ];
     let mut block = [0u8; 64];
     let mut fill = 0usize;
-    // A byte at a time: the compression is ~45 instructions a byte, this adds a few.
-    let mut push = |byte: u8| {
-        if let Some(b) = block.get_mut(fill) {
-            *b = byte;
-        }
-        fill += 1;
-        if fill == block.len() {
-            sha2::block_api::compress256(&mut state, core::slice::from_ref(&block));
-            fill = 0;
-        }
-    };
     let mut total = 0u64;
+    // Whole runs copied into the block: a byte at a time was 52 B smaller and ~30
+    // instructions a byte slower (a 30-report message's signature +12 % with p256-cm4).
     for part in parts {
         total = total.wrapping_add(part.len() as u64);
-        for &byte in *part {
-            push(byte);
+        let mut rest: &[u8] = part;
+        while let Some((now, later)) = rest.split_at_checked((block.len() - fill).min(rest.len())) {
+            if now.is_empty() {
+                break;
+            }
+            if let Some(dst) = block.get_mut(fill..fill + now.len()) {
+                dst.copy_from_slice(now);
+            }
+            fill += now.len();
+            rest = later;
+            if fill == block.len() {
+                sha2::block_api::compress256(&mut state, core::slice::from_ref(&block));
+                fill = 0;
+            }
         }
     }
-    // A 1 bit, zeros up to the last 8 bytes of a block, and the length in bits there.
-    push(0x80);
-    for _ in 0..55u64.wrapping_sub(total) % 64 {
-        push(0);
+    // A 1 bit, zeros, and the length in bits in the last 8 bytes of a block.
+    if let Some(b) = block.get_mut(fill) {
+        *b = 0x80;
     }
-    for byte in total.wrapping_mul(8).to_be_bytes() {
-        push(byte);
+    if let Some(tail) = block.get_mut(fill + 1..) {
+        tail.fill(0);
     }
+    if fill >= 56 {
+        sha2::block_api::compress256(&mut state, core::slice::from_ref(&block));
+        block.fill(0);
+    }
+    if let Some(len) = block.last_chunk_mut::<8>() {
+        *len = total.wrapping_mul(8).to_be_bytes();
+    }
+    sha2::block_api::compress256(&mut state, core::slice::from_ref(&block));
     let mut out = [0u8; 32];
     for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
         chunk.copy_from_slice(&word.to_be_bytes());
