@@ -92,6 +92,14 @@ for pair in "$core_bound $core_stack portable" "$cm4_bound $cm4_stack p256-cm4";
     exit 1
   fi
 done
+# No panic path in the licensing core (DESIGN.md §2.2): the portable core_image links no call
+# into core's panic functions at all, so no panic handler either; with p256-cm4, only the
+# crate's own table indexing (third-party, in bounds by its algorithm) is allowed.
+python3 scripts/panic-paths.py "$core_elf" >/dev/null ||
+  { python3 scripts/panic-paths.py "$core_elf" >&2; echo "size-budget: a panic path in the core" >&2; exit 1; }
+python3 scripts/panic-paths.py "$cm4/core_image" --allow p256_cm4 >/dev/null ||
+  { python3 scripts/panic-paths.py "$cm4/core_image" --allow p256_cm4 >&2; echo "size-budget: a panic path in the core (p256-cm4)" >&2; exit 1; }
+core_panics=$(python3 scripts/panic-paths.py "$cm4/core_image" --allow p256_cm4 | sed -n 's/^panic sites \([0-9]*\).*/\1/p')
 got[core.ram-bound]=$((core_agent + core_bound))
 got[core-p256-cm4.ram-bound]=$((cm4_agent + cm4_bound))
 
@@ -126,6 +134,7 @@ for key in core.flash core-p256-cm4.flash core.ram core-p256-cm4.ram core.ram-bo
   printf '%-28s %10d %10d%s\n' "$key" "${got[$key]}" "$budget" "$mark"
 done
 echo "(core.ram = agent $core_agent + deepest stack $core_stack; core-p256-cm4.ram = agent $cm4_agent + deepest stack $cm4_stack; the caller's scratch for messages and files is not counted: $core_scratch bytes)"
+echo "(panic paths: none in the portable core; $core_panics with p256-cm4, all in the p256-cm4 crate: scripts/panic-paths.py)"
 echo "(*.ram-bound = the agent + the call-graph bound of the deepest entry point: $core_bound / $cm4_bound bytes)"
 echo "(mps2-an386.ram = static $((got[mps2-an386.static-ram])) + held by the main loop $held + deepest stack $peak)"
 exit $fail

@@ -65,11 +65,13 @@ pub struct Writer<'a> {
 impl Writer<'_> {
     #[inline(never)]
     fn put(&mut self, bytes: &[u8]) {
-        let end = self.len.saturating_add(bytes.len());
+        // The range's end wraps (it is empty then, and `get_mut` refuses it) so that its length
+        // is `bytes.len()` by construction: `copy_from_slice` keeps no length-mismatch panic.
+        let end = self.len.wrapping_add(bytes.len());
         if let Some(dst) = self.out.get_mut(self.len..end) {
             dst.copy_from_slice(bytes);
         }
-        self.len = end;
+        self.len = self.len.saturating_add(bytes.len());
     }
 
     /// One byte without `put`'s copy call (most of what the device writes is bytes and

@@ -23,6 +23,7 @@ use crate::decode;
 use crate::encode;
 use crate::state::{AckRecord, Record, RecordRef, State};
 use core::marker::PhantomData;
+use core::num::NonZeroU32;
 use tally_hal::NorFlash;
 
 const MAGIC: u32 = 0x314A_4C54; // "TLJ1" little-endian
@@ -80,7 +81,8 @@ struct Head {
 pub struct FlashJournal<F: NorFlash> {
     flash: F,
     base: u32,
-    sectors: u32,
+    /// Non-zero by type: the ring's `%` needs no divide-by-zero check (and no panic path).
+    sectors: NonZeroU32,
     head: Option<Head>,
     /// The sector of the live generation's first item (its snapshot, or the very first batch).
     gen_start: Option<u32>,
@@ -125,10 +127,13 @@ impl<F: NorFlash> FlashJournal<F> {
         {
             return Err(JournalError::TooLarge);
         }
+        let Some(ring) = NonZeroU32::new(sectors) else {
+            return Err(JournalError::TooLarge);
+        };
         Ok(FlashJournal {
             flash,
             base,
-            sectors,
+            sectors: ring,
             head: None,
             gen_start: None,
             generation: 0,
@@ -198,7 +203,7 @@ impl<F: NorFlash> FlashJournal<F> {
 
     /// Erase counts of every sector (0 for a sector without a valid header).
     pub fn erase_counts(&mut self, out: &mut [u32]) {
-        for (s, slot) in (0..self.sectors).zip(out.iter_mut()) {
+        for (s, slot) in (0..self.sectors.get()).zip(out.iter_mut()) {
             *slot = self.sector_info(s).map_or(0, |i| i.erase_count);
         }
     }
@@ -214,7 +219,7 @@ impl<F: NorFlash> FlashJournal<F> {
     /// Sectors of the live generation, from its first to the head, in ring order.
     fn live_sectors(&self) -> u32 {
         match (self.gen_start, self.head) {
-            (Some(g), Some(h)) => (h.sector + self.sectors - g) % self.sectors + 1,
+            (Some(g), Some(h)) => (h.sector + self.sectors.get() - g) % self.sectors + 1,
             _ => 0,
         }
     }
@@ -306,7 +311,7 @@ impl<F: NorFlash> FlashJournal<F> {
             // A plain loop: `filter_map().map().max()` was 40 B more.
             None => {
                 let mut max = 0;
-                for s in 0..self.sectors {
+                for s in 0..self.sectors.get() {
                     if let Some(i) = self.sector_info(s) {
                         max = max.max(i.erase_count);
                     }
@@ -542,7 +547,7 @@ impl<F: NorFlash> FlashJournal<F> {
     fn log_order(&mut self, order: &mut [u8; MAX_SECTORS]) -> (usize, Option<u32>) {
         let mut seqs = [0u32; MAX_SECTORS];
         let mut n = 0;
-        for s in 0..self.sectors {
+        for s in 0..self.sectors.get() {
             if let Some(info) = self.sector_info(s)
                 && let Some(slot) = order.get_mut(n)
                 && let Ok(index) = u8::try_from(s)
@@ -650,6 +655,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         if self.gen_start.is_some() && (opening || growth > self.allowance) {
             let free = self
                 .sectors
+                .get()
                 .saturating_sub(self.live_sectors() + u32::from(opening));
             self.allowance = match Self::snapshot_slack(state, free, &mut buf)? {
                 Some(slack) if slack >= growth => slack,
@@ -658,6 +664,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
                     let opening = !self.room_in_head(size);
                     let free = self
                         .sectors
+                        .get()
                         .saturating_sub(self.live_sectors() + u32::from(opening));
                     match Self::snapshot_slack(state, free, &mut buf)? {
                         Some(slack) if slack >= growth => slack,
@@ -693,7 +700,7 @@ impl<F: NorFlash> Journal for FlashJournal<F> {
         visit: &mut dyn FnMut(&mut State, Entry),
     ) -> Result<(), JournalError> {
         let mut order = [0u8; MAX_SECTORS];
-        if self.sectors as usize > MAX_SECTORS {
+        if self.sectors.get() as usize > MAX_SECTORS {
             return Err(JournalError::TooLarge);
         }
         let (n, newest) = self.log_order(&mut order);
@@ -1091,8 +1098,67 @@ mod tests {
         );
     }
 
+    /// A snapshot that starts after other items of its sector: `compact` never writes one
+    /// (a snapshot opens a sector of its own), but a mount must still start the replay at its
+    /// BEGIN, not at the sector's first item. The batch before it is not visited, the
+    /// snapshot's state replaces the caller's, and the batch after it is applied on top.
+    #[test]
+    fn a_snapshot_that_starts_mid_sector_is_replayed_from_its_begin() {
+        let cat = identity().catalogue;
+        let usage = |t: u64, lic: u8, count: u32| Record::Usage {
+            t: Timestamp(t),
+            lic,
+            count,
+        };
+        let mut j = FlashJournal::new(MockFlash::<4, 1024>::new(4), 0, 4).unwrap();
+        let mut st = State::new(cat.len());
+        j.replay(&mut st, &mut |_, _| {}).unwrap();
+        // Batch A: perp in use 3. Then, in the same sector, a snapshot of a state that never
+        // saw A (sub in use 7), written as `write_snapshot` writes one, minus its fresh sector.
+        j.commit(&[usage(100, 0, 3)], &st).unwrap();
+        let mut snap = State::new(cat.len());
+        snap.apply(&cat, &usage(200, 1, 7));
+        let head = j.head.unwrap();
+        let mut buf = [0xFFu8; BUF];
+        let generation = j.generation + 1;
+        let len = FlashJournal::<MockFlash<4, 1024>>::encode(&generation, &mut buf).unwrap();
+        j.write_item(KIND_SNAP_BEGIN, &mut buf, len).unwrap();
+        for part in snap.parts_ref() {
+            let len = FlashJournal::<MockFlash<4, 1024>>::encode(&part, &mut buf).unwrap();
+            j.write_item(KIND_SNAP_PART, &mut buf, len).unwrap();
+        }
+        let len = FlashJournal::<MockFlash<4, 1024>>::encode(&generation, &mut buf).unwrap();
+        j.write_item(KIND_SNAP_END, &mut buf, len).unwrap();
+        assert_eq!(j.head.unwrap().sector, head.sector, "crafted in one sector");
+        j.generation = generation;
+        // Batch C after it (a fresh sector: the journal is still marked torn from its mount).
+        j.commit(&[usage(300, 0, 5)], &snap).unwrap();
+
+        let mut mounted = FlashJournal::new(j.into_flash(), 0, 4).unwrap();
+        let mut st = State::new(cat.len());
+        st.apply(&cat, &usage(50, 1, 1)); // what the caller had: replaced by the snapshot
+        let mut seen: std::vec::Vec<std::string::String> = std::vec::Vec::new();
+        mounted
+            .replay(&mut st, &mut |st, e| {
+                seen.push(std::format!("{e:?}"));
+                if let Entry::Record(r) = e {
+                    st.apply(&cat, r);
+                }
+            })
+            .unwrap();
+        assert_eq!(seen.len(), 2, "the snapshot, then batch C only: {seen:?}");
+        assert_eq!(seen[0], "Snapshot");
+        assert!(seen[1].contains("count: 5"), "{seen:?}");
+        let mut expected = snap.clone();
+        expected.apply(&cat, &usage(300, 0, 5));
+        assert_eq!(st, expected);
+        assert_eq!(mounted.generation, generation);
+    }
+
     #[test]
     fn bad_geometry_and_unmounted_use_are_errors() {
+        // 0 and 1 sector: no ring (the journal's `%` is by a non-zero count).
+        assert!(FlashJournal::new(MockFlash::<4, 1024>::new(4), 0, 0).is_err());
         assert!(FlashJournal::new(MockFlash::<4, 1024>::new(4), 0, 1).is_err());
         assert!(FlashJournal::new(MockFlash::<4, 1024>::new(4), 512, 2).is_err());
         assert!(FlashJournal::new(MockFlash::<4, 1024>::new(4), 0, 5).is_err());
