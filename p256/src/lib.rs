@@ -359,6 +359,14 @@ impl core::ops::MulAssign for Fe {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Scalar(Words);
 
+/// A scalar can be a secret (a key, a nonce): cleared with writes that are not optimised out.
+impl zeroize::Zeroize for Scalar {
+    #[inline(never)] // one body for every secret scalar cleared (ADR 0022)
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 impl Scalar {
     /// The scalar of 32 big-endian bytes, if they are in 1..n-1.
     pub fn nonzero_from_be(bytes: &[u8; 32]) -> Option<Scalar> {

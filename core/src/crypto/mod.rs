@@ -35,6 +35,7 @@
 //! under QEMU with whichever backend it was built with (`scripts/bench-crypto.sh`).
 
 use tally_hal::{DeviceKey, KeyError, PublicKey, Signature};
+use zeroize::Zeroize;
 
 /// Why a signature did not verify or could not be made.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -157,6 +158,7 @@ mod backend {
     use super::CryptoError;
     use tally_hal::{PublicKey, Signature};
     use tally_p256::{self as point, Point, Scalar};
+    use zeroize::Zeroize;
 
     pub const NAME: &str = "p256";
 
@@ -223,6 +225,12 @@ mod backend {
     #[derive(Clone)]
     pub struct Signer(Scalar);
 
+    impl Drop for Signer {
+        fn drop(&mut self) {
+            self.0.zeroize(); // ADR 0022
+        }
+    }
+
     impl Signer {
         /// The secret alone, without its public key.
         fn of(secret: &[u8; 32]) -> Result<Signer, CryptoError> {
@@ -232,8 +240,8 @@ mod backend {
         }
 
         pub fn new(secret: &[u8; 32]) -> Result<(Signer, PublicKey), CryptoError> {
-            let Signer(d) = Signer::of(secret)?;
-            let (x, y) = Point::GENERATOR.mul(&d.to_be()).affine();
+            let signer = Signer::of(secret)?;
+            let (x, y) = Point::GENERATOR.mul(secret).affine();
             // SEC1 uncompressed: 0x04 || X || Y.
             let mut public = [0u8; 65];
             let (tag, xy) = public.split_at_mut(1);
@@ -241,7 +249,7 @@ mod backend {
             tag.fill(0x04);
             x_out.copy_from_slice(&x.to_be());
             y_out.copy_from_slice(&y.to_be());
-            Ok((Signer(d), public))
+            Ok((signer, public))
         }
 
         /// ECDSA signing (SEC 1 §4.1.3) with an RFC 6979 nonce: the steps of
@@ -258,12 +266,19 @@ mod backend {
             let mut nonces = super::nonce::Nonces::new(&d.to_be(), digest);
             for _ in 0..NONCE_TRIES {
                 // A candidate out of 1..n-1 is skipped, as the `rfc6979` crate skips it.
-                let Some(k) = Scalar::nonzero_from_be(&nonces.next()) else {
+                let mut candidate = nonces.next();
+                let k = Scalar::nonzero_from_be(&candidate);
+                candidate.zeroize();
+                let Some(mut k) = k else {
                     continue;
                 };
                 let (x, _) = Point::GENERATOR.mul(&k.to_be()).affine();
                 let r = x_mod_n(&x);
-                let s = k.invert() * (z + r * d);
+                let mut k_inv = k.invert();
+                let s = k_inv * (z + r * d);
+                // The nonce gives the key away with the signature: cleared (ADR 0022).
+                k.zeroize();
+                k_inv.zeroize();
                 if r.is_zero() | s.is_zero() {
                     continue;
                 }
@@ -298,6 +313,7 @@ mod backend {
 mod backend {
     use super::CryptoError;
     use tally_hal::{PublicKey, Signature};
+    use zeroize::Zeroize;
 
     pub const NAME: &str = "p256-cm4";
 
@@ -358,6 +374,12 @@ mod backend {
     #[derive(Clone)]
     pub struct Signer([u8; 32]);
 
+    impl Drop for Signer {
+        fn drop(&mut self) {
+            self.0.zeroize(); // ADR 0022
+        }
+    }
+
     impl Signer {
         pub fn new(secret: &[u8; 32]) -> Result<(Signer, PublicKey), CryptoError> {
             Ok((Signer(*secret), public_key(secret)?))
@@ -369,26 +391,34 @@ mod backend {
     }
 
     pub fn sign_prehash(secret: &[u8; 32], digest: &[u8; 32]) -> Result<Signature, CryptoError> {
-        let d = words(secret);
+        let mut d = words(secret);
         if !p256_cm4::check_range_n(&d) {
+            d.zeroize();
             return Err(CryptoError::BadSecret);
         }
         // As `ecdsa::hazmat::sign_prehashed_rfc6979` (ecdsa 0.17): the raw digest and the
         // big-endian secret into the generator.
         let mut nonces = super::nonce::Nonces::new(secret, digest);
+        let mut result = Err(CryptoError::BadSignature);
         for _ in 0..NONCE_TRIES {
             let (mut r, mut s) = ([0u32; 8], [0u32; 8]);
+            let mut k = words(&nonces.next());
             // Reduces the digest mod n like `bytes2scalar`; false when k is out of 1..n-1
             // (the candidate is skipped, as the `rfc6979` crate skips it) or r or s is zero.
-            if p256_cm4::sign(&mut r, &mut s, digest, &d, &words(&nonces.next())) {
+            let signed = p256_cm4::sign(&mut r, &mut s, digest, &d, &k);
+            // The nonce gives the key away with the signature: cleared (ADR 0022).
+            k.zeroize();
+            if signed {
                 let mut out = [0u8; 64];
                 let (r_out, s_out) = out.split_at_mut(32);
                 write_be(&r, r_out);
                 write_be(&s, s_out);
-                return Ok(out);
+                result = Ok(out);
+                break;
             }
         }
-        Err(CryptoError::BadSignature)
+        d.zeroize();
+        result
     }
 }
 
@@ -401,6 +431,14 @@ pub struct LocalKey {
     /// Ready to sign: the checked secret scalar (portable) or the secret (`p256-cm4`). The
     /// public key beside it is derived once, here, not on every signature.
     signer: backend::Signer,
+}
+
+/// The secret bytes are cleared when the key goes (a key replaced at provisioning, a
+/// simulated device torn down); the signer beside them clears its own (ADR 0022).
+impl Drop for LocalKey {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
 }
 
 impl core::fmt::Debug for LocalKey {
@@ -528,6 +566,29 @@ mod tests {
         assert_eq!(
             LocalKey::from_secret([0; 32]).map(|_| ()),
             Err(CryptoError::BadSecret)
+        );
+    }
+
+    /// ADR 0022: every holder of a secret clears it when dropped (`zeroize`'s volatile writes;
+    /// reading freed memory to watch them would need `unsafe`, forbidden here). This fails
+    /// when one of the `Drop` impls goes.
+    #[test]
+    fn every_holder_of_a_secret_clears_it_on_drop() {
+        assert!(core::mem::needs_drop::<LocalKey>());
+        assert!(core::mem::needs_drop::<backend::Signer>());
+        assert!(core::mem::needs_drop::<nonce::Nonces>());
+        // A key, its signer and the nonce state are still usable until dropped: signing twice
+        // gives the same RFC 6979 signature (the nonce state is rebuilt, not left cleared).
+        let mut key = LocalKey::from_seed(b"zeroize").unwrap();
+        let digest = sha256(&[b"message"]);
+        let first = key.sign_digest(&digest).unwrap();
+        assert_eq!(key.sign_digest(&digest).unwrap(), first);
+        let copy = key.clone();
+        drop(key);
+        assert_eq!(
+            copy.secret(),
+            &sha256(&[b"zeroize"]),
+            "a clone keeps its own secret"
         );
     }
 

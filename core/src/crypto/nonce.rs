@@ -21,6 +21,15 @@ pub struct Nonces {
     v: [u8; 32],
 }
 
+/// `K` and `V` lead to the next nonce, and a nonce to the key: cleared when the signature is
+/// done (ADR 0022).
+impl Drop for Nonces {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.k);
+        zeroize::Zeroize::zeroize(&mut self.v);
+    }
+}
+
 impl Nonces {
     /// RFC 6979 §3.2 steps b to g, with no extra data: `x` is the secret (big-endian, below
     /// n), `digest` the message's SHA-256.
