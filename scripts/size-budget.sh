@@ -42,9 +42,11 @@ got[mps2-an386.static-ram]=$(sram "$qemu_elf")
 cm4=target/p256-cm4/$target/release
 cargo build "${fw[@]}" --features p256-cm4 --target-dir target/p256-cm4
 got[mps2-an386-p256-cm4.flash]=$(flash "$cm4/tally-firmware")
+cp "$cm4/tally-firmware" "$cm4/tally-firmware.mps2" # for the panic-path check below
 cargo build "${fw[@]}" --no-default-features --features board-nrf52840 --target-dir target/p256-cm4
 got[nrf52840.flash]=$(flash "$cm4/tally-firmware")
 got[nrf52840.static-ram]=$(sram "$cm4/tally-firmware")
+cp "$cm4/tally-firmware" "$cm4/tally-firmware.nrf52840"
 
 # The licensing core: its image minus the runtime's; its RAM: the agent + the deepest stack of
 # its calls (core_image prints both; the caller's scratch is printed, not counted).
@@ -100,6 +102,13 @@ python3 scripts/panic-paths.py "$core_elf" >/dev/null ||
 python3 scripts/panic-paths.py "$cm4/core_image" --allow p256_cm4 >/dev/null ||
   { python3 scripts/panic-paths.py "$cm4/core_image" --allow p256_cm4 >&2; echo "size-budget: a panic path in the core (p256-cm4)" >&2; exit 1; }
 core_panics=$(python3 scripts/panic-paths.py "$cm4/core_image" --allow p256_cm4 | sed -n 's/^panic sites \([0-9]*\).*/\1/p')
+# The firmware images: none in Tally's own code (the serial protocol, the boards' drivers, the
+# console and rendering); their board crates' and the standard library's own checks allowed.
+for fw in "$qemu_elf" "$cm4/tally-firmware.mps2" "$cm4/tally-firmware.nrf52840"; do
+  allow=(--allow core --allow semihosting --allow defmt_semihosting --allow defmt_rtt --allow nrf_hal_common --allow p256_cm4)
+  python3 scripts/panic-paths.py "$fw" "${allow[@]}" >/dev/null ||
+    { python3 scripts/panic-paths.py "$fw" "${allow[@]}" >&2; echo "size-budget: a panic path in Tally's code in $fw" >&2; exit 1; }
+done
 got[core.ram-bound]=$((core_agent + core_bound))
 got[core-p256-cm4.ram-bound]=$((cm4_agent + cm4_bound))
 
@@ -134,7 +143,7 @@ for key in core.flash core-p256-cm4.flash core.ram core-p256-cm4.ram core.ram-bo
   printf '%-28s %10d %10d%s\n' "$key" "${got[$key]}" "$budget" "$mark"
 done
 echo "(core.ram = agent $core_agent + deepest stack $core_stack; core-p256-cm4.ram = agent $cm4_agent + deepest stack $cm4_stack; the caller's scratch for messages and files is not counted: $core_scratch bytes)"
-echo "(panic paths: none in the portable core; $core_panics with p256-cm4, all in the p256-cm4 crate: scripts/panic-paths.py)"
+echo "(panic paths: none in the portable core; $core_panics with p256-cm4, all in the p256-cm4 crate; none in Tally's code in the firmware images: scripts/panic-paths.py)"
 echo "(*.ram-bound = the agent + the call-graph bound of the deepest entry point: $core_bound / $cm4_bound bytes)"
 echo "(mps2-an386.ram = static $((got[mps2-an386.static-ram])) + held by the main loop $held + deepest stack $peak)"
 exit $fail

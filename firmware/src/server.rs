@@ -471,7 +471,7 @@ impl<F: NorFlash + Activity> Server<F> {
             Ok(agent) => {
                 {
                     let codes: Vec<&[u8], 2> =
-                        self.factory_codes.iter().map(|c| c.as_slice()).collect();
+                        crate::first(self.factory_codes.iter().map(|c| c.as_slice()));
                     let _ = agent.install_factory(
                         now,
                         self.factory_policy.as_ref().map(|p| p.as_slice()),
@@ -628,15 +628,12 @@ impl<F: NorFlash + Activity> Server<F> {
             _ => return self.error(LinkError::BadRequest, "unexpected request"),
         }
         self.sync_features(board);
-        let syslog: Vec<Syslog<'_>, MAX_SYSLOG> = sink
-            .lines
-            .iter()
-            .map(|(sev, at, line)| Syslog {
+        let syslog: Vec<Syslog<'_>, MAX_SYSLOG> =
+            crate::first(sink.lines.iter().map(|(sev, at, line)| Syslog {
                 at: *at,
                 severity: *sev,
                 line: line.as_str(),
-            })
-            .collect();
+            }));
         let encoded = {
             let output =
                 core::str::from_utf8(self.buf.console_out.get(..console_len).unwrap_or(&[]))
@@ -644,7 +641,7 @@ impl<F: NorFlash + Activity> Server<F> {
             let outcome = Outcome {
                 output,
                 syslog,
-                errors: errors.iter().map(|e| e.as_str()).collect(),
+                errors: crate::first(errors.iter().map(|e| e.as_str())),
                 transmit: transmit.and_then(|n| self.buf.bin.get(..n)),
                 communicate,
                 at,

@@ -12,7 +12,7 @@
 #![allow(unsafe_code)] // MMIO of the UART and the interrupt handler, each with its reason
 
 use crate::server::{self, Activity, Board, Server};
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::ffi::CStr;
 use critical_section::Mutex;
 use embedded_storage::nor_flash::ErrorType;
@@ -44,7 +44,7 @@ fn reg_write(off: usize, v: u32) {
 /// request and waits for its answer, so one whole frame (1,291 bytes) is the most in flight.
 static RX: Mutex<RefCell<Deque<u8, 2048>>> = Mutex::new(RefCell::new(Deque::new()));
 /// Bytes lost because the ring was full (never expected: the host waits for each answer).
-static RX_LOST: Mutex<RefCell<u32>> = Mutex::new(RefCell::new(0));
+static RX_LOST: Mutex<Cell<u32>> = Mutex::new(Cell::new(0));
 
 /// UART0 RX interrupt (IRQ 0; the image's `UART0RX` handler calls this): move every received
 /// byte into the ring.
@@ -56,8 +56,15 @@ pub fn on_uart0_rx() {
     while reg_read(STATE) & RX_FULL != 0 {
         let b = reg_read(DATA) as u8;
         critical_section::with(|cs| {
-            if RX.borrow_ref_mut(cs).push_back(b).is_err() {
-                *RX_LOST.borrow_ref_mut(cs) += 1;
+            // `try_`: the ring is only borrowed inside critical sections, so never twice, and
+            // a panic path is not linked for it.
+            let pushed = RX
+                .borrow(cs)
+                .try_borrow_mut()
+                .map(|mut rx| rx.push_back(b).is_ok());
+            if !matches!(pushed, Ok(true)) {
+                let lost = RX_LOST.borrow(cs);
+                lost.set(lost.get().wrapping_add(1));
             }
         });
     }
@@ -88,7 +95,7 @@ fn uart_write(bytes: &[u8]) {
 }
 
 fn next_byte() -> Option<u8> {
-    critical_section::with(|cs| RX.borrow_ref_mut(cs).pop_front())
+    critical_section::with(|cs| RX.borrow(cs).try_borrow_mut().ok()?.pop_front())
 }
 
 /// A NUL-terminated path for semihosting.
@@ -176,8 +183,9 @@ impl FileFlash {
                 match file.read(&mut img) {
                     Ok(0) => break,
                     Ok(n) => {
-                        if let Some(dst) = f.mem.get_mut(at..at + n) {
-                            dst.copy_from_slice(img.get(..n).unwrap_or(&[]));
+                        let src = img.get(..n).unwrap_or(&[]);
+                        if let Some(dst) = f.mem.get_mut(at..at + src.len()) {
+                            dst.copy_from_slice(src);
                         } else {
                             ok = false;
                             break;
@@ -483,7 +491,7 @@ fn setup() -> Device {
         None => (None, Vec::new()),
     };
     let policy_ref = policy.as_ref().map(|p| p.as_slice());
-    let code_refs: Vec<&[u8], 2> = codes.iter().map(|c| c.as_slice()).collect();
+    let code_refs: Vec<&[u8], 2> = crate::first(codes.iter().map(|c| c.as_slice()));
     let server = Server::new(
         ident,
         key,
@@ -523,7 +531,7 @@ pub fn run() -> ! {
             // Sleep only if the ring is still empty with interrupts masked: a byte that arrives
             // between the check and the WFI keeps its interrupt pending, and WFI returns.
             critical_section::with(|cs| {
-                if RX.borrow_ref(cs).is_empty() {
+                if RX.borrow(cs).try_borrow().is_ok_and(|rx| rx.is_empty()) {
                     cortex_m::asm::wfi();
                 }
             });

@@ -551,7 +551,7 @@ fn new_server(flash: NvmcFlash, export: &mut Vec<&'static str, 4>) -> Server<Nvm
         }
     }
     let policy_ref = policy.as_ref().map(|p| p.as_slice());
-    let code_refs: Vec<&[u8], 2> = codes.iter().map(|c| c.as_slice()).collect();
+    let code_refs: Vec<&[u8], 2> = crate::first(codes.iter().map(|c| c.as_slice()));
     let Some(buf) = BUFFERS.take() else {
         cortex_m::peripheral::SCB::sys_reset()
     };
