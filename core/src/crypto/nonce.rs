@@ -133,6 +133,24 @@ mod tests {
         }
     }
 
+    /// RFC 6979 A.2.5: the key and the nonce it gives for "sample" (also in
+    /// `core/tests/data/p256_kat.txt`, where the firmware's crypto check reads it).
+    #[test]
+    fn the_rfc_nonce_of_sample() {
+        let hex = |s: &str| -> [u8; 32] {
+            let v: std::vec::Vec<u8> = (0..32)
+                .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+                .collect();
+            v.try_into().unwrap()
+        };
+        let x = hex("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721");
+        let h = super::super::sha256(&[b"sample"]);
+        assert_eq!(
+            Nonces::new(&x, &h).next(),
+            hex("a6e3c57dd01abe90086538398355dd4c3b17aa873382b0f24d6129493d8aad60")
+        );
+    }
+
     #[test]
     fn mod_n_subtracts_once_from_n_up() {
         assert_eq!(mod_n(&N), [0u8; 32]);

@@ -11,8 +11,8 @@
 
 #[cfg(target_os = "none")]
 mod image {
-    // The vector table the runtime needs (its interrupts all default).
-    use tally_firmware as _;
+    // The vector table the runtime needs (its interrupts all default), and the firmware's
+    // stack scrub (`fw_stack`).
 
     use core::cell::Cell;
     use core::panic::PanicInfo;
@@ -22,6 +22,7 @@ mod image {
     use semihosting::println;
     use sha2::Digest;
     use tally_core::crypto::{self, CryptoError, LocalKey};
+    use tally_firmware::stack as fw_stack;
     use tally_hal::DeviceKey;
 
     const KAT: &str = include_str!("../../../core/tests/data/p256_kat.txt");
@@ -86,6 +87,19 @@ mod image {
             }
             top - p
         }
+    }
+
+    /// Leaves a copy of `value` in this function's frame, dead once it returns: what a
+    /// request's temporaries do. At the frame's low end, below the 256 bytes under the
+    /// caller's stack pointer that the search leaves out. True, to pass for a signature.
+    #[inline(never)]
+    fn leave_on_stack(value: &[u8; 32]) -> bool {
+        let mut frame = [0u8; 512];
+        if let Some(low) = frame.first_chunk_mut::<32>() {
+            *low = *value;
+        }
+        core::hint::black_box(&frame);
+        true
     }
 
     /// Pass/fail counts of one group of checks; mismatches are printed as they happen.
@@ -338,6 +352,50 @@ mod image {
         let (n_sign_key, _, r) = measure(|| key.sign_digest(&sample_digest));
         timed.check(r == Ok(sample_sig), "timed LocalKey sign", "");
 
+        // ADR 0022: what a signature leaves of the key and of its nonce on the dead stack,
+        // as 8-byte runs of their big-endian bytes or of their little-endian words: the key's
+        // holders clear it, so none of the key; the arithmetic's temporaries are not cleared,
+        // so some of the nonce, until the firmware's `stack::scrub` after the request.
+        let nonce = records(KAT, "rfc-nonce")
+            .find_map(|[m, k, ..]| (m == "sample").then(|| hex_n::<32>(k)).flatten())
+            .unwrap_or_else(|| fail("data: rfc-nonce"));
+        let mut scrubbed = Tally::default();
+        // [sign_prehash, LocalKey, a copy left by `leave_on_stack`] x [key, nonce]
+        let mut left = [[0usize; 2]; 3];
+        for (i, found) in left.iter_mut().enumerate() {
+            let top = fw_stack::paint();
+            let signed = core::hint::black_box(match i {
+                0 => crypto::sign_prehash(&secret, &sample_digest) == Ok(sample_sig),
+                1 => key.sign_digest(&sample_digest) == Ok(sample_sig),
+                _ => leave_on_stack(&nonce),
+            });
+            scrubbed.check(signed, "scrubbed sign", "");
+            let used = fw_stack::peak(top);
+            let runs = |top, value: &[u8; 32]| {
+                let mut reversed = *value;
+                reversed.reverse();
+                let mut n = 0;
+                for form in [value, &reversed] {
+                    for run in form.windows(8).step_by(4) {
+                        n += fw_stack::occurrences(top, used, run);
+                    }
+                }
+                n
+            };
+            *found = [runs(top, &secret), runs(top, &nonce)];
+            scrubbed.check(found[0] == 0, "key left on the stack by a signature", "");
+            if i == 2 {
+                // The search finds a copy that is there, so the next check can fail.
+                scrubbed.check(found[1] > 0, "a copy left on the stack found", "");
+            }
+            fw_stack::scrub(top, used);
+            scrubbed.check(
+                runs(top, &secret) + runs(top, &nonce) == 0,
+                "key or nonce left after stack::scrub",
+                "",
+            );
+        }
+
         let groups = [
             ("RFC 6979 A.2.5", &rfc),
             ("k*G public keys", &kg),
@@ -345,6 +403,7 @@ mod image {
             ("refusals", &reject),
             ("Wycheproof", &wp),
             ("timed calls", &timed),
+            ("stack scrubbed", &scrubbed),
         ];
         let mut failed = 0;
         for (name, t) in groups {
@@ -361,6 +420,10 @@ mod image {
         println!("sign (RFC 6979 key, \"sample\")     {n_sign:>10} instructions   stack {s_sign}");
         println!("public key (RFC 6979 key)         {n_pk:>10} instructions   stack {s_pk}");
         println!("LocalKey::sign_digest             {n_sign_key:>10} instructions");
+        println!(
+            "left on the stack by sign_prehash / LocalKey::sign_digest, 8-byte runs: key {} / {}, nonce {} / {}; by a planted copy {}; none after stack::scrub",
+            left[0][0], left[1][0], left[0][1], left[1][1], left[2][1]
+        );
         let checks: u32 = groups.iter().map(|(_, t)| t.passed + t.failed).sum();
         println!(
             "result backend={} verify={n_verify} sign={n_sign} sign_key={n_sign_key} pubkey={n_pk} verify_stack={s_verify} sign_stack={s_sign} pubkey_stack={s_pk} checks={checks} failed={failed}",

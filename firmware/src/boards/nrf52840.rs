@@ -377,7 +377,8 @@ impl Rx {
 /// Stack high-water mark between `_stack_end` (the top of `.bss`/`.uninit`) and the stack
 /// pointer at setup.
 mod stack {
-    const PAINT: u32 = 0x5AFE_C0DE;
+    use crate::stack::PAINT;
+    // After each request: `crate::stack::scrub`, with this module's `peak`.
 
     unsafe extern "C" {
         static _stack_end: u32;
@@ -424,6 +425,8 @@ struct Dk {
     /// Licenses whose feature LED1 shows (the export-controlled ones).
     export: Vec<&'static str, 4>,
     stack_top: usize,
+    /// The deepest stack of any request so far: each one's is repainted after it.
+    deepest: usize,
 }
 
 impl Board for Dk {
@@ -449,7 +452,7 @@ impl Board for Dk {
         defmt::warn!("power-cut hook: not on this board (unplug it instead)");
     }
     fn stack_peak(&self) -> u32 {
-        stack::peak(self.stack_top) as u32
+        self.deepest.max(stack::peak(self.stack_top)) as u32
     }
 
     fn stack_resident(&self) -> u32 {
@@ -602,6 +605,7 @@ pub fn run() -> ! {
         led,
         export,
         stack_top: 0,
+        deepest: 0,
     };
     // Everything above is set up; the stack below is what requests use.
     board.stack_top = stack::paint();
@@ -627,6 +631,10 @@ pub fn run() -> ! {
         if uart.write(reply).is_err() {
             defmt::warn!("uarte0: reply of {=usize} bytes not sent", reply.len());
         }
+        // Nothing a request left on the stack (a signature's temporaries) outlives it.
+        let used = stack::peak(board.stack_top);
+        board.deepest = board.deepest.max(used);
+        crate::stack::scrub(board.stack_top, used);
         let seen = (
             critical_section::with(|cs| RX.borrow(cs).get().errors),
             rx.lost,
