@@ -236,33 +236,17 @@ impl Report {
     pub fn merge(&mut self, newer: &Report) {
         // A gap between the two (the device was off) is not usage.
         let base = u32::try_from(newer.start.since(self.start)).unwrap_or(u32::MAX);
-        let mut combined: Vec<Point, { 2 * Limits::REPORT_POINTS + 1 }> = Vec::new();
-        for p in self.points.iter().copied() {
-            let _ = combined.push(p);
-        }
         if newer.first_value != self.current_value() {
-            let _ = combined.push(Point {
+            self.push_keeping_latest(Point {
                 offset: base,
                 value: newer.first_value,
             });
         }
         for p in newer.points.iter() {
-            let _ = combined.push(Point {
+            self.push_keeping_latest(Point {
                 offset: base.saturating_add(p.offset),
                 value: p.value,
             });
-        }
-        let skip = combined.len().saturating_sub(Limits::REPORT_POINTS);
-        if skip > 0 {
-            // The integral already holds the dropped points; the value in force just before
-            // the first kept point stands in for the start value.
-            if let Some(p) = combined.get(skip - 1) {
-                self.first_value = p.value;
-            }
-        }
-        self.points.clear();
-        for p in combined.iter().skip(skip) {
-            let _ = self.points.push(*p);
         }
         self.end = newer.end.max(self.end);
         self.usage_secs = self.usage_secs.saturating_add(newer.usage_secs);
@@ -273,6 +257,25 @@ impl Report {
         };
         self.next_id = newer.next_id;
         self.merged = self.merged.saturating_add(1).saturating_add(newer.merged);
+    }
+}
+
+impl Report {
+    /// Append a change point; when the points are full the oldest goes, and its value
+    /// stands in for the start value (the integral already holds it). In place: a merge
+    /// through a combined list of both reports' points was a larger body and frame.
+    fn push_keeping_latest(&mut self, p: Point) {
+        if self.points.is_full() {
+            if let Some(oldest) = self.points.first() {
+                self.first_value = oldest.value;
+            }
+            let kept = self.points.as_mut_slice();
+            for k in 1..kept.len() {
+                kept.swap(k - 1, k);
+            }
+            self.points.pop();
+        }
+        let _ = self.points.push(p);
     }
 }
 
@@ -380,6 +383,55 @@ mod tests {
             (Timestamp(0), Timestamp(400), 5, 3, 1)
         );
         assert_eq!(a.current_value(), 5);
+    }
+
+    /// The merge as it was written before `push_keeping_latest`: both reports' points in one
+    /// list, the newest `REPORT_POINTS` kept, the value before them the start value.
+    fn merged_points(a: &Report, b: &Report) -> (u32, std::vec::Vec<Point>) {
+        let base = u32::try_from(b.start.since(a.start)).unwrap_or(u32::MAX);
+        let mut all: std::vec::Vec<Point> = a.points.iter().copied().collect();
+        if b.first_value != a.current_value() {
+            all.push(Point {
+                offset: base,
+                value: b.first_value,
+            });
+        }
+        all.extend(b.points.iter().map(|p| Point {
+            offset: base.saturating_add(p.offset),
+            value: p.value,
+        }));
+        let skip = all.len().saturating_sub(Limits::REPORT_POINTS);
+        let first = if skip > 0 {
+            all[skip - 1].value
+        } else {
+            a.first_value
+        };
+        (first, all.split_off(skip))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_merge_keeps_the_points_the_combined_list_kept(
+            a_first in 0u32..4,
+            a_pts in proptest::collection::vec(0u32..4, 0..=Limits::REPORT_POINTS),
+            b_first in 0u32..4,
+            b_pts in proptest::collection::vec(0u32..4, 0..=Limits::REPORT_POINTS),
+            gap in 0u64..50,
+        ) {
+            let mut a = Report::new(1, 0, 0, Timestamp(0), a_first);
+            for (i, v) in a_pts.iter().enumerate() {
+                a.record(Timestamp(10 * (i as u64 + 1)), *v);
+            }
+            let b_start = a.end.0 + gap;
+            let mut b = Report::new(2, 1, 0, Timestamp(b_start), b_first);
+            for (i, v) in b_pts.iter().enumerate() {
+                b.record(Timestamp(b_start + 10 * (i as u64 + 1)), *v);
+            }
+            let (first, want) = merged_points(&a, &b);
+            a.merge(&b);
+            proptest::prop_assert_eq!(a.first_value, first);
+            proptest::prop_assert_eq!(a.points.as_slice(), want.as_slice());
+        }
     }
 
     #[test]
