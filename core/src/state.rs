@@ -906,25 +906,9 @@ impl State {
                 poll_at,
                 ..
             } => {
-                let ack_required = self.ack_required();
-                let mut n = 0u16;
-                for r in self
-                    .reports
-                    .iter_mut()
-                    .filter(|r| r.has_data() && r.unacknowledged())
-                {
-                    if matches!(
-                        r.state,
-                        ReportState::Closed | ReportState::Pending | ReportState::Unack
-                    ) {
-                        r.state = ReportState::Unack;
-                        r.transaction = *transaction;
-                        n = n.saturating_add(1);
-                        if !ack_required {
-                            mark_sent(&mut self.usage, r);
-                        }
-                    }
-                }
+                // What a push sends is what `Unreported` selects: CLOSED, PENDING and UNACK
+                // reports with data; all of them take the push's transaction.
+                let n = self.mark_unack(Selection::Unreported, *transaction, true);
                 self.last_push = Some(t);
                 self.next_poll = Some(*poll_at);
                 self.poll_pending = Some(*transaction);
@@ -937,19 +921,9 @@ impl State {
                 );
             }
             Record::Saved { selection, .. } => {
-                let ack_required = self.ack_required();
-                let mut n = 0u16;
-                for r in self.reports.iter_mut().filter(|r| selection.matches(r)) {
-                    n = n.saturating_add(1);
-                    if r.state == ReportState::Closed || r.state == ReportState::Pending {
-                        r.state = ReportState::Unack;
-                        // File exchanges are tracked by the time of the save (RUM-11).
-                        r.transaction = t.secs();
-                    }
-                    if !ack_required && r.state == ReportState::Unack {
-                        mark_sent(&mut self.usage, r);
-                    }
-                }
+                // File exchanges are tracked by the time of the save (RUM-11); an UNACK
+                // report saved again keeps its transaction.
+                let n = self.mark_unack(*selection, t.secs(), false);
                 self.last_file_write = Some(t);
                 self.events.push(t, EventKind::UsageSaved { reports: n });
             }
@@ -1045,6 +1019,28 @@ impl State {
             }
         }
         self.hwm = self.hwm.max(t);
+    }
+
+    /// The reports `selection` picks were sent or saved: CLOSED and PENDING ones (and UNACK
+    /// ones too when `retag`) become UNACK under `transaction`; without ACKs an UNACK report
+    /// meets its obligations. Returns how many were picked. One body for a push and a save.
+    #[inline(never)] // a push and a save: one copy
+    fn mark_unack(&mut self, selection: Selection, transaction: u64, retag: bool) -> u16 {
+        let ack_required = self.ack_required();
+        let mut n = 0u16;
+        for r in self.reports.iter_mut().filter(|r| selection.matches(r)) {
+            n = n.saturating_add(1);
+            if matches!(r.state, ReportState::Closed | ReportState::Pending)
+                || (retag && r.state == ReportState::Unack)
+            {
+                r.state = ReportState::Unack;
+                r.transaction = transaction;
+            }
+            if !ack_required && r.state == ReportState::Unack {
+                mark_sent(&mut self.usage, r);
+            }
+        }
+        n
     }
 
     fn install_trust(&mut self, t: Timestamp, codes: &[(u8, TrustEntry)]) {
@@ -1419,7 +1415,6 @@ impl State {
     }
 }
 
-#[inline(never)] // two callers in `apply`: one copy
 fn mark_sent(usage: &mut [Usage], r: &Report) {
     if let Some(u) = usage.get_mut(usize::from(r.lic)) {
         u.sent_through = Some(u.sent_through.map_or(r.end, |x| x.max(r.end)));
@@ -1525,6 +1520,86 @@ mod tests {
         s.auth_serial_hwm = 2;
         s.provisioned = true;
         s
+    }
+
+    #[test]
+    fn a_push_retags_unack_reports_and_a_save_keeps_their_transaction() {
+        // A push takes every CLOSED, PENDING and UNACK report with data under its
+        // transaction; a save only the CLOSED and PENDING ones it selects (RUM-5, RUM-11).
+        let states = [
+            ReportState::Open,
+            ReportState::Closed,
+            ReportState::Pending,
+            ReportState::Unack,
+            ReportState::Ack,
+        ];
+        let fresh = || {
+            let mut s = State::new(1);
+            for (id, state) in (1..).zip(states) {
+                let mut r = Report::new(id, 0, 0, Timestamp(100), 1);
+                r.state = state;
+                r.transaction = 7;
+                if state == ReportState::Ack {
+                    r.storage = StorageState::Deleted;
+                }
+                s.reports.push(r).unwrap();
+            }
+            s
+        };
+        let seen = |s: &State| {
+            s.reports
+                .iter()
+                .map(|r| (r.state, r.transaction))
+                .collect::<std::vec::Vec<_>>()
+        };
+        let t = Timestamp(1_000);
+        let mut s = fresh();
+        let push = Record::Pushed {
+            t,
+            transaction: 9,
+            poll_at: t,
+        };
+        s.apply(&[], &push.lend());
+        let u = ReportState::Unack;
+        assert_eq!(
+            seen(&s),
+            [(states[0], 7), (u, 9), (u, 9), (u, 9), (states[4], 7)]
+        );
+        assert!(matches!(
+            s.events.entries.back().map(|e| &e.kind),
+            Some(EventKind::UsagePushed {
+                reports: 3,
+                transaction: 9
+            })
+        ));
+        let mut s = fresh();
+        let save = Record::Saved {
+            t,
+            selection: Selection::All,
+        };
+        s.apply(&[], &save.lend());
+        assert_eq!(
+            seen(&s),
+            [
+                (states[0], 7),
+                (u, 1_000),
+                (u, 1_000),
+                (u, 7),
+                (states[4], 7)
+            ]
+        );
+        assert!(matches!(
+            s.events.entries.back().map(|e| &e.kind),
+            Some(EventKind::UsageSaved { reports: 3 })
+        ));
+        // Without ACKs, what was sent or saved meets obligations.
+        let mut s = fresh();
+        s.policy = Some(InstalledPolicy::default());
+        if let Some(p) = s.policy.as_mut() {
+            p.policy.ack_required = Some(false);
+        }
+        s.apply(&[], &push.lend());
+        assert_eq!(s.usage[0].sent_through, Some(Timestamp(100)));
     }
 
     #[test]
