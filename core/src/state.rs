@@ -1365,8 +1365,8 @@ impl State {
             if matches!(a.status, AckStatus::Accepted | AckStatus::Removed)
                 && let Some(u) = self.usage.get_mut(usize::from(r.lic))
             {
-                u.acked_through = Some(u.acked_through.map_or(r.end, |x| x.max(r.end)));
-                u.sent_through = Some(u.sent_through.map_or(r.end, |x| x.max(r.end)));
+                extend_to(&mut u.acked_through, r.end);
+                extend_to(&mut u.sent_through, r.end);
             }
             bump(&mut self.counters.acked);
             n = n.saturating_add(1);
@@ -1415,6 +1415,12 @@ impl State {
     }
 }
 
+/// `through` covers `end` too (a report's end was acknowledged or sent).
+#[inline(never)] // three uses: one copy
+fn extend_to(through: &mut Option<Timestamp>, end: Timestamp) {
+    *through = Some(through.map_or(end, |x| x.max(end)));
+}
+
 /// One more in a persistent counter (RUM-20).
 #[inline(never)] // four counters, a 64-bit saturating add each: one copy
 fn bump(counter: &mut u64) {
@@ -1423,7 +1429,7 @@ fn bump(counter: &mut u64) {
 
 fn mark_sent(usage: &mut [Usage], r: &Report) {
     if let Some(u) = usage.get_mut(usize::from(r.lic)) {
-        u.sent_through = Some(u.sent_through.map_or(r.end, |x| x.max(r.end)));
+        extend_to(&mut u.sent_through, r.end);
     }
 }
 
