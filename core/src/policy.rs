@@ -161,10 +161,10 @@ pub fn effective(custom: Option<&CustomPolicy>) -> EffectivePolicy {
             source: Source::CiscoDefault,
         },
     }; 4];
-    for ((slot, (first, freq, change)), i) in categories.iter_mut().zip(CISCO_DEFAULT).zip(0..) {
-        let o: CategoryOverrides = custom
-            .and_then(|c| c.categories.get(i).copied())
-            .unwrap_or_default();
+    let overrides = custom.map_or([CategoryOverrides::default(); 4], |c| c.categories);
+    for ((slot, (first, freq, change)), o) in
+        categories.iter_mut().zip(CISCO_DEFAULT).zip(overrides)
+    {
         *slot = CategoryPolicy {
             first_report: pick(first, o.first_report),
             frequency: pick(freq, o.frequency),
