@@ -1399,17 +1399,13 @@ impl State {
     }
 
     fn install_policy(&mut self, t: Timestamp, policy: &CustomPolicy, issued_at: Timestamp) {
-        self.policy = Some(InstalledPolicy {
+        let p = self.policy.insert(InstalledPolicy {
             policy: policy.clone(),
             installed_at: t,
             issued_at,
         });
-        self.events.push(
-            t,
-            EventKind::PolicyInstalled {
-                name: policy.name.clone(),
-            },
-        );
+        let name = p.policy.name.clone();
+        self.events.push(t, EventKind::PolicyInstalled { name });
     }
 }
 
