@@ -982,7 +982,12 @@ impl State {
             }
             Record::AuthInstalled { seq, codes, .. } => {
                 self.install_auth(catalogue, t, codes);
-                if let Some(issued) = codes.iter().map(|(_, c)| c.issued_at).max() {
+                // The newest issue time, through `extend_to` (no `Iterator::max` of its own).
+                let mut issued = None;
+                for (_, c) in codes {
+                    extend_to(&mut issued, c.issued_at);
+                }
+                if let Some(issued) = issued {
                     self.anchor(issued, *seq);
                 }
             }
