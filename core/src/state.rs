@@ -1099,9 +1099,11 @@ impl State {
         t: Timestamp,
         before: &[u32; Limits::LICENSES],
     ) {
-        for (lic, was) in before.iter().enumerate().take(self.usage.len()) {
-            if self.consumed(catalogue, lic) != *was {
-                self.record_consumption(catalogue, t, lic, *was);
+        for lic in 0..self.usage.len() {
+            if let Some(&was) = before.get(lic)
+                && self.consumed(catalogue, lic) != was
+            {
+                self.record_consumption(catalogue, t, lic, was);
             }
         }
     }
