@@ -119,7 +119,8 @@ impl<'a> Reader<'a> {
 
     /// A length (a `usize` varint: 32 bits on the device, 64 on a host, as postcard reads it).
     pub fn length(&mut self) -> Result<usize> {
-        usize::try_from(self.varint(usize::BITS)?).map_err(|_| Malformed)
+        // Lossless: a varint of `usize::BITS` bits is below `2^usize::BITS` (no check needed).
+        Ok(self.varint(usize::BITS)? as usize)
     }
 
     /// An enum's variant index.
@@ -873,7 +874,8 @@ impl Decode<'_> for EventKind {
     // Out of line: inlined into the snapshot replay (`part_into`) it measured 84 B larger.
     #[inline(never)]
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
-        Ok(match r.variant()? {
+        let v = r.variant()?;
+        Ok(match v {
             0 => EventKind::UsageChanged {
                 lic: r.read()?,
                 count: r.read()?,
@@ -883,19 +885,30 @@ impl Decode<'_> for EventKind {
                 reports: r.read()?,
                 transaction: r.read()?,
             },
-            3 => EventKind::UsageSaved { reports: r.read()? },
-            4 => EventKind::AckReceived { reports: r.read()? },
+            // The variants of one `u16` or one `u8`: each field read at one call site.
+            3 | 4 | 11 => {
+                let n: u16 = r.read()?;
+                match v {
+                    3 => EventKind::UsageSaved { reports: n },
+                    4 => EventKind::AckReceived { reports: n },
+                    _ => EventKind::ReportsPurged { count: n },
+                }
+            }
             5 => EventKind::PolicyInstalled { name: r.read()? },
             6 => EventKind::PolicyRemoved,
             7 => EventKind::CommFailed,
             8 => EventKind::CommRestored,
             9 => EventKind::ReportingRequired { days: r.read()? },
             10 => EventKind::TransportChanged(r.read()?),
-            11 => EventKind::ReportsPurged { count: r.read()? },
-            12 => EventKind::TrustInstalled { slot: r.read()? },
-            13 => EventKind::AuthRequested { lic: r.read()? },
-            14 => EventKind::AuthInstalled { slot: r.read()? },
-            15 => EventKind::AuthRemoved { slot: r.read()? },
+            12..=15 => {
+                let n: u8 = r.read()?;
+                match v {
+                    12 => EventKind::TrustInstalled { slot: n },
+                    13 => EventKind::AuthRequested { lic: n },
+                    14 => EventKind::AuthInstalled { slot: n },
+                    _ => EventKind::AuthRemoved { slot: n },
+                }
+            }
             16 => EventKind::FactoryReset,
             _ => return Err(Malformed),
         })
