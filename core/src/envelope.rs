@@ -382,14 +382,18 @@ fn symbol(v: u32) -> u8 {
 fn base64_encode(data: &[u8], out: &mut [u8]) -> Result<usize, EnvelopeError> {
     let n = data.len().div_ceil(3) * 4;
     let out = out.get_mut(..n).ok_or(EnvelopeError::NoSpace)?;
-    for (three, four) in data.chunks(3).zip(out.chunks_mut(4)) {
+    // One walk over the output's quads, the input read by index (no `chunks().zip()`).
+    for (g, four) in out.chunks_exact_mut(4).enumerate() {
         // The group's bytes, zero-filled: copying them into a zeroed array first was 56 B more.
+        let at = 3 * g;
         let mut v = 0u32;
         for i in 0..3 {
-            v = (v << 8) | u32::from(three.get(i).copied().unwrap_or(0));
+            v = (v << 8) | u32::from(data.get(at + i).copied().unwrap_or(0));
         }
+        // Bytes left from this group on (at least 1): symbol `i` exists while `i <= left`.
+        let left = data.len() - at;
         for (i, c) in four.iter_mut().enumerate() {
-            *c = if i <= three.len() {
+            *c = if i <= left {
                 symbol(v >> (18 - 6 * i))
             } else {
                 b'='
