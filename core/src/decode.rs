@@ -281,6 +281,9 @@ impl Decode<'_> for i32 {
 }
 
 impl<'a, T: Decode<'a>> Decode<'a> for Option<T> {
+    // Always inline: a tag byte and `T`'s decoder, smaller at each field than a call that
+    // returns the option through memory (-16 B; out of line +348 B).
+    #[inline(always)]
     fn decode(r: &mut Reader<'a>) -> Result<Self> {
         if r.some()? {
             Ok(Some(T::decode(r)?))
