@@ -328,11 +328,8 @@ impl Cursor<'_> {
 pub fn dearmour<'t>(text: &'t [u8], out: &mut [u8]) -> Result<(&'t str, usize), EnvelopeError> {
     core::str::from_utf8(text).map_err(|_| EnvelopeError::Armour)?;
     // Lines as bytes: `str::lines` and Unicode trimming were 0.9 KB (tenth pass).
-    let mut lines = text
-        .split(|b| *b == b'\n')
-        .map(<[u8]>::trim_ascii)
-        .filter(|l| !l.is_empty());
-    let first = lines.next().ok_or(EnvelopeError::Armour)?;
+    let mut rest = text;
+    let first = next_line(&mut rest).ok_or(EnvelopeError::Armour)?;
     let label = first
         .strip_prefix(BEGIN.as_bytes())
         .and_then(|l| l.strip_suffix(DASHES.as_bytes()))
@@ -341,7 +338,7 @@ pub fn dearmour<'t>(text: &'t [u8], out: &mut [u8]) -> Result<(&'t str, usize), 
         .ok_or(EnvelopeError::Armour)?;
     let mut len = 0;
     let mut ended = false;
-    for line in lines.by_ref() {
+    while let Some(line) = next_line(&mut rest) {
         if let Some(end) = line.strip_prefix(END.as_bytes()) {
             if end.strip_suffix(DASHES.as_bytes()) != Some(label.as_bytes()) {
                 return Err(EnvelopeError::Armour);
@@ -355,10 +352,30 @@ pub fn dearmour<'t>(text: &'t [u8], out: &mut [u8]) -> Result<(&'t str, usize), 
         let room = out.get_mut(len..).ok_or(EnvelopeError::TooLarge)?;
         len += base64_decode(line, room)?;
     }
-    if !ended || lines.next().is_some() {
+    if !ended || next_line(&mut rest).is_some() {
         return Err(EnvelopeError::Malformed);
     }
     Ok((label, len))
+}
+
+/// The next line of `rest` that is not blank, trimmed of ASCII whitespace, and `rest` moved
+/// past it: `split('\n').map(trim_ascii).filter(non-empty)`, one body for `dearmour`'s three
+/// uses (the iterator's `next` was inlined at each).
+#[inline(never)]
+fn next_line<'t>(rest: &mut &'t [u8]) -> Option<&'t [u8]> {
+    while !rest.is_empty() {
+        let (line, tail) = match rest.iter().position(|b| *b == b'\n') {
+            Some(i) => rest.split_at_checked(i)?,
+            None => (*rest, &[][..]),
+        };
+        // Past the newline (`tail` starts with it, or is empty).
+        *rest = tail.get(1..).unwrap_or(&[]);
+        let line = line.trim_ascii();
+        if !line.is_empty() {
+            return Some(line);
+        }
+    }
+    None
 }
 
 // Base64 (RFC 4648, standard alphabet, padded), written out: the `base64` crate's engine was
@@ -530,6 +547,35 @@ mod tests {
             assert!(open(&buf[..cut], 1024).is_err(), "cut at {cut}");
         }
         assert_eq!(open(&buf[..n], 4), Err(EnvelopeError::TooLarge));
+    }
+
+    #[test]
+    fn next_line_is_the_split_trim_filter_chain() {
+        let cases: [&[u8]; 9] = [
+            b"",
+            b"\n",
+            b"a",
+            b"a\n",
+            b"\n\n a \r\n\t\nbc\n  \n",
+            b"  x  y  ",
+            b"\r\n\r\n",
+            b"-----BEGIN X-----\nQUJD\n-----END X-----\n\n",
+            b"\n\nlast",
+        ];
+        for text in cases {
+            let want: std::vec::Vec<&[u8]> = text
+                .split(|b| *b == b'\n')
+                .map(<[u8]>::trim_ascii)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let mut rest = text;
+            let mut got = std::vec::Vec::new();
+            while let Some(l) = next_line(&mut rest) {
+                got.push(l);
+            }
+            assert_eq!(got, want, "{text:?}");
+            assert_eq!(next_line(&mut rest), None);
+        }
     }
 
     #[test]
