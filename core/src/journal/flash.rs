@@ -351,6 +351,11 @@ impl<F: NorFlash> FlashJournal<F> {
         let Some(head) = self.head else {
             return Err(JournalError::Io);
         };
+        // Every caller's payload is at most `MAX_PAYLOAD` (`encode`, `pack_limit`); said here,
+        // the item's ranges below are within `buf` by construction and need no checks.
+        if len > MAX_PAYLOAD {
+            return Err(JournalError::TooLarge);
+        }
         let body = round_up(ITEM_HEADER + len, 4) + 4;
         let padded = round_up(body, Self::W);
         let [l0, l1] = (len as u16).to_le_bytes();
