@@ -879,19 +879,15 @@ impl Decode<'_> for EventKind {
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         let v = r.variant()?;
         Ok(match v {
-            0 => EventKind::UsageChanged {
-                lic: r.read()?,
-                count: r.read()?,
-            },
             1 => EventKind::ReportsClosed { reload: r.read()? },
-            2 => EventKind::UsagePushed {
-                reports: r.read()?,
-                transaction: r.read()?,
-            },
             // The variants of one `u16` or one `u8`: each field read at one call site.
-            3 | 4 | 11 => {
+            2 | 3 | 4 | 11 => {
                 let n: u16 = r.read()?;
                 match v {
+                    2 => EventKind::UsagePushed {
+                        reports: n,
+                        transaction: r.read()?,
+                    },
                     3 => EventKind::UsageSaved { reports: n },
                     4 => EventKind::AckReceived { reports: n },
                     _ => EventKind::ReportsPurged { count: n },
@@ -903,9 +899,13 @@ impl Decode<'_> for EventKind {
             8 => EventKind::CommRestored,
             9 => EventKind::ReportingRequired { days: r.read()? },
             10 => EventKind::TransportChanged(r.read()?),
-            12..=15 => {
+            0 | 12..=15 => {
                 let n: u8 = r.read()?;
                 match v {
+                    0 => EventKind::UsageChanged {
+                        lic: n,
+                        count: r.read()?,
+                    },
                     12 => EventKind::TrustInstalled { slot: n },
                     13 => EventKind::AuthRequested { lic: n },
                     14 => EventKind::AuthInstalled { slot: n },
@@ -1282,6 +1282,54 @@ mod tests {
             assert_eq!(whole::<CustomPolicy>(&buf[..cut]), Err(Malformed));
             assert_eq!(whole_into(&buf[..cut], &mut into), Err(Malformed));
         }
+    }
+
+    #[test]
+    fn every_event_kind_round_trips_and_every_cut_is_refused() {
+        let name = String::try_from("custom").unwrap();
+        let kinds = [
+            EventKind::UsageChanged {
+                lic: 3,
+                count: 70_000,
+            },
+            EventKind::ReportsClosed { reload: true },
+            EventKind::UsagePushed {
+                reports: 300,
+                transaction: u64::MAX,
+            },
+            EventKind::UsageSaved { reports: 2 },
+            EventKind::AckReceived { reports: 129 },
+            EventKind::PolicyInstalled { name },
+            EventKind::PolicyRemoved,
+            EventKind::CommFailed,
+            EventKind::CommRestored,
+            EventKind::ReportingRequired { days: 1 << 40 },
+            EventKind::TransportChanged(Transport::Callhome),
+            EventKind::ReportsPurged { count: u16::MAX },
+            EventKind::TrustInstalled { slot: 1 },
+            EventKind::AuthRequested { lic: 200 },
+            EventKind::AuthInstalled { slot: 7 },
+            EventKind::AuthRemoved { slot: 255 },
+            EventKind::FactoryReset,
+        ];
+        let mut buf = [0u8; 64];
+        for (i, kind) in kinds.iter().enumerate() {
+            let n = crate::encode::to_slice(kind, &mut buf).unwrap();
+            assert_eq!(buf[0] as usize, i, "{kind:?}");
+            assert_eq!(whole::<EventKind>(&buf[..n]).as_ref(), Ok(kind));
+            assert_eq!(
+                postcard::from_bytes::<EventKind>(&buf[..n]).as_ref(),
+                Ok(kind)
+            );
+            for cut in 1..n {
+                assert_eq!(
+                    whole::<EventKind>(&buf[..cut]),
+                    Err(Malformed),
+                    "{kind:?} {cut}"
+                );
+            }
+        }
+        assert_eq!(whole::<EventKind>(&[17]), Err(Malformed));
     }
 
     #[test]
