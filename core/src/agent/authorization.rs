@@ -6,9 +6,7 @@
 //! a code for it is installed (ENF-7); installing or removing a code is a usage change of the
 //! licenses it covers.
 
-use super::{
-    Agent, AgentError, Imported, Outgoing, PendingReturn, Refusal, SyncScope, decode_payload, emit,
-};
+use super::{Agent, AgentError, Imported, Outgoing, PendingReturn, Refusal, SyncScope, emit};
 use crate::decode::{self, Malformed, Reader, ResponseHead};
 use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::Journal;
@@ -549,7 +547,9 @@ impl<J: Journal> Agent<J> {
         env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        let file: AuthCodeFile = decode_payload(env)?;
+        // Decoded in place, as `install_factory` decodes the same file: one body for both.
+        let mut file = AuthCodeFile::default();
+        env.read_into(&mut file)?;
         let slot = self
             .ident
             .slot_of(&file.code.udi)
