@@ -1134,8 +1134,10 @@ impl<J: Journal> Agent<J> {
         match inflight {
             Inflight::Push => self.on_push_response(t, response, sink),
             Inflight::Poll => self.on_poll_response(t, response, sink),
-            Inflight::Trust(created) => self.on_trust_response(t, created, response, sink),
-            Inflight::Sync(created) => self.on_trust_sync_response(t, created, response, sink),
+            Inflight::Trust(created) | Inflight::Sync(created) => {
+                let sync = matches!(inflight, Inflight::Sync(_));
+                self.on_trust_reply(t, created, response, sync, sink)
+            }
             Inflight::Auth(created) => self.on_auth_response(t, created, response, sink),
             Inflight::Return(created) => {
                 let sent = self.returning.take();

@@ -313,6 +313,7 @@ impl<J: Journal> Agent<J> {
 
     /// The answer to a trust sync (TRUST-12) made at `created` (its signature checked before
     /// the answer is decoded).
+    #[cfg(test)]
     pub(super) fn on_trust_sync_response(
         &mut self,
         t: Timestamp,
@@ -320,12 +321,12 @@ impl<J: Journal> Agent<J> {
         response: Result<&[u8], CommError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let env = response.map(|bytes| self.verified(bytes, Kind::TrustResponse));
-        self.on_trust_answer(t, created, env, true, sink)
+        self.on_trust_reply(t, created, response, true, sink)
     }
 
     /// The answer to an ID-token trust request made at `created` (its signature checked
     /// before the answer is decoded).
+    #[cfg(test)]
     pub(super) fn on_trust_response(
         &mut self,
         t: Timestamp,
@@ -333,12 +334,26 @@ impl<J: Journal> Agent<J> {
         response: Result<&[u8], CommError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let env = response.map(|bytes| self.verified(bytes, Kind::TrustResponse));
-        self.on_trust_answer(t, created, env, false, sink)
+        self.on_trust_reply(t, created, response, false, sink)
     }
 
-    /// [`Agent::on_trust_response`] and, `sync`, [`Agent::on_trust_sync_response`] after the
-    /// signature check: one body for both. Not inlined: the record it commits and the
+    /// The answer to a trust request made at `created`, a trust sync (`sync`) or an ID-token
+    /// request: one call for both in `Agent::on_response` (a signature check and an answer's
+    /// call each, twice, before).
+    pub(super) fn on_trust_reply(
+        &mut self,
+        t: Timestamp,
+        created: Timestamp,
+        response: Result<&[u8], CommError>,
+        sync: bool,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let env = response.map(|bytes| self.verified(bytes, Kind::TrustResponse));
+        self.on_trust_answer(t, created, env, sync, sink)
+    }
+
+    /// [`Agent::on_trust_reply`] after the signature check: one body for a trust sync
+    /// (`sync`) and an ID-token request. Not inlined: the record it commits and the
     /// signature check never share the stack. A trust sync's failures count in its
     /// statistics only; an ID-token request's also say why (MSG-6).
     #[inline(never)]
