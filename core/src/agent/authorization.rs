@@ -435,6 +435,7 @@ impl<J: Journal> Agent<J> {
 
     /// The answer to an authorization request made at `created`. Its signature is checked
     /// before the answer is decoded: the two never share the stack.
+    #[cfg(test)]
     pub(super) fn on_auth_response(
         &mut self,
         t: Timestamp,
@@ -442,14 +443,27 @@ impl<J: Journal> Agent<J> {
         response: Result<&[u8], CommError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let env = self.verified_answer(response, Kind::AuthResponse);
-        self.on_auth_answer(t, created, None, env, sink)
+        self.on_auth_reply(t, created, None, response, sink)
     }
 
-    /// [`Agent::on_auth_response`] and, with `returning` (the return it confirms, if the
-    /// agent still has it), [`Agent::on_return_response`] after the signature check: one body
-    /// for both. A return's failures count in its statistics only; a request's also say why
-    /// (MSG-2).
+    /// The answer to an authorization request or, with `returning`, to an online return
+    /// made at `created`: one call for both in `Agent::on_response` (a signature check and an
+    /// answer's call each, twice, before).
+    pub(super) fn on_auth_reply(
+        &mut self,
+        t: Timestamp,
+        created: Timestamp,
+        returning: Option<Option<&PendingReturn>>,
+        response: Result<&[u8], CommError>,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), AgentError> {
+        let env = self.verified_answer(response, Kind::AuthResponse);
+        self.on_auth_answer(t, created, returning, env, sink)
+    }
+
+    /// [`Agent::on_auth_reply`] after the signature check: one body for a request's answer
+    /// and, with `returning` (the return it confirms, if the agent still has it), a return's.
+    /// A return's failures count in its statistics only; a request's also say why (MSG-2).
     #[inline(never)]
     fn on_auth_answer(
         &mut self,
@@ -799,6 +813,7 @@ impl<J: Journal> Agent<J> {
 
     /// The authority's confirmation of an online return made at `created` (its signature
     /// checked first, as in [`Agent::on_auth_response`]).
+    #[cfg(test)]
     pub(super) fn on_return_response(
         &mut self,
         t: Timestamp,
@@ -807,8 +822,7 @@ impl<J: Journal> Agent<J> {
         response: Result<&[u8], CommError>,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let env = self.verified_answer(response, Kind::AuthResponse);
-        self.on_auth_answer(t, created, Some(sent.as_ref()), env, sink)
+        self.on_auth_reply(t, created, Some(sent.as_ref()), response, sink)
     }
 }
 

@@ -1138,10 +1138,16 @@ impl<J: Journal> Agent<J> {
                 let sync = matches!(inflight, Inflight::Sync(_));
                 self.on_trust_reply(t, created, response, sync, sink)
             }
-            Inflight::Auth(created) => self.on_auth_response(t, created, response, sink),
-            Inflight::Return(created) => {
-                let sent = self.returning.take();
-                self.on_return_response(t, created, sent, response, sink)
+            Inflight::Auth(created) | Inflight::Return(created) => {
+                // A return's answer confirms the return sent, if the agent still has it.
+                let sent = matches!(inflight, Inflight::Return(_)).then(|| self.returning.take());
+                self.on_auth_reply(
+                    t,
+                    created,
+                    sent.as_ref().map(Option::as_ref),
+                    response,
+                    sink,
+                )
             }
         }
     }
