@@ -534,28 +534,9 @@ impl<J: Journal> Agent<J> {
         Ok(head.seq)
     }
 
-    /// `license smart import` of an authorization code or of the answer to a saved request.
-    pub(super) fn import_auth(
-        &mut self,
-        t: Timestamp,
-        kind: Kind,
-        bytes: &[u8],
-        sink: &mut dyn EventSink,
-    ) -> Result<Imported, AgentError> {
-        // The signature is checked here, before a decoded file has a frame: the two never
-        // share the stack.
-        // `kind` is `AuthCode` or `AuthResponse`, what `Agent::import` matched: checked for it
-        // as it is, here and in `import_trust`, `import` checks either file with one call.
-        let env = self.verified(bytes, kind)?;
-        if kind == Kind::AuthResponse {
-            return self.import_auth_response(t, &env, sink);
-        }
-        self.import_auth_code(t, &env, sink)
-    }
-
     /// `license smart import` of one authorization code.
-    #[inline(never)] // see `import_auth`
-    fn import_auth_code(
+    #[inline(never)] // see `Agent::import_inner`
+    pub(super) fn import_auth_code(
         &mut self,
         t: Timestamp,
         env: &Envelope<'_>,
@@ -598,8 +579,8 @@ impl<J: Journal> Agent<J> {
     }
 
     /// `license smart import` of the answer to a saved authorization request.
-    #[inline(never)] // see `import_auth`
-    fn import_auth_response(
+    #[inline(never)] // see `Agent::import_inner`
+    pub(super) fn import_auth_response(
         &mut self,
         t: Timestamp,
         env: &Envelope<'_>,

@@ -1491,15 +1491,29 @@ impl<J: Journal> Agent<J> {
         let bytes = scratch.get(..n).ok_or(EnvelopeError::Malformed)?;
         let t = self.now(now);
         match kind {
-            Kind::Ack => self.take_ack(t, bytes, sink),
+            Kind::Ack
+            | Kind::Policy
+            | Kind::TrustCode
+            | Kind::TrustResponse
+            | Kind::AuthCode
+            | Kind::AuthResponse => {}
+            // Outbound kinds and online-only answers are not files a device installs.
+            _ => return Err(AgentError::NotImportable),
+        }
+        // Every file's signature checked by one call (one per kind before), before a decoded
+        // file has a frame: the two never share the stack. Each file is checked for the kind
+        // its armour says.
+        let env = self.verified(bytes, kind)?;
+        match kind {
+            Kind::Ack => self.take_verified_ack(t, &env, sink),
             Kind::Policy => {
-                let p: PolicyPayload = self.open_inbound(bytes, Kind::Policy)?;
+                let p: PolicyPayload = decode_payload(&env)?;
                 self.install_policy_file(t, p, sink)
             }
-            Kind::TrustCode | Kind::TrustResponse => self.import_trust(t, kind, bytes, sink),
-            Kind::AuthCode | Kind::AuthResponse => self.import_auth(t, kind, bytes, sink),
-            // Outbound kinds and online-only answers are not files a device installs.
-            _ => Err(AgentError::NotImportable),
+            Kind::TrustResponse => self.import_trust_response(t, &env, sink),
+            Kind::TrustCode => self.import_trust_code(t, &env, sink),
+            Kind::AuthResponse => self.import_auth_response(t, &env, sink),
+            _ => self.import_auth_code(t, &env, sink),
         }
     }
 

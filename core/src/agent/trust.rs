@@ -485,8 +485,8 @@ impl<J: Journal> Agent<J> {
     }
 
     /// `license smart import` of a trust response (the answer to a saved trust request).
-    #[inline(never)] // see `import_trust`
-    fn import_trust_response(
+    #[inline(never)] // see `Agent::import_inner`
+    pub(super) fn import_trust_response(
         &mut self,
         t: Timestamp,
         env: &Envelope<'_>,
@@ -526,7 +526,9 @@ impl<J: Journal> Agent<J> {
     }
 
     /// `license smart import` of a trust response (the answer to a saved trust request) or of
-    /// one trust code.
+    /// one trust code, as `Agent::import_inner` takes them (for the tests: it checks every
+    /// file's signature with one call).
+    #[cfg(test)]
     pub(super) fn import_trust(
         &mut self,
         t: Timestamp,
@@ -534,10 +536,6 @@ impl<J: Journal> Agent<J> {
         bytes: &[u8],
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        // The signature is checked here, before a decoded file has a frame: the two never
-        // share the stack.
-        // `kind` is `TrustCode` or `TrustResponse`, what `Agent::import` matched: checked for it
-        // as it is, here and in `import_auth`, `import` checks either file with one call.
         let env = self.verified(bytes, kind)?;
         if kind == Kind::TrustResponse {
             return self.import_trust_response(t, &env, sink);
@@ -546,8 +544,8 @@ impl<J: Journal> Agent<J> {
     }
 
     /// `license smart import` of one trust code.
-    #[inline(never)] // see `import_trust`
-    fn import_trust_code(
+    #[inline(never)] // see `Agent::import_inner`
+    pub(super) fn import_trust_code(
         &mut self,
         t: Timestamp,
         env: &Envelope<'_>,
