@@ -6,7 +6,7 @@
 //! a code for it is installed (ENF-7); installing or removing a code is a usage change of the
 //! licenses it covers.
 
-use super::{Agent, AgentError, Imported, Outgoing, PendingReturn, Refusal, SyncScope, emit};
+use super::{Agent, AgentError, Imported, Outgoing, PendingReturn, Refusal, Said, SyncScope, emit};
 use crate::decode::{self, Malformed, Reader, ResponseHead};
 use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::Journal;
@@ -381,9 +381,7 @@ impl<J: Journal> Agent<J> {
         }
         self.commit(record)?;
         for (slot, _) in codes.iter() {
-            if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
-                emit(sink, Message::AuthInstallSuccess(udi));
-            }
+            self.ident.announce(sink, *slot, Said::AuthInstalled);
         }
         Ok(codes.len())
     }
@@ -785,9 +783,7 @@ impl<J: Journal> Agent<J> {
             return Ok(());
         };
         for r in removed.iter() {
-            if let Some(udi) = self.ident.slot_udi(usize::from(r.slot)) {
-                emit(sink, Message::AuthRemoved(udi));
-            }
+            self.ident.announce(sink, r.slot, Said::AuthRemoved);
         }
         Ok(())
     }

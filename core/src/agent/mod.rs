@@ -138,11 +138,35 @@ impl Identity {
         self.trust.member_keys.get(slot).copied().flatten()
     }
 
+    /// Say what happened to the code of HA slot `slot` (MSG-12, MSG-9, MSG-10), if the slot
+    /// exists: one body for the places that announce codes slot by slot.
+    #[inline(never)]
+    fn announce(&self, sink: &mut dyn EventSink, slot: u8, said: Said) {
+        if let Some(udi) = self.slot_udi(usize::from(slot)) {
+            emit(
+                sink,
+                match said {
+                    Said::TrustInstalled => Message::TrustInstallSuccess(udi),
+                    Said::AuthInstalled => Message::AuthInstallSuccess(udi),
+                    Said::AuthRemoved => Message::AuthRemoved(udi),
+                },
+            );
+        }
+    }
+
     pub fn license_index(&self, name: &str) -> Option<usize> {
         self.catalogue
             .iter()
             .position(|d| d.name == name || d.tag == name)
     }
+}
+
+/// What [`Identity::announce`] says of a slot's code.
+#[derive(Copy, Clone)]
+enum Said {
+    TrustInstalled,
+    AuthInstalled,
+    AuthRemoved,
 }
 
 /// Errors the agent reports. Each leaves the state unchanged.
@@ -1417,14 +1441,10 @@ impl<J: Journal> Agent<J> {
             emit(sink, Message::PolicyInstallSuccess);
         }
         for (slot, _) in ack.trust.iter() {
-            if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
-                emit(sink, Message::TrustInstallSuccess(udi));
-            }
+            self.ident.announce(sink, *slot, Said::TrustInstalled);
         }
         for (slot, _) in ack.auth.iter() {
-            if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
-                emit(sink, Message::AuthInstallSuccess(udi));
-            }
+            self.ident.announce(sink, *slot, Said::AuthInstalled);
         }
         Ok(Imported::Ack {
             reports: news,
@@ -1671,10 +1691,8 @@ impl<J: Journal> Agent<J> {
             emit(sink, Message::PolicyRemoved);
         }
         for slot in 0..Limits::HA_MEMBERS {
-            if had_auth & (1 << slot) != 0
-                && let Some(udi) = self.ident.slot_udi(slot)
-            {
-                emit(sink, Message::AuthRemoved(udi));
+            if had_auth & (1 << slot) != 0 {
+                self.ident.announce(sink, slot as u8, Said::AuthRemoved);
             }
         }
         Ok(())

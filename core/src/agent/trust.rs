@@ -6,7 +6,7 @@
 //! reset cannot remove it) and counts where no other code is installed. Only a code from the
 //! authority (ID token or ACK) allows direct communication (TRUST-2).
 
-use super::{Agent, AgentError, Imported, Outgoing, Refusal, SyncScope, emit};
+use super::{Agent, AgentError, Imported, Outgoing, Refusal, Said, SyncScope, emit};
 use crate::decode::{self, Malformed, Reader, ResponseHead};
 use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::journal::Journal;
@@ -451,9 +451,7 @@ impl<J: Journal> Agent<J> {
         if installed > 0 {
             self.commit(&*record)?;
             for (slot, _) in codes.iter() {
-                if let Some(udi) = self.ident.slot_udi(usize::from(*slot)) {
-                    emit(sink, Message::TrustInstallSuccess(udi));
-                }
+                self.ident.announce(sink, *slot, Said::TrustInstalled);
             }
         }
         let mut first = None;
@@ -586,9 +584,7 @@ impl<J: Journal> Agent<J> {
             return Err(AgentError::Refused(Refusal::TrustAlreadyInstalled));
         }
         self.commit(&*record)?;
-        if let Some(udi) = self.ident.slot_udi(slot) {
-            emit(sink, Message::TrustInstallSuccess(udi));
-        }
+        self.ident.announce(sink, slot as u8, Said::TrustInstalled);
         Ok(Imported::TrustCodes(1))
     }
 }
