@@ -163,14 +163,9 @@ impl<J: Journal> Agent<J> {
     }
 
     fn gated_license(&self, feature: &str) -> Result<usize, AgentError> {
-        let lic = self
+        let (lic, def) = self
             .ident
-            .license_index(feature)
-            .ok_or(AgentError::UnknownLicense)?;
-        let def = self
-            .ident
-            .catalogue
-            .get(lic)
+            .license(feature)
             .ok_or(AgentError::UnknownLicense)?;
         if !needs_authorization(def) {
             return Err(AgentError::NotEnforced);
@@ -322,16 +317,10 @@ impl<J: Journal> Agent<J> {
         }
         let mut licenses = Vec::new();
         for l in code.licenses.iter() {
-            let lic = self
-                .ident
-                .license_index(&l.feature)
-                .filter(|i| {
-                    self.ident
-                        .catalogue
-                        .get(*i)
-                        .is_some_and(needs_authorization)
-                })
-                .ok_or(Refusal::AuthUnknownLicense)?;
+            let lic = match self.ident.license(&l.feature) {
+                Some((i, d)) if needs_authorization(d) => i,
+                _ => return Err(Refusal::AuthUnknownLicense),
+            };
             let units = u16::try_from(l.count).map_err(|_| Refusal::AuthUnknownLicense)?;
             if units == 0 || licenses.push((lic as u8, units)).is_err() {
                 return Err(Refusal::AuthUnknownLicense);

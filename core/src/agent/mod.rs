@@ -155,9 +155,19 @@ impl Identity {
     }
 
     pub fn license_index(&self, name: &str) -> Option<usize> {
-        self.catalogue
-            .iter()
-            .position(|d| d.name == name || d.tag == name)
+        self.license(name).map(|(i, _)| i)
+    }
+
+    /// A license of the catalogue by name or tag, with its index: the callers that need its
+    /// definition too no longer look it up a second time by index.
+    #[inline(never)] // three callers: one copy
+    fn license(&self, name: &str) -> Option<(usize, &LicenseDef)> {
+        for (i, d) in self.catalogue.iter().enumerate() {
+            if d.name == name || d.tag == name {
+                return Some((i, d));
+            }
+        }
+        None
     }
 }
 
