@@ -512,13 +512,11 @@ impl<J: Journal> Agent<J> {
     ) -> Result<u64, (&'static str, bool)> {
         let mut head = ResponseHead::default();
         auth_head(payload, &mut head).map_err(|_| ("invalid response", false))?;
-        if head.udi != self.ident.udi || head.request_created_at != created {
-            return Err((NOT_ANSWER, false));
+        match self.answers(&head, created) {
+            Ok(()) => Ok(head.seq),
+            Err(true) => Err(("timestamp mismatch: an older message", false)),
+            Err(false) => Err((NOT_ANSWER, false)),
         }
-        if head.seq <= self.state.seq_hwm {
-            return Err(("timestamp mismatch: an older message", false));
-        }
-        Ok(head.seq)
     }
 
     /// `license smart import` of one authorization code.

@@ -1310,6 +1310,20 @@ impl<J: Journal> Agent<J> {
         &self.stats
     }
 
+    /// Whether a verified online answer's `head` answers the request made at `created` and is
+    /// newer than every applied authority message; the error says whether it is older (the
+    /// trust and authorization answers' one check).
+    #[inline(never)] // two callers: one copy
+    fn answers(&self, head: &crate::decode::ResponseHead, created: Timestamp) -> Result<(), bool> {
+        if head.udi != self.ident.udi || head.request_created_at != created {
+            return Err(false);
+        }
+        if head.seq <= self.state.seq_hwm {
+            return Err(true);
+        }
+        Ok(())
+    }
+
     /// Decode and verify an authority message of `kind` (DESIGN.md §2.6).
     fn open_inbound<T: for<'b> Decode<'b> + Default>(
         &self,

@@ -397,13 +397,13 @@ impl<J: Journal> Agent<J> {
     ) -> Result<(), Why<'static>> {
         trust_head(payload, head)
             .map_err(|_| Why::Error(AgentError::Envelope(EnvelopeError::Malformed)))?;
-        if head.udi != self.ident.udi || head.request_created_at != created {
-            return Err(NOT_ANSWER.into());
-        }
-        if head.seq <= self.state.seq_hwm {
-            return Err("timestamp mismatch: an older message".into());
-        }
-        Ok(())
+        self.answers(head, created).map_err(|older| {
+            if older {
+                "timestamp mismatch: an older message".into()
+            } else {
+                NOT_ANSWER.into()
+            }
+        })
     }
 
     /// Install what a verified trust response carries (its `payload`, already read whole by
