@@ -131,6 +131,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// The slots of `scope` (bit `n`: HA slot `n`): every slot, or this device's own.
+    #[inline(never)] // four callers: one copy
     pub(super) fn scope_mask(&self, scope: SyncScope) -> u8 {
         let m = self.slot_masks();
         if scope == SyncScope::All {
