@@ -282,6 +282,7 @@ impl From<JournalError> for AgentError {
 }
 
 impl From<EnvelopeError> for AgentError {
+    #[inline(never)] // eight `?`s: one copy
     fn from(e: EnvelopeError) -> Self {
         match e {
             EnvelopeError::Key => AgentError::Key,
