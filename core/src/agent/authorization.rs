@@ -639,8 +639,8 @@ impl<J: Journal> Agent<J> {
     /// The return code of the code `serial` of `slot` (AUTH-4).
     fn return_code_of(&self, slot: u8, serial: u64) -> Option<String<RETURN_CODE_LEN>> {
         let udi = self.ident.slot_udi(usize::from(slot))?;
-        let key = self.ident.slot_key(usize::from(slot)).unwrap_or([0; 65]);
-        Some(return_code(udi, serial, &key))
+        let key = self.ident.key_of(usize::from(slot)).unwrap_or(&[0; 65]);
+        Some(return_code(udi, serial, key))
     }
 
     /// The wire message of a return.

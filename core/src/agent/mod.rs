@@ -132,10 +132,16 @@ impl Identity {
 
     /// The public key a trust code for `slot` must bind, where known.
     pub fn slot_key(&self, slot: usize) -> Option<PublicKey> {
+        self.key_of(slot).copied()
+    }
+
+    /// [`Identity::slot_key`] by reference: the agent's callers compare or test it, and
+    /// each copy of the 65 bytes out was code.
+    fn key_of(&self, slot: usize) -> Option<&PublicKey> {
         if slot == self.own_slot() {
-            return self.trust.device_key;
+            return self.trust.device_key.as_ref();
         }
-        self.trust.member_keys.get(slot).copied().flatten()
+        self.trust.member_keys.get(slot).and_then(Option::as_ref)
     }
 
     /// Say what happened to the code of HA slot `slot` (MSG-12, MSG-9, MSG-10), if the slot

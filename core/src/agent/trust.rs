@@ -100,7 +100,7 @@ impl<J: Journal> Agent<J> {
             if self.slot_communicates(slot) {
                 m.communicating |= bit;
             }
-            if self.ident.slot_key(slot).is_some() {
+            if self.ident.key_of(slot).is_some() {
                 m.keyed |= bit;
             }
         }
@@ -150,12 +150,11 @@ impl<J: Journal> Agent<J> {
         let mut out = Vec::new();
         for slot in 0..self.ident.slot_count() {
             if mask & (1 << slot) != 0
-                && let (Some(udi), Some(key)) =
-                    (self.ident.slot_udi(slot), self.ident.slot_key(slot))
+                && let (Some(udi), Some(key)) = (self.ident.slot_udi(slot), self.ident.key_of(slot))
             {
                 let _ = out.push(TrustSubject {
                     udi: udi.clone(),
-                    device_key: crate::wire::Key(key),
+                    device_key: crate::wire::Key(*key),
                 });
             }
         }
@@ -279,8 +278,8 @@ impl<J: Journal> Agent<J> {
             .ident
             .slot_of(&code.udi)
             .ok_or(Refusal::TrustWrongUdi)?;
-        match self.ident.slot_key(slot) {
-            Some(k) if k != code.device_key.0 => return Err(Refusal::TrustWrongKey),
+        match self.ident.key_of(slot) {
+            Some(k) if *k != code.device_key.0 => return Err(Refusal::TrustWrongKey),
             None if slot == self.ident.own_slot() => return Err(Refusal::TrustWrongKey),
             _ => {}
         }
