@@ -1332,6 +1332,7 @@ impl<J: Journal> Agent<J> {
     }
 
     /// Decode and verify an authority message of `kind` (DESIGN.md §2.6).
+    #[inline(always)] // two calls: no body of its own for each message type
     fn open_inbound<T: for<'b> Decode<'b> + Default>(
         &self,
         bytes: &[u8],
