@@ -1778,6 +1778,13 @@ fn kind_of_label(label: &str, exact: bool) -> Option<Kind> {
     })
 }
 
+/// A blank response head to decode into. Not inlined: the six answers' readers each had a
+/// copy of its default.
+#[inline(never)]
+fn blank_head() -> crate::decode::ResponseHead {
+    crate::decode::ResponseHead::default()
+}
+
 fn emit(sink: &mut dyn EventSink, m: Message<'_>) {
     sink.emit(m.severity(), &m.to_line());
 }
