@@ -510,7 +510,7 @@ impl<J: Journal> Agent<J> {
         created: Timestamp,
         payload: &[u8],
     ) -> Result<u64, (&'static str, bool)> {
-        let mut head = super::blank_head();
+        let mut head: ResponseHead = super::blank();
         auth_head(payload, &mut head).map_err(|_| ("invalid response", false))?;
         match self.answers(&head, created) {
             Ok(()) => Ok(head.seq),
@@ -528,7 +528,7 @@ impl<J: Journal> Agent<J> {
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
         // Decoded in place, as `install_factory` decodes the same file: one body for both.
-        let mut file = AuthCodeFile::default();
+        let mut file: AuthCodeFile = super::blank();
         env.read_into(&mut file)?;
         let slot = self
             .ident
@@ -571,7 +571,7 @@ impl<J: Journal> Agent<J> {
         env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        let mut head = super::blank_head();
+        let mut head: ResponseHead = super::blank();
         let parts = auth_head(env.payload(), &mut head)
             .map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
         if head.udi != self.ident.udi {
@@ -822,7 +822,7 @@ fn auth_parts(
     returned: &mut dyn FnMut((Udi, u64)),
     refused: &mut dyn FnMut((Udi, AuthRefusal)),
 ) {
-    let mut head = super::blank_head();
+    let mut head: ResponseHead = super::blank();
     // It decoded once: it decodes again.
     let _ = decode::auth_response(
         &mut Reader::new(payload),

@@ -1682,7 +1682,7 @@ impl<J: Journal> Agent<J> {
         let mut entries: Vec<(u8, crate::state::AuthEntry), { Limits::HA_MEMBERS }> = Vec::new();
         for bytes in codes {
             // Decoded where it is checked: `decode_payload` returned it and it was copied.
-            let mut file = crate::wire::AuthCodeFile::default();
+            let mut file: crate::wire::AuthCodeFile = blank();
             self.verified(bytes, Kind::AuthCode)?.read_into(&mut file)?;
             let e = self
                 .check_auth_code(&file.code, t)
@@ -1778,11 +1778,12 @@ fn kind_of_label(label: &str, exact: bool) -> Option<Kind> {
     })
 }
 
-/// A blank response head to decode into. Not inlined: the six answers' readers each had a
-/// copy of its default.
+/// A blank value to decode into, built by one body for all the callers of its type (a
+/// response head: six readers of the answers; an authorization code file: imported and from
+/// the factory). Inlined, each had a copy of the default.
 #[inline(never)]
-fn blank_head() -> crate::decode::ResponseHead {
-    crate::decode::ResponseHead::default()
+fn blank<T: Default>() -> T {
+    T::default()
 }
 
 fn emit(sink: &mut dyn EventSink, m: Message<'_>) {

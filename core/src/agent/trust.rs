@@ -365,7 +365,7 @@ impl<J: Journal> Agent<J> {
         sync: bool,
         sink: &mut dyn EventSink,
     ) -> Result<(), AgentError> {
-        let mut head = super::blank_head();
+        let mut head: ResponseHead = super::blank();
         let (why, detail, comm) = match env {
             Err(e) => (Why::CommFailure(e.detail()), e.detail(), true),
             Ok(Err(e)) => (Why::Error(e), "invalid response", false),
@@ -490,7 +490,7 @@ impl<J: Journal> Agent<J> {
         env: &Envelope<'_>,
         sink: &mut dyn EventSink,
     ) -> Result<Imported, AgentError> {
-        let mut head = super::blank_head();
+        let mut head: ResponseHead = super::blank();
         let (codes, refused) = trust_head(env.payload(), &mut head)
             .map_err(|_| AgentError::Envelope(EnvelopeError::Malformed))?;
         if head.udi != self.ident.udi {
@@ -632,7 +632,7 @@ fn trust_parts(
     code: &mut dyn FnMut(TrustCode),
     refused: &mut dyn FnMut((Udi, TrustRefusal)),
 ) {
-    let mut head = super::blank_head();
+    let mut head: ResponseHead = super::blank();
     // It decoded once: it decodes again.
     let _ = decode::trust_response(&mut Reader::new(payload), &mut head, code, refused);
 }
