@@ -490,12 +490,12 @@ impl<J: Journal> Agent<J> {
                 return Ok(());
             }
             self.remove_returned(t, sent, &returned, sink)?;
-            self.stats.authorization_return.succeeded(t, "OK");
+            self.stats.authorization_return.ok(t);
             return Ok(());
         }
         let installed = self.apply_auth_response(t, env.payload(), seq, sink)?;
         if installed > 0 {
-            self.stats.authorization_request.succeeded(t, "OK");
+            self.stats.authorization_request.ok(t);
         } else {
             self.stats.authorization_request.failed(t, "refused", false);
         }

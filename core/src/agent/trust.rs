@@ -474,7 +474,7 @@ impl<J: Journal> Agent<J> {
                 (&mut self.stats.trust_establishment, reason)
             };
             if installed > 0 {
-                stats.succeeded(t, "OK");
+                stats.ok(t);
             } else {
                 stats.failed(t, reason, false);
             }
