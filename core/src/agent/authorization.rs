@@ -636,11 +636,12 @@ impl<J: Journal> Agent<J> {
         })
     }
 
-    /// The return code of the code `serial` of `slot` (AUTH-4).
-    fn return_code_of(&self, slot: u8, serial: u64) -> Option<String<RETURN_CODE_LEN>> {
+    /// The return code of the code `serial` of `slot` (AUTH-4), with the slot's UDI (its
+    /// callers looked the UDI up a second time).
+    fn return_code_of(&self, slot: u8, serial: u64) -> Option<(&Udi, String<RETURN_CODE_LEN>)> {
         let udi = self.ident.slot_udi(usize::from(slot))?;
         let key = self.ident.key_of(usize::from(slot)).unwrap_or(&[0; 65]);
-        Some(return_code(udi, serial, key))
+        Some((udi, return_code(udi, serial, key)))
     }
 
     /// The wire message of a return.
@@ -651,10 +652,7 @@ impl<J: Journal> Agent<J> {
             .and_then(|d| bounded(d.name).ok());
         let mut returns = Vec::new();
         for &(slot, serial) in p.codes.iter() {
-            let (Some(udi), Some(return_code)) = (
-                self.ident.slot_udi(usize::from(slot)),
-                self.return_code_of(slot, serial),
-            ) else {
+            let Some((udi, return_code)) = self.return_code_of(slot, serial) else {
                 continue;
             };
             let _ = returns.push(ReturnedCode {
@@ -753,7 +751,7 @@ impl<J: Journal> Agent<J> {
             if keep.get(i) != Some(&true) {
                 continue;
             }
-            let Some(return_code) = self.return_code_of(slot, serial) else {
+            let Some((_, return_code)) = self.return_code_of(slot, serial) else {
                 continue;
             };
             let _ = removed.push(Removal {
